@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Toolkit;
+
+return Cli.Run(args);
