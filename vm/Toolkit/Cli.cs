@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Toolkit.Kernel;
+using Toolkit.Vm;
 
 namespace Toolkit;
 
@@ -8,6 +10,8 @@ public static class Cli
     public static int Run(string[] args)
     {
         var root = new RootCommand("io_uring kernel-patch companion toolkit: build and boot patched kernels, run the suites, generate bindings.");
+        root.Add(KernelCommand());
+        root.Add(VmCommand());
         try
         {
             return root.Parse(args).Invoke();
@@ -17,5 +21,117 @@ public static class Cli
             Console.Error.WriteLine($"toolkit: {e.Message}");
             return e.ExitCode;
         }
+    }
+
+    /// <summary>Runs an action, turning toolkit errors into their message and exit code.</summary>
+    public static int Guard(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (ToolkitException e)
+        {
+            Console.Error.WriteLine($"toolkit: {e.Message}");
+            return e.ExitCode;
+        }
+    }
+
+    internal static Option<string> FlavourOption(string name, string description) => new(name)
+    {
+        Description = description + " (baseline, patched or debug)",
+        DefaultValueFactory = _ => "patched",
+        CustomParser = r =>
+        {
+            var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "patched";
+            if (v is not ("baseline" or "patched" or "debug")) r.AddError($"unknown kernel flavour '{v}' (baseline, patched or debug)");
+            return v;
+        },
+    };
+
+    static Command KernelCommand()
+    {
+        var flavour = FlavourOption("--flavour", "Which kernel to build");
+        var jobs = new Option<int>("--jobs", "-j") { Description = "Parallel compile jobs", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var build = new Command("build", "Unpack Debian's linux-source-6.12 once, apply kernel-patches/series (patched, debug), configure " +
+            "(tinyconfig + vm/config fragments, dropped options are errors) and build bzImage out of tree with ccache.")
+        {
+            flavour, jobs,
+        };
+        build.SetAction(r => Guard(() =>
+        {
+            var info = KernelBuild.Build(KernelBuild.ParseFlavour(r.GetValue(flavour)!), Math.Max(1, r.GetValue(jobs)));
+            Console.WriteLine(info.Image);
+            return ExitCodes.Ok;
+        }));
+        return new Command("kernel", "Kernel source and builds") { build };
+    }
+
+    static Command VmCommand()
+    {
+        var cmd = new Command("vm", "Boot a built kernel in QEMU and run commands or the suites inside it");
+        cmd.Add(VmRunCommand());
+        cmd.Add(Suites.VmTest.Command());
+        return cmd;
+    }
+
+    internal static Option<string?> KernelImageOption() => new("--kernel-image")
+    {
+        Description = "Boot this bzImage instead of a flavour's build (e.g. a reviewer's own kernel)",
+    };
+
+    internal static Option<int> TimeoutOption(int seconds, string what) => new("--timeout")
+    {
+        Description = $"Seconds {what} may run before QEMU is killed (exit {ExitCodes.CommandTimeout})",
+        DefaultValueFactory = _ => seconds,
+    };
+
+    internal static string ResolveImage(string flavour, string? image) =>
+        image != null ? Path.GetFullPath(image) : KernelBuild.ImagePath(KernelBuild.ParseFlavour(flavour));
+
+    static Command VmRunCommand()
+    {
+        var kernel = FlavourOption("--kernel", "Which built kernel to boot");
+        var image = KernelImageOption();
+        var timeout = TimeoutOption(600, "the guest command");
+        var bootTimeout = new Option<int>("--boot-timeout") { Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout})", DefaultValueFactory = _ => 60 };
+        var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 2048 };
+        var cpus = new Option<int>("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
+        var icount = new Option<bool>("--icount") { Description = "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements" };
+        var env = new Option<string[]>("--env", "-e") { Description = "Extra KEY=VALUE for the guest command's environment", AllowMultipleArgumentsPerToken = false };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Do not copy the guest console to stdout (it is always kept in console.log)" };
+        var command = new Argument<string[]>("command") { Description = "Command and arguments to run in the guest (after --)", Arity = ArgumentArity.OneOrMore };
+        var run = new Command("run", "Boot the kernel and run one command in the host's root (mounted read-only, with a writable overlay). " +
+            $"Exit status: the command's own; {ExitCodes.VmFailure} VM failure, {ExitCodes.BootTimeout} boot timeout, " +
+            $"{ExitCodes.CommandTimeout} command timeout, {ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
+            $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")
+        {
+            kernel, image, timeout, bootTimeout, memory, cpus, icount, env, quiet, command,
+        };
+        run.SetAction(r => Guard(() =>
+        {
+            var extra = new Dictionary<string, string>();
+            foreach (var kv in r.GetValue(env) ?? [])
+            {
+                var i = kv.IndexOf('=');
+                if (i <= 0) throw new ToolkitException(ExitCodes.Usage, $"--env wants KEY=VALUE, got '{kv}'");
+                extra[kv[..i]] = kv[(i + 1)..];
+            }
+            var result = VmRunner.Run(new VmOptions
+            {
+                KernelImage = ResolveImage(r.GetValue(kernel)!, r.GetValue(image)),
+                Command = r.GetValue(command)!,
+                Timeout = TimeSpan.FromSeconds(r.GetValue(timeout)),
+                BootTimeout = TimeSpan.FromSeconds(r.GetValue(bootTimeout)),
+                MemoryMiB = r.GetValue(memory),
+                Cpus = r.GetValue(cpus),
+                ICount = r.GetValue(icount),
+                Env = extra,
+                Echo = r.GetValue(quiet) ? null : Console.Out,
+            });
+            Console.Error.WriteLine(result.Summary());
+            return result.ExitCode;
+        }));
+        return run;
     }
 }

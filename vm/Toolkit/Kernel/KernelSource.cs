@@ -1,0 +1,178 @@
+using System.Security.Cryptography;
+using System.Text;
+using Toolkit.Infra;
+
+namespace Toolkit.Kernel;
+
+/// <summary>
+/// Debian's linux-source-6.12 unpacked once into the cache as a git repository (tag <c>base</c>),
+/// plus a second work tree on which kernel-patches/series is applied with <c>git am</c>.
+/// Both flavour trees come from the same unpacked source, so baseline and patched differ
+/// only by the series.
+/// </summary>
+public sealed class KernelSource
+{
+    public const string ExpectedSeries = "6.12";
+    const string GitName = "toolkit";
+    const string GitEmail = "toolkit@localhost";
+
+    public required string PackageName { get; init; }
+    public required string PackageVersion { get; init; }
+    public required string Tarball { get; init; }
+    public required string BaseTree { get; init; }
+    public required string PatchedTree { get; init; }
+
+    /// <summary>Finds the installed source package; TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override it (for tests).</summary>
+    public static KernelSource Locate()
+    {
+        var pkg = Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") ?? $"linux-source-{ExpectedSeries}";
+        var q = Proc.Run("dpkg-query", ["-W", "-f=${Version}|${Status}", pkg]);
+        if (q.ExitCode != 0 || !q.Output.Contains("install ok installed"))
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"Debian package {pkg} is not installed: run scripts/install-deps (or apt-get install {pkg})");
+        var version = q.Output.Split('|')[0].Trim();
+        var tarball = Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") ?? $"/usr/src/{pkg}.tar.xz";
+        if (!File.Exists(tarball))
+            throw new ToolkitException(ExitCodes.MissingDependency, $"{pkg} {version} is installed but {tarball} is missing: reinstall the package");
+        var root = Path.Combine(Paths.CacheRoot, "src");
+        return new KernelSource
+        {
+            PackageName = pkg,
+            PackageVersion = version,
+            Tarball = tarball,
+            BaseTree = Path.Combine(root, $"linux-source-{ExpectedSeries}"),
+            PatchedTree = Path.Combine(root, $"linux-patched-{ExpectedSeries}"),
+        };
+    }
+
+    string VersionStamp => Path.Combine(BaseTree, ".git", "toolkit-source-version");
+
+    /// <summary>Unpacks the tarball into the cache as a git repo, unless the same package version is already there.</summary>
+    public void EnsureUnpacked()
+    {
+        var stampValue = $"{PackageName} {PackageVersion}";
+        if (File.Exists(VersionStamp) && File.ReadAllText(VersionStamp).Trim() == stampValue)
+            return;
+        var parent = Path.GetDirectoryName(BaseTree)!;
+        Directory.CreateDirectory(parent);
+        var tmp = Path.Combine(parent, $".unpack-{Environment.ProcessId}");
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        var log = Path.Combine(parent, "unpack.log");
+        Progress.Step($"unpacking {Path.GetFileName(Tarball)} ({PackageVersion}) into {parent}");
+        Proc.Check("tar", ["-xf", Tarball, "-C", tmp], ExitCodes.MissingDependency, $"unpacking {Tarball}", logFile: log);
+        var unpacked = Directory.GetDirectories(tmp).SingleOrDefault()
+            ?? throw new ToolkitException(ExitCodes.WrongSourceVersion, $"{Tarball} does not hold a single top-level directory");
+        var makefileVersion = ReadMakefileVersion(unpacked);
+        if (!makefileVersion.StartsWith(ExpectedSeries + ".", StringComparison.Ordinal))
+        {
+            Directory.Delete(tmp, true);
+            throw new ToolkitException(ExitCodes.WrongSourceVersion,
+                $"{Tarball} holds Linux {makefileVersion}, expected {ExpectedSeries}.x (package {PackageName} {PackageVersion})");
+        }
+        Progress.Step("recording the pristine source as git tag 'base'");
+        // Debian's tarball ignores everything at the top level (.gitignore ends in "/*"): add by force.
+        Git(unpacked, log, "init", "-q");
+        Git(unpacked, log, "add", "-A", "-f", ".");
+        Git(unpacked, log, "commit", "-q", "-m", $"Debian {PackageName} {PackageVersion}");
+        Git(unpacked, log, "tag", "base");
+        RemoveWorktree(PatchedTree, log);
+        if (Directory.Exists(BaseTree)) Directory.Delete(BaseTree, true);
+        Directory.Move(unpacked, BaseTree);
+        Directory.Delete(tmp, true);
+        File.WriteAllText(VersionStamp, stampValue + "\n");
+    }
+
+    /// <summary>The kernel version the Makefile declares (e.g. 6.12.117).</summary>
+    public static string ReadMakefileVersion(string tree)
+    {
+        var vals = new Dictionary<string, string>();
+        foreach (var line in File.ReadLines(Path.Combine(tree, "Makefile")).Take(10))
+        {
+            var parts = line.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (parts.Length == 2) vals[parts[0]] = parts[1];
+        }
+        return $"{vals.GetValueOrDefault("VERSION")}.{vals.GetValueOrDefault("PATCHLEVEL")}.{vals.GetValueOrDefault("SUBLEVEL")}";
+    }
+
+    /// <summary>
+    /// Brings the patched work tree to base + series. Only re-applies when the series hash changed, and
+    /// uses git checkout so files the series does not touch keep their timestamps (incremental rebuilds).
+    /// </summary>
+    public void EnsurePatched(PatchSeries series)
+    {
+        var log = Path.Combine(Path.GetDirectoryName(PatchedTree)!, "patch.log");
+        var stamp = PatchedTree + ".series";
+        if (Directory.Exists(PatchedTree) && File.Exists(stamp) && File.ReadAllText(stamp).Trim() == series.Hash)
+            return;
+        if (!Directory.Exists(Path.Combine(PatchedTree, ".git")))
+        {
+            RemoveWorktree(PatchedTree, log);
+            Git(BaseTree, log, "worktree", "add", "-q", "-f", "-B", "patched", PatchedTree, "base");
+        }
+        else
+        {
+            Proc.Run("git", ["-C", PatchedTree, "am", "--abort"], logFile: log);
+            Git(PatchedTree, log, "checkout", "-q", "-f", "-B", "patched", "base");
+            Git(PatchedTree, log, "clean", "-q", "-f", "-d");
+        }
+        File.Delete(stamp);
+        Progress.Step($"applying {series.Patches.Count} patch(es) from kernel-patches/series ({series.Hash[..12]})");
+        for (var i = 0; i < series.Patches.Count; i++)
+        {
+            var patch = series.Patches[i];
+            var r = Proc.Run("git", ["-C", PatchedTree, "-c", $"user.name={GitName}", "-c", $"user.email={GitEmail}",
+                "am", "-q", "--keep-cr", patch], logFile: log);
+            if (r.ExitCode == 0) continue;
+            Proc.Run("git", ["-C", PatchedTree, "am", "--abort"], logFile: log);
+            var detail = Proc.Run("git", ["-C", PatchedTree, "apply", "--check", "-v", patch]).Output;
+            throw new ToolkitException(ExitCodes.PatchDoesNotApply,
+                $"patch {Path.GetRelativePath(Paths.RepoRoot, patch)} does not apply to {PackageName} {PackageVersion}" +
+                $" (after {i} earlier patch(es)); log: {log}\n{Proc.Tail(detail, 40)}");
+        }
+        File.WriteAllText(stamp, series.Hash + "\n");
+    }
+
+    static void RemoveWorktree(string path, string log)
+    {
+        if (Directory.Exists(path)) Directory.Delete(path, true);
+        var baseTree = Path.Combine(Path.GetDirectoryName(path)!, $"linux-source-{ExpectedSeries}");
+        if (Directory.Exists(Path.Combine(baseTree, ".git")))
+            Proc.Run("git", ["-C", baseTree, "worktree", "prune"], logFile: log);
+    }
+
+    static void Git(string dir, string log, params string[] args) =>
+        Proc.Check("git", ["-C", dir, "-c", $"user.name={GitName}", "-c", $"user.email={GitEmail}", .. args],
+            ExitCodes.MissingDependency, $"git {args[0]} in {dir}", logFile: log);
+}
+
+/// <summary>kernel-patches/series: patch files in order; '#' starts a comment. An empty series is valid.</summary>
+public sealed class PatchSeries
+{
+    public required IReadOnlyList<string> Patches { get; init; }
+    /// <summary>SHA-256 over the series file and every patch it lists: names the exact patched source.</summary>
+    public required string Hash { get; init; }
+
+    public static PatchSeries Load(string dir)
+    {
+        var seriesFile = Path.Combine(dir, "series");
+        if (!File.Exists(seriesFile))
+            throw new ToolkitException(ExitCodes.Usage, $"{seriesFile} is missing (an empty file is a valid empty series)");
+        var patches = new List<string>();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var lineNo = 0;
+        foreach (var raw in File.ReadLines(seriesFile))
+        {
+            lineNo++;
+            var line = raw.Split('#')[0].Trim();
+            if (line.Length == 0) continue;
+            var full = Path.GetFullPath(Path.Combine(dir, line));
+            if (!File.Exists(full))
+                throw new ToolkitException(ExitCodes.PatchDoesNotApply, $"{seriesFile}:{lineNo}: patch file '{line}' does not exist");
+            patches.Add(full);
+            sha.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
+            sha.AppendData(File.ReadAllBytes(full));
+        }
+        return new PatchSeries { Patches = patches, Hash = Convert.ToHexStringLower(sha.GetHashAndReset()) };
+    }
+}

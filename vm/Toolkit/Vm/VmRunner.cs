@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Toolkit.Infra;
+using Toolkit.Kernel;
+
+namespace Toolkit.Vm;
+
+public sealed class VmOptions
+{
+    public required string KernelImage { get; init; }
+    /// <summary>Command and arguments, run in the host's root inside the guest.</summary>
+    public required IReadOnlyList<string> Command { get; init; }
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public int MemoryMiB { get; init; } = 2048;
+    public int Cpus { get; init; } = 2;
+    public string WorkDir { get; init; } = Environment.CurrentDirectory;
+    public IReadOnlyDictionary<string, string> Env { get; init; } = new Dictionary<string, string>();
+    /// <summary>Run directory (console log, status, results); a new one under artifacts/runs when null.</summary>
+    public string? RunDir { get; init; }
+    /// <summary>Copy the guest console to this writer as it arrives (null: keep it in the log only).</summary>
+    public TextWriter? Echo { get; init; }
+    /// <summary>Deterministic instruction-count mode (QEMU -icount): guest time = instructions executed.</summary>
+    public bool ICount { get; init; }
+    /// <summary>"auto" (probe KVM by a real boot), "kvm" or "tcg".</summary>
+    public string Accel { get; init; } = "auto";
+}
+
+public sealed record VmResult(int ExitCode, string Outcome, int? GuestStatus, string RunDir, string ConsoleLog,
+    double BootToInitSeconds, double TotalSeconds, string Accel, string? Panic, IReadOnlyList<Splat> Splats,
+    string? Kernel)
+{
+    /// <summary>Short human summary: the outcome line, then any splat or panic text.</summary>
+    public string Summary()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"vm: {Outcome} (exit {ExitCode}); accel {Accel}; boot to init {BootToInitSeconds:F2} s; total {TotalSeconds:F1} s");
+        sb.AppendLine($"vm: console log {ConsoleLog}");
+        if (Panic != null) sb.AppendLine($"vm: kernel panic: {Panic}");
+        foreach (var s in Splats)
+        {
+            sb.AppendLine($"vm: kernel {s.Kind} at console line {s.Line}:");
+            foreach (var l in s.Text.Take(25)) sb.AppendLine("    " + l);
+        }
+        return sb.ToString().TrimEnd();
+    }
+}
+
+/// <summary>
+/// Boots a kernel in QEMU with the toolkit initramfs and runs one command in the guest.
+/// Everything the guest prints is kept in the run directory's console.log.
+/// </summary>
+public static class VmRunner
+{
+    public const string Qemu = "qemu-system-x86_64";
+    static readonly string[] PassedEnv = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "DOTNET_ROOT"];
+
+    public static VmResult Run(VmOptions o)
+    {
+        if (Proc.Which(Qemu) == null)
+            throw new ToolkitException(ExitCodes.MissingDependency, $"{Qemu} is not installed: run scripts/install-deps (package qemu-system-x86)");
+        if (!File.Exists(o.KernelImage))
+            throw new ToolkitException(ExitCodes.NoKernelImage, $"no kernel image at {o.KernelImage}: build it first with `scripts/toolkit kernel build`");
+        if (o.Command.Count == 0) throw new ToolkitException(ExitCodes.Usage, "no command given to run in the guest");
+        var initrd = Initramfs.Ensure();
+        var runDir = o.RunDir ?? Paths.NewRunDir("vm");
+        Directory.CreateDirectory(runDir);
+        runDir = Path.GetFullPath(runDir);
+        var accel = ChooseAccel(o);
+        return Boot(o, runDir, initrd, accel);
+    }
+
+    static VmResult Boot(VmOptions o, string runDir, string initrd, string accel)
+    {
+        WriteJob(o, runDir);
+        var status = Path.Combine(runDir, "status");
+        var consoleLog = Path.Combine(runDir, "console.log");
+        File.Delete(status);
+        File.Delete(Path.Combine(runDir, "dmesg.txt"));
+        var args = QemuArgs(o, runDir, initrd, accel);
+        File.WriteAllText(Path.Combine(runDir, "qemu-cmdline.txt"), Qemu + " " + string.Join(' ', args.Select(ShellQuote)) + "\n");
+
+        var psi = new ProcessStartInfo(Qemu) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var sw = Stopwatch.StartNew();
+        var lines = new List<string>();
+        var gate = new object();
+        double bootToInit = double.NaN;
+        DateTime? execAt = null, panicAt = null;
+        var stderr = new StringBuilder();
+        using var log = new StreamWriter(consoleLog, append: false) { AutoFlush = true };
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data == null) return;
+            var line = e.Data.TrimEnd('\r');
+            lock (gate)
+            {
+                lines.Add(line);
+                log.WriteLine(line);
+                if (double.IsNaN(bootToInit) && line.StartsWith("toolkit-init: start", StringComparison.Ordinal)) bootToInit = sw.Elapsed.TotalSeconds;
+                if (execAt == null && line.StartsWith("toolkit-init: exec", StringComparison.Ordinal)) execAt = DateTime.UtcNow;
+                if (panicAt == null && line.Contains("Kernel panic - not syncing")) panicAt = DateTime.UtcNow;
+            }
+            o.Echo?.WriteLine(line);
+        };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (gate) stderr.AppendLine(e.Data); };
+        try { p.Start(); }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new ToolkitException(ExitCodes.VmFailure, $"cannot start {Qemu}: {e.Message}");
+        }
+        p.StandardInput.Close();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+
+        string? killedFor = null;
+        var start = DateTime.UtcNow;
+        while (!p.WaitForExit(100))
+        {
+            var now = DateTime.UtcNow;
+            lock (gate)
+            {
+                if (panicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
+                else if (double.IsNaN(bootToInit) && now - start > o.BootTimeout) killedFor = "boot-timeout";
+                else if (!double.IsNaN(bootToInit) && now - (execAt ?? start) > o.Timeout) killedFor = "timeout";
+            }
+            if (killedFor == null) continue;
+            try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.WaitForExit();
+            break;
+        }
+        p.WaitForExit();
+        var total = sw.Elapsed.TotalSeconds;
+        if (stderr.Length > 0) File.WriteAllText(Path.Combine(runDir, "qemu-stderr.txt"), stderr.ToString());
+
+        List<string> all;
+        lock (gate) all = [.. lines];
+        var dmesgFile = Path.Combine(runDir, "dmesg.txt");
+        var analysis = ConsoleAnalyzer.Analyze(all);
+        // dmesg (saved by init) holds messages below the console loglevel: scan it too.
+        var dmesgSplats = File.Exists(dmesgFile) ? ConsoleAnalyzer.Analyze(File.ReadAllLines(dmesgFile)).Splats : [];
+        var splats = analysis.Splats.Concat(dmesgSplats.Where(d => !analysis.Splats.Any(c => c.Kind == d.Kind))).ToList();
+        int? guestStatus = ReadStatus(status);
+
+        var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, p.ExitCode, stderr.ToString(), o);
+        var kernelInfo = KernelInfo.Load(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(o.KernelImage)!, "..", "..", "..")));
+        var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog, double.IsNaN(bootToInit) ? -1 : bootToInit,
+            total, accel, analysis.Panic, splats, kernelInfo == null ? o.KernelImage : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})");
+        File.WriteAllText(Path.Combine(runDir, "result.json"), JsonSerializer.Serialize(new
+        {
+            result.ExitCode, result.Outcome, result.GuestStatus, result.BootToInitSeconds, result.TotalSeconds, result.Accel,
+            result.Panic, Splats = splats.Select(s => new { s.Kind, s.Line, s.Text }), KernelInfo = kernelInfo,
+            Command = o.Command,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        return result;
+    }
+
+    /// <summary>Maps what happened to the documented exit codes. Pure, so it is unit-tested.</summary>
+    public static (int Code, string Outcome) Classify(string? killedFor, ConsoleAnalyzer.Result a, int? guestStatus, int splats,
+        int qemuExit, string qemuStderr, VmOptions o)
+    {
+        if (a.Panic != null || killedFor == "panic")
+            return (ExitCodes.KernelPanic, $"kernel panic: {a.Panic ?? "(no message)"}");
+        if (killedFor == "boot-timeout")
+            return (ExitCodes.BootTimeout, $"guest did not reach init within {o.BootTimeout.TotalSeconds:F0} s");
+        if (killedFor == "timeout")
+            return (ExitCodes.CommandTimeout, $"guest command timed out after {o.Timeout.TotalSeconds:F0} s");
+        if (guestStatus is { } s)
+        {
+            if (splats > 0) return (ExitCodes.KernelSplat, $"command exited {s} but the kernel log has {splats} splat(s)");
+            return (s, s == 0 ? "command passed" : $"command exited {s}");
+        }
+        if (a.InitError != null) return (ExitCodes.VmFailure, $"guest init failed: {a.InitError}");
+        if (!a.InitStarted) return (ExitCodes.VmFailure, $"QEMU exited ({qemuExit}) before the guest reached init" +
+            (qemuStderr.Length > 0 ? ": " + Proc.Tail(qemuStderr.Trim(), 5) : ""));
+        return (ExitCodes.VmFailure, $"guest stopped without reporting a status (QEMU exit {qemuExit})");
+    }
+
+    static int? ReadStatus(string file)
+    {
+        if (!File.Exists(file)) return null;
+        foreach (var line in File.ReadAllLines(file))
+            if (line.StartsWith("status=", StringComparison.Ordinal) && int.TryParse(line[7..], out var v)) return v;
+        return null;
+    }
+
+    static void WriteJob(VmOptions o, string runDir)
+    {
+        var sb = new StringBuilder("# Written by `toolkit vm run`; run by the guest's init in the host's root.\n");
+        var env = new Dictionary<string, string>
+        {
+            ["DOTNET_GCHeapHardLimit"] = "0x40000000",
+            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
+            ["DOTNET_NOLOGO"] = "1",
+            ["DOTNET_SKIP_FIRST_TIME_EXPERIENCE"] = "1",
+        };
+        foreach (var k in PassedEnv)
+            if (Environment.GetEnvironmentVariable(k) is { } v) env[k] = v;
+        foreach (var (k, v) in o.Env) env[k] = v;
+        env["TOOLKIT_GUEST"] = "1";
+        env["TOOLKIT_RUN_DIR"] = runDir;
+        foreach (var (k, v) in env.OrderBy(kv => kv.Key, StringComparer.Ordinal)) sb.AppendLine($"export {k}={ShellQuote(v)}");
+        sb.AppendLine($"cd {ShellQuote(o.WorkDir)} || exit 125");
+        sb.AppendLine("exec " + string.Join(' ', o.Command.Select(ShellQuote)));
+        File.WriteAllText(Path.Combine(runDir, "job.sh"), sb.ToString());
+    }
+
+    static List<string> QemuArgs(VmOptions o, string runDir, string initrd, string accel)
+    {
+        var args = new List<string> { "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", "stdio" };
+        if (accel == "kvm") args.AddRange(["-accel", "kvm", "-cpu", "host"]);
+        else if (o.ICount) args.AddRange(["-accel", "tcg,thread=single", "-cpu", "max", "-icount", "shift=0,align=off,sleep=off"]);
+        else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+        args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
+        args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
+        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t toolkit.job={runDir}"]);
+        args.AddRange(["-device", "virtio-serial-pci,id=vser", "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
+            "-device", "virtserialport,bus=vser.0,chardev=status,name=toolkit.status"]);
+        args.AddRange(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"]);
+        args.AddRange(["-virtfs", $"local,path={runDir},mount_tag=out,security_model=none,multidevs=remap"]);
+        return args;
+    }
+
+    /// <summary>
+    /// KVM only counts when a real boot with it works and the guest's clocksource says kvm-clock; the
+    /// answer is cached per QEMU binary and host kernel. TOOLKIT_ACCEL=kvm|tcg overrides the probe.
+    /// </summary>
+    static string ChooseAccel(VmOptions o)
+    {
+        var forced = o.Accel != "auto" ? o.Accel : Environment.GetEnvironmentVariable("TOOLKIT_ACCEL");
+        if (forced is "kvm" or "tcg") return forced;
+        if (!string.IsNullOrEmpty(forced)) throw new ToolkitException(ExitCodes.Usage, $"unknown accelerator '{forced}' (auto, kvm or tcg)");
+        if (o.ICount) return "tcg";
+        var qemuId = new FileInfo(Proc.Which(Qemu)!).LastWriteTimeUtc.Ticks + "-" + Environment.OSVersion.Version;
+        var cache = Path.Combine(Paths.CacheRoot, "kvm-probe.txt");
+        if (File.Exists(cache))
+        {
+            var parts = File.ReadAllText(cache).Trim().Split('|');
+            if (parts.Length >= 3 && parts[0] == qemuId)
+            {
+                if (parts[1] == "tcg") Progress.Notice($"KVM unusable ({parts[2]}); using TCG");
+                return parts[1];
+            }
+        }
+        string verdict, reason;
+        if (!File.Exists("/dev/kvm")) (verdict, reason) = ("tcg", "/dev/kvm does not exist");
+        else
+        {
+            var probeDir = Paths.NewRunDir("kvm-probe");
+            var probe = Boot(new VmOptions
+            {
+                KernelImage = o.KernelImage, Command = ["/bin/true"], Timeout = TimeSpan.FromSeconds(20),
+                BootTimeout = TimeSpan.FromSeconds(20), MemoryMiB = 256, Cpus = 1, Accel = "kvm",
+            }, probeDir, Initramfs.Ensure(), "kvm");
+            var cs = ConsoleAnalyzer.Analyze(File.ReadAllLines(probe.ConsoleLog)).Clocksource;
+            if (probe.ExitCode == 0 && cs == "kvm-clock") (verdict, reason) = ("kvm", "probe boot used kvm-clock");
+            else (verdict, reason) = ("tcg", $"probe boot: {probe.Outcome}, clocksource {cs ?? "unknown"}; log {probe.ConsoleLog}");
+        }
+        File.WriteAllText(cache, $"{qemuId}|{verdict}|{reason}\n");
+        if (verdict == "tcg") Progress.Notice($"KVM unusable ({reason}); using TCG");
+        return verdict;
+    }
+
+    public static string ShellQuote(string s) =>
+        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+}
