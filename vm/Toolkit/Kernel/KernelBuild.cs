@@ -129,6 +129,8 @@ public static class KernelBuild
         ["CCACHE_BASEDIR"] = Paths.CacheRoot,
         ["CCACHE_NOHASHDIR"] = "1",
         ["LC_ALL"] = "C",
+        // Set but empty: stops setlocalversion appending "+" because the source is a git tree.
+        ["LOCALVERSION"] = "",
     };
 
     static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args, string what,

@@ -199,6 +199,8 @@ public static class VmRunner
         foreach (var k in PassedEnv)
             if (Environment.GetEnvironmentVariable(k) is { } v) env[k] = v;
         foreach (var (k, v) in o.Env) env[k] = v;
+        // The guest's stdout is a serial line, not the host's terminal: no escape sequences.
+        env["TERM"] = "dumb";
         env["TOOLKIT_GUEST"] = "1";
         env["TOOLKIT_RUN_DIR"] = runDir;
         foreach (var (k, v) in env.OrderBy(kv => kv.Key, StringComparer.Ordinal)) sb.AppendLine($"export {k}={ShellQuote(v)}");
@@ -215,13 +217,20 @@ public static class VmRunner
         else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", "max"]);
         args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
         args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
-        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t toolkit.job={runDir}"]);
+        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}toolkit.job={runDir}"]);
         args.AddRange(["-device", "virtio-serial-pci,id=vser", "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
             "-device", "virtserialport,bus=vser.0,chardev=status,name=toolkit.status"]);
         args.AddRange(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"]);
         args.AddRange(["-virtfs", $"local,path={runDir},mount_tag=out,security_model=none,multidevs=remap"]);
         return args;
     }
+
+    /// <summary>
+    /// Under TCG, timer interrupts (hence jiffies) arrive late when the host is busy, so the clocksource
+    /// watchdog wrongly marks the TSC unstable and the guest falls back to jiffies (10 ms resolution).
+    /// QEMU's emulated TSC follows the host clock, so it is the better reference: trust it.
+    /// </summary>
+    static string ClockArgs(string accel) => accel == "kvm" ? "" : "tsc=reliable ";
 
     /// <summary>
     /// KVM only counts when a real boot with it works and the guest's clocksource says kvm-clock; the
