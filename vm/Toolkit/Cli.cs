@@ -13,6 +13,7 @@ public static class Cli
         root.Add(KernelCommand());
         root.Add(VmCommand());
         root.Add(Suites.VmTest.GuestCommand());
+        root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         try
         {
             return root.Parse(args).Invoke();

@@ -19,16 +19,26 @@ public static partial class VmTest
         var image = Cli.KernelImageOption();
         var timeout = Cli.TimeoutOption(1800, "the whole suite run");
         var testTimeout = new Option<int>("--test-timeout") { Description = "Seconds one test may run (per test; a test can ask for more)", DefaultValueFactory = _ => 120 };
+        var junit = new Option<string?>("--junit") { Description = "Also write the JUnit XML here (for CI)" };
         var suite = new Option<string>("--suite") { Description = "Which suites to run: all, validation or c", DefaultValueFactory = _ => "all" };
         suite.AcceptOnlyFromAmong("all", "validation", "c");
         var cmd = new Command("test", "Run the Validation suite (NUnit on the host's .NET) and the C tests of liburing-tests/ inside the booted kernel; " +
             "write KTAP, JUnit XML and a summary table to the run directory. Exit 0 when everything passed and the kernel log is clean, " +
             $"1 on test failures, or the `vm run` code for a VM-level failure.")
         {
-            kernel, image, timeout, testTimeout, suite,
+            kernel, image, timeout, testTimeout, suite, junit,
         };
-        cmd.SetAction(r => Cli.Guard(() => Run(Cli.ResolveImage(r.GetValue(kernel)!, r.GetValue(image)), r.GetValue(suite)!,
-            r.GetValue(timeout), r.GetValue(testTimeout), Console.Out).ExitCode));
+        cmd.SetAction(r => Cli.Guard(() =>
+        {
+            var report = Run(Cli.ResolveImage(r.GetValue(kernel)!, r.GetValue(image)), r.GetValue(suite)!,
+                r.GetValue(timeout), r.GetValue(testTimeout), Console.Out);
+            if (r.GetValue(junit) is { } path)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+                File.Copy(Path.Combine(report.RunDir, "junit.xml"), path, overwrite: true);
+            }
+            return report.ExitCode;
+        }));
         return cmd;
     }
 
@@ -70,6 +80,9 @@ public static partial class VmTest
 
         var all = ResultsFile.Read(results).Concat(ResultsFile.Read(Path.Combine(runDir, "validation.jsonl"))).ToList();
         AttributeInterruptedTest(all, vm);
+        // The boot itself is a test: a VM failure, timeout, panic or splat must show up in every report.
+        all.Add(new TestCaseResult("vm", "boot, run and clean kernel log", vm.ExitCode == 0 ? Outcome.Pass : Outcome.Fail,
+            Math.Round(vm.TotalSeconds, 3), vm.ExitCode == 0 ? null : vm.Summary()));
         var grouped = ResultsFile.Group(all);
         var info = KernelInfo.Load(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(kernelImage)!, "..", "..", "..")));
         var header = new List<string>
