@@ -29,9 +29,9 @@ public static class BindingsGenerator
     static readonly string[] LibcFunctions = ["mmap", "munmap", "close", "eventfd", "syscall", "sched_yield", "read", "write"];
     static readonly string[] LibcMacros =
     [
-        "__NR_io_uring_setup", "__NR_io_uring_enter", "__NR_io_uring_register", "__NR_futex", "__NR_futex_wait", "__NR_futex_wake",
+        "__NR_io_uring_setup", "__NR_io_uring_enter", "__NR_io_uring_register", "__NR_futex",
         "PROT_READ", "PROT_WRITE", "MAP_SHARED", "MAP_POPULATE", "EFD_CLOEXEC", "EFD_NONBLOCK", "EFD_SEMAPHORE",
-        "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_PRIVATE_FLAG", "FUTEX2_SIZE_U32", "FUTEX2_PRIVATE",
+        "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_PRIVATE_FLAG",
         "EAGAIN", "EINTR", "EBUSY", "ETIME", "ENOMEM", "EINVAL", "__GLIBC__", "__GLIBC_MINOR__",
     ];
 

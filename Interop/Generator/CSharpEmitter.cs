@@ -35,7 +35,7 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
     string Start(StringBuilder sb)
     {
         sb.Append(Header(inputs));
-        sb.Append("#pragma warning disable CS1591, CS0649, IDE1006 // C names are kept verbatim\n");
+        sb.Append("#pragma warning disable CS1591, CS0649, CS8981, IDE1006 // C names are kept verbatim (lower-case type names included)\n");
         sb.Append("using System.Diagnostics.CodeAnalysis;\nusing System.Runtime.CompilerServices;\nusing System.Runtime.InteropServices;\n\n");
         sb.Append($"namespace {Namespace};\n");
         return "";

@@ -38,7 +38,7 @@ public sealed record CFunctionPointer(CType Return, IReadOnlyList<CType> Paramet
 /// <summary>Parses clang's type spellings (qualType strings). Anything outside the grammar throws so nothing is guessed.</summary>
 public static partial class CTypeParser
 {
-    static readonly HashSet<string> BuiltinWords = ["void", "char", "short", "int", "long", "signed", "unsigned", "_Bool", "float", "double", "__int128"];
+    static readonly HashSet<string> BuiltinWords = ["void", "char", "short", "int", "long", "signed", "unsigned", "_Bool", "bool", "float", "double", "__int128"];
     static readonly HashSet<string> Qualifiers = ["const", "volatile", "restrict", "__restrict", "_Atomic"];
 
     [GeneratedRegex(@"(?:\w+::)?\((?:anonymous|unnamed)(?: struct| union| enum)? at ([^)]*)\)")]
@@ -182,6 +182,7 @@ public static partial class CTypeParser
         return c switch
         {
             "void" or "_Bool" or "float" => c,
+            "bool" => "_Bool", // <stdbool.h> macro; clang prints the spelling
             "double" => longs > 0 ? "long double" : "double",
             "char" => unsigned ? "unsigned char" : signed ? "signed char" : "char",
             "short" => unsigned ? "unsigned short" : "short",

@@ -37,6 +37,8 @@ public sealed record EnumMember(string Name, long Value);
 public sealed class EnumDef
 {
     public required string Name { get; init; }
+    /// <summary>"enum name", or the typedef name of a typedef'd unnamed enum.</summary>
+    public required string CSpelling { get; init; }
     public required string Location { get; init; }
     public List<string> MemberNames { get; } = [];
     public int Size { get; set; }

@@ -30,7 +30,7 @@ public static class TestEmitters
             }
         }
         foreach (var e in unit.Enums)
-            sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK(sizeof(enum {e.Name}) == {e.Size}, \"sizeof enum {e.Name}\");\n");
+            sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK(sizeof({e.CSpelling}) == {e.Size}, \"sizeof {e.CSpelling}\");\n");
         foreach (var c in unit.Constants)
         {
             sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK((unsigned long long)({c.Name}) == {c.RawValue}ULL, \"value of {c.Name}\");\n");

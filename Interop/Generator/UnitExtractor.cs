@@ -16,7 +16,9 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     readonly HashSet<string> _declaredTags = [];                   // tags seen at all (possibly incomplete)
     readonly Dictionary<string, AstNode> _recordsByLocation = [];  // unnamed records by "file:line:col"
     readonly Dictionary<string, AstNode> _recordsById = [];
+    readonly Dictionary<string, AstNode> _unnamedRecordOfField = [];  // field id → its unnamed record type
     readonly Dictionary<string, AstNode> _enumsByName = [];
+    readonly Dictionary<string, AstNode> _anonymousEnumsById = [];
     readonly Dictionary<string, AstNode> _typedefNodes = [];
     readonly Dictionary<string, string> _typedefOfAnonymousRecord = []; // record id → typedef name
     readonly Dictionary<string, RecordDef> _emitted = [];          // by C# name
@@ -24,7 +26,6 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     readonly Dictionary<string, int> _enumSizes = [];
     readonly Queue<(string Name, AstNode Node, string? CSpelling)> _pending = new();
     Dictionary<string, RecordLayout> _layouts = [];
-    readonly Dictionary<string, RecordLayout> _layoutsByAnonKey = [];
 
     public UnitModel Extract()
     {
@@ -43,7 +44,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 case "EnumDecl":
                     CollectEnum(node);
                     break;
-                case "FunctionDecl":
+                case "FunctionDecl" when !node.Flag("isImplicit"): // implicit = compiler builtins declared on first use
                     CollectFunction(node);
                     break;
             }
@@ -83,7 +84,16 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 if (n.Flag("completeDefinition")) _recordsByTag.TryAdd(key, n);
             }
             else _recordsByLocation[n.LocationKey] = n;
-            foreach (var c in n.Inner) if (c.Kind == "RecordDecl") VisitRecord(c);
+            // An unnamed record is always emitted right before the field that uses it. Matching by
+            // position is exact; matching by location is not (one macro can expand to several).
+            AstNode? lastRecord = null;
+            foreach (var c in n.Inner)
+            {
+                if (c.Kind == "RecordDecl") { VisitRecord(c); lastRecord = c; }
+                else if (c.Kind == "FieldDecl" && lastRecord is not null && lastRecord.Name.Length == 0
+                         && (c.QualType ?? "").Contains(" at ", StringComparison.Ordinal))
+                    _unnamedRecordOfField[c.Id] = lastRecord;
+            }
         }
         foreach (var n in ast)
         {
@@ -91,6 +101,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             {
                 case "RecordDecl": VisitRecord(n); break;
                 case "EnumDecl" when n.Name.Length > 0: _enumsByName.TryAdd(n.Name, n); break;
+                case "EnumDecl": _anonymousEnumsById[n.Id] = n; break;
                 case "TypedefDecl":
                     _typedefNodes.TryAdd(n.Name, n);
                     if (n.Json.TryGetProperty("inner", out var inner))
@@ -98,6 +109,10 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                             if (t.TryGetProperty("ownedTagDecl", out var owned) && owned.GetProperty("kind").GetString() == "RecordDecl"
                                 && owned.TryGetProperty("name", out var on) && on.GetString() == "")
                                 _typedefOfAnonymousRecord.TryAdd(owned.GetProperty("id").GetString()!, n.Name);
+                            else if (t.TryGetProperty("ownedTagDecl", out var ownedEnum) && ownedEnum.GetProperty("kind").GetString() == "EnumDecl"
+                                && _anonymousEnumsById.TryGetValue(ownedEnum.GetProperty("id").GetString()!, out var anonEnum))
+                                // typedef enum { ... } idtype_t: the typedef names the enum.
+                                _enumsByName.TryAdd(n.Name, anonEnum);
                     break;
             }
         }
@@ -182,6 +197,12 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                     throw new InteropException(InteropFailure.UnsupportedConstruct,
                         $"{Loc(field)}: bitfield {name}.{field.Name}: bitfields have no faithful C# layout; bind the storage unit by hand or extend the generator");
                 var t = Canonical(ParseType(field.QualType ?? "", $"{Loc(field)}: field {name}.{field.Name}"), Loc(field));
+                if (t is CTagged { AnonKey: not null })
+                {
+                    foreach (var inner in AllFields(AnonymousRecordOf(field)))
+                        RequireType(Canonical(ParseType(inner.QualType ?? "", Loc(inner)), Loc(inner)), $"{Loc(inner)}: field {inner.Name}", byValue: true);
+                    continue;
+                }
                 RequireType(t, $"{Loc(field)}: field {name}.{field.Name}", byValue: true);
             }
         }
@@ -204,8 +225,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
 
     AstNode AnonymousRecordOf(AstNode field)
     {
-        var t = CTypeParser.Parse(field.QualType ?? "");
-        if (t is CTagged { AnonKey: { } key } && _recordsByLocation.TryGetValue(key, out var r)) return r;
+        if (_unnamedRecordOfField.TryGetValue(field.Id, out var r)) return r;
         throw new InteropException(InteropFailure.UnsupportedConstruct, $"{Loc(field)}: cannot find the unnamed record of '{field.QualType}'");
     }
 
@@ -226,7 +246,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 {
                     if (!_enumsByName.TryGetValue(e.Name, out var en))
                         throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: enum {e.Name} has no definition");
-                    CollectEnum(en);
+                    CollectEnum(en, e.Name);
                 }
                 break;
             case CTagged { AnonKey: not null } anon:
@@ -247,14 +267,15 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         }
     }
 
-    void CollectEnum(AstNode node)
+    void CollectEnum(AstNode node, string? typedefName = null)
     {
         foreach (var c in node.Inner.Where(c => c.Kind == "EnumConstantDecl"))
             _enumeratorLocations[c.Name] = Loc(c);
-        if (node.Name.Length == 0 || _enums.ContainsKey(node.Name) || spec.ProvidedEnums.Contains(node.Name)) return;
-        var def = new EnumDef { Name = node.Name, Location = Loc(node) };
+        var name = node.Name.Length > 0 ? node.Name : typedefName;
+        if (name is null || _enums.ContainsKey(name) || spec.ProvidedEnums.Contains(name)) return;
+        var def = new EnumDef { Name = name, CSpelling = node.Name.Length > 0 ? "enum " + name : name, Location = Loc(node) };
         def.MemberNames.AddRange(node.Inner.Where(c => c.Kind == "EnumConstantDecl").Select(c => c.Name));
-        _enums[node.Name] = def;
+        _enums[name] = def;
         _model.Enums.Add(def);
     }
 
@@ -307,7 +328,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var r in _model.Records.Where(r => !r.Opaque))
             probe.Append(CultureInfo.InvariantCulture, $"unsigned long __uring_layout_probe_{i++} = sizeof({r.CSpelling});\n");
         foreach (var e in _model.Enums)
-            probe.Append(CultureInfo.InvariantCulture, $"unsigned long __uring_layout_probe_{i++} = sizeof(enum {e.Name});\n");
+            probe.Append(CultureInfo.InvariantCulture, $"unsigned long __uring_layout_probe_{i++} = sizeof({e.CSpelling});\n");
         var result = clang.RunOnSource(probe.ToString(), spec.IncludeDirs, ["-fsyntax-only", "-Xclang", "-fdump-record-layouts"]);
         if (!result.Succeeded)
             throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang could not lay out the {spec.Name} records:\n{ClangDriver.Diagnostics(result.StdErr)}");
@@ -318,11 +339,6 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         catch (FormatException e)
         {
             throw new InteropException(InteropFailure.Inconsistent, $"{spec.Name}: cannot read clang's record layout dump: {e.Message}");
-        }
-        foreach (var (header, layout) in _layouts)
-        {
-            if (!header.Contains('(')) continue;
-            if (CTypeParser.Parse(header) is CTagged { AnonKey: { } key }) _layoutsByAnonKey[key] = layout;
         }
     }
 
@@ -364,8 +380,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             if (type is CTagged { AnonKey: { } anonKey } && !_typedefOfAnonymousRecordByKey(anonKey))
             {
                 var nestedName = $"{record.Name}_{f.Name}";
-                if (!_layoutsByAnonKey.TryGetValue(anonKey, out var nestedLayout))
-                    throw new InteropException(InteropFailure.Inconsistent, $"{where}: no layout for its unnamed type");
+                var nestedLayout = NestedLayout(d, where);
                 if (nestedLayout.Size == 0)
                 {
                     // GNU empty struct (e.g. the __empty_bufs placeholder of __DECLARE_FLEX_ARRAY): no storage, no C# equivalent.
@@ -383,7 +398,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                     _emitted[nestedName] = nested;
                     _model.Records.Add(nested);
                     // Offsets in the nested dump are relative to the unnamed type itself.
-                    AddFields(nested, _recordsByLocation[anonKey], nestedLayout.Root, viaAnonymous: false);
+                    AddFields(nested, AnonymousRecordOf(f), nestedLayout.Root, viaAnonymous: false);
                 }
                 _model.AnonymousRecordNames[anonKey] = nestedName;
                 record.Fields.Add(new FieldDef(f.Name, new CTagged(((CTagged)type).Tag, nestedName, null), d.Offset, nestedLayout.Size, FieldKind.Plain, viaAnonymous));
@@ -392,6 +407,23 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var kind = type is CArray { Length: null or 0 } ? FieldKind.Trailing : FieldKind.Plain;
             record.Fields.Add(new FieldDef(f.Name, type, d.Offset, kind == FieldKind.Trailing ? 0 : SizeOf(type, where), kind, viaAnonymous));
         }
+    }
+
+    /// <summary>
+    /// The separate dump block of a named field's unnamed type. Clang spells the owner differently
+    /// in the block header for deeper nesting, so fall back to the "(unnamed at file:line:col)" part.
+    /// </summary>
+    RecordLayout NestedLayout(LayoutEntry d, string where)
+    {
+        if (_layouts.TryGetValue(d.TypeText, out var l)) return l;
+        var paren = d.TypeText.LastIndexOf('(');
+        if (paren >= 0)
+        {
+            var suffix = d.TypeText[paren..];
+            foreach (var (key, layout) in _layouts)
+                if (key.EndsWith(suffix, StringComparison.Ordinal) && layout.Root.Children.Count == d.Children.Count) return layout;
+        }
+        throw new InteropException(InteropFailure.Inconsistent, $"{where}: clang printed no layout for its unnamed type {d.TypeText}");
     }
 
     bool _typedefOfAnonymousRecordByKey(string key)
@@ -414,7 +446,9 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         },
         CTagged { Tag: "enum" } e => _enumSizes.TryGetValue(e.Name, out var s) ? s : 4,
         CTagged r when _emitted.TryGetValue(r.Name, out var def) && !def.Opaque => def.Size == 0 ? LayoutOf(def).Size : def.Size,
-        CTagged r => throw new InteropException(InteropFailure.Inconsistent, $"{where}: size of {r} is unknown"),
+        // Records bound by an earlier unit are still laid out in this translation unit.
+        CTagged r when _layouts.TryGetValue(r.Tag + " " + r.Name, out var l) || _layouts.TryGetValue(r.Name, out l) => l.Size,
+        CTagged r => throw new InteropException(InteropFailure.Inconsistent, $"{where}: size of {r.Spell()} is unknown"),
         _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unsupported type {t}"),
     };
 
@@ -453,8 +487,11 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                     macros[name] = new MacroSeen(name, def.Groups["body"].Value.Trim(), def.Groups["fn"].Success, file, line);
                 }
             }
-            else if (UndefRegex().Match(raw) is { Success: true } undef && macros.Remove(undef.Groups["name"].Value))
-                order.Remove(undef.Groups["name"].Value);
+            else if (UndefRegex().Match(raw) is { Success: true } undef && macros.Remove(undef.Groups["name"].Value, out var gone))
+            {
+                order.Remove(gone.Name);
+                _model.Skipped.Add(new SkippedDecl(gone.Name, $"{spec.DisplayPath(gone.File)}:{gone.Line}", $"#undef'd again at {spec.DisplayPath(file)}:{line}"));
+            }
             line++;
         }
         foreach (var wanted in spec.MacroSelection)
@@ -509,7 +546,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var m in integer) program.Append(CultureInfo.InvariantCulture, $"__URING_PROBE({m.Name})\n");
         foreach (var (name, _) in enumerators) program.Append(CultureInfo.InvariantCulture, $"__URING_PROBE({name})\n");
         foreach (var e in _model.Enums)
-            program.Append(CultureInfo.InvariantCulture, $"printf(\"E {e.Name} %d %d\\n\", (int)sizeof(enum {e.Name}), (int)(((enum {e.Name})-1) < 0));\n");
+            program.Append(CultureInfo.InvariantCulture, $"printf(\"E {e.Name} %d %d\\n\", (int)sizeof({e.CSpelling}), (int)((({e.CSpelling})-1) < 0));\n");
         program.Append("return 0; }\n");
         var output = clang.CompileAndRun(program.ToString(), spec.IncludeDirs, $"{spec.Name} constant probe");
 
