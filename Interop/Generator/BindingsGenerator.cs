@@ -169,13 +169,14 @@ public static class BindingsGenerator
                 ["liburing"] = ("Liburing.g.cs", "LiburingConstants", "Liburing"),
                 ["libc"] = ("Libc.g.cs", "LibcConstants", "Libc"),
             };
-            foreach (var (name, text) in new CSharpEmitter(inputs, units).Emit(layout))
+            var emitter = new CSharpEmitter(inputs, units);
+            foreach (var (name, text) in emitter.Emit(layout))
                 files[$"{BindingsDir}/{name}"] = text;
             TestEmitters.AllRecords = units.SelectMany(u => u.Records).Where(r => !r.Opaque).ToDictionary(r => r.Name);
             foreach (var unit in units)
                 files[$"{TestsDir}/layout_asserts_{unit.Spec.Name}.c"] = TestEmitters.CAsserts(inputs, unit);
             files[$"{TestsDir}/LayoutExpectations.g.cs"] = TestEmitters.CSharpExpectations(inputs, units,
-                layout.ToDictionary(kv => kv.Key, kv => kv.Value.Item2));
+                layout.ToDictionary(kv => kv.Key, kv => kv.Value.Item2), emitter.FieldType);
             files[$"{BindingsDir}/inputs.txt"] = CSharpEmitter.Header(inputs, "#") +
                 $"kernel {inputs.KernelVersion}\nkernel-header-sha256 {inputs.KernelHeaderSha}\nliburing {inputs.Liburing.Version}\nliburing-series {inputs.Liburing.SeriesHash}\nglibc {glibc}\n";
             return new GeneratedOutput(files,

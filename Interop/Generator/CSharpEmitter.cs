@@ -111,6 +111,9 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
         sb.Append("}\n");
     }
 
+    /// <summary>The C# type emitted for a field (after <see cref="Emit"/>).</summary>
+    public string FieldType(RecordDef r, FieldDef f) => Mapper.Map(f.Type, $"{r.Location}: {r.Name}.{f.Name}");
+
     /// <summary>C# forbids a member named like its type (C allows it); such fields get a trailing underscore.</summary>
     public static string FieldName(RecordDef r, FieldDef f) => f.Name == r.Name ? f.Name + "_" : CSharpTypeMapper.Identifier(f.Name);
 

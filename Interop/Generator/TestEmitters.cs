@@ -17,6 +17,12 @@ public static class TestEmitters
         sb.Append($"// Layout and constant checks for the {unit.Spec.Name} headers: compile with -fsyntax-only; any failing assert is a binding bug.\n");
         sb.Append("#include <stddef.h>\n").Append(unit.Spec.Prelude.TrimEnd()).Append("\n\n");
         sb.Append("#define URING_CHECK(cond, what) _Static_assert(cond, what)\n\n");
+        // glibc defines accessor macros named like fields (si_pid → _sifields._kill.si_pid); they would
+        // rewrite the offsetof designators below, so field names are undefined as macros here.
+        var constants = unit.Constants.Select(c => c.Name).ToHashSet();
+        foreach (var field in unit.Records.SelectMany(r => r.Fields).Select(f => f.Name).Distinct().Order(StringComparer.Ordinal))
+            if (!constants.Contains(field)) sb.Append($"#ifdef {field}\n#undef {field}\n#endif\n");
+        sb.Append('\n');
         foreach (var r in unit.Records.Where(r => !r.Opaque))
         {
             var t = r.CSpelling!;
@@ -61,7 +67,7 @@ public static class TestEmitters
     static string Esc(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
     /// <summary>The C# expectation table: every record, field, enum and constant with clang's numbers and a probe of the C# side.</summary>
-    public static string CSharpExpectations(GenerationInputs inputs, IReadOnlyList<UnitModel> units, IReadOnlyDictionary<string, string> constantClasses)
+    public static string CSharpExpectations(GenerationInputs inputs, IReadOnlyList<UnitModel> units, IReadOnlyDictionary<string, string> constantClasses, Func<RecordDef, FieldDef, string> csharpTypeOf)
     {
         var sb = new StringBuilder();
         sb.Append(CSharpEmitter.Header(inputs));
@@ -87,7 +93,7 @@ public static class TestEmitters
             else
             {
                 offset = $"() => {{ {r.Name} s = default; return (byte*)&s.{name} - (byte*)&s; }}";
-                size = $"() => {{ {r.Name} s = default; return LayoutProbe.SizeOfField(ref s.{name}); }}";
+                size = $"() => sizeof({csharpTypeOf(r, f)})";
             }
             sb.Append(CultureInfo.InvariantCulture, $"        new(\"{r.Name}\", \"{f.Name}\", {f.Offset}, {FieldCheckSize(unit, f)}, {offset}, {size}),\n");
         }

@@ -15,6 +15,7 @@
 
 #define URING_CHECK(cond, what) _Static_assert(cond, what)
 
+
 URING_CHECK((unsigned long long)(__GLIBC__) == 2ULL, "value of __GLIBC__");
 URING_CHECK(sizeof(__GLIBC__) == 4, "width of __GLIBC__");
 URING_CHECK((((__typeof__(__GLIBC__))-1) < 0) == 1, "signedness of __GLIBC__");

@@ -9,6 +9,343 @@
 
 #define URING_CHECK(cond, what) _Static_assert(cond, what)
 
+#ifdef __bits
+#undef __bits
+#endif
+#ifdef __cmsg_data
+#undef __cmsg_data
+#endif
+#ifdef __pad0
+#undef __pad0
+#endif
+#ifdef __reserved
+#undef __reserved
+#endif
+#ifdef __resv
+#undef __resv
+#endif
+#ifdef __spare0
+#undef __spare0
+#endif
+#ifdef __spare3
+#undef __spare3
+#endif
+#ifdef __val
+#undef __val
+#endif
+#ifdef _addr_bnd
+#undef _addr_bnd
+#endif
+#ifdef _arch
+#undef _arch
+#endif
+#ifdef _bounds
+#undef _bounds
+#endif
+#ifdef _call_addr
+#undef _call_addr
+#endif
+#ifdef _kill
+#undef _kill
+#endif
+#ifdef _lower
+#undef _lower
+#endif
+#ifdef _pad
+#undef _pad
+#endif
+#ifdef _pkey
+#undef _pkey
+#endif
+#ifdef _rt
+#undef _rt
+#endif
+#ifdef _sifields
+#undef _sifields
+#endif
+#ifdef _sigchld
+#undef _sigchld
+#endif
+#ifdef _sigfault
+#undef _sigfault
+#endif
+#ifdef _sigpoll
+#undef _sigpoll
+#endif
+#ifdef _sigsys
+#undef _sigsys
+#endif
+#ifdef _syscall
+#undef _syscall
+#endif
+#ifdef _timer
+#undef _timer
+#endif
+#ifdef _upper
+#undef _upper
+#endif
+#ifdef array
+#undef array
+#endif
+#ifdef cmsg_len
+#undef cmsg_len
+#endif
+#ifdef cmsg_level
+#undef cmsg_level
+#endif
+#ifdef cmsg_type
+#undef cmsg_type
+#endif
+#ifdef cq
+#undef cq
+#endif
+#ifdef cqes
+#undef cqes
+#endif
+#ifdef enter_ring_fd
+#undef enter_ring_fd
+#endif
+#ifdef features
+#undef features
+#endif
+#ifdef flags
+#undef flags
+#endif
+#ifdef int_flags
+#undef int_flags
+#endif
+#ifdef iov_base
+#undef iov_base
+#endif
+#ifdef iov_len
+#undef iov_len
+#endif
+#ifdef kdropped
+#undef kdropped
+#endif
+#ifdef kflags
+#undef kflags
+#endif
+#ifdef khead
+#undef khead
+#endif
+#ifdef koverflow
+#undef koverflow
+#endif
+#ifdef kring_entries
+#undef kring_entries
+#endif
+#ifdef kring_mask
+#undef kring_mask
+#endif
+#ifdef ktail
+#undef ktail
+#endif
+#ifdef min_wait_usec
+#undef min_wait_usec
+#endif
+#ifdef mode
+#undef mode
+#endif
+#ifdef msg_control
+#undef msg_control
+#endif
+#ifdef msg_controllen
+#undef msg_controllen
+#endif
+#ifdef msg_flags
+#undef msg_flags
+#endif
+#ifdef msg_iov
+#undef msg_iov
+#endif
+#ifdef msg_iovlen
+#undef msg_iovlen
+#endif
+#ifdef msg_name
+#undef msg_name
+#endif
+#ifdef msg_namelen
+#undef msg_namelen
+#endif
+#ifdef pad
+#undef pad
+#endif
+#ifdef pad2
+#undef pad2
+#endif
+#ifdef region_uptr
+#undef region_uptr
+#endif
+#ifdef resolve
+#undef resolve
+#endif
+#ifdef ring_entries
+#undef ring_entries
+#endif
+#ifdef ring_fd
+#undef ring_fd
+#endif
+#ifdef ring_mask
+#undef ring_mask
+#endif
+#ifdef ring_ptr
+#undef ring_ptr
+#endif
+#ifdef ring_sz
+#undef ring_sz
+#endif
+#ifdef sa_data
+#undef sa_data
+#endif
+#ifdef sa_family
+#undef sa_family
+#endif
+#ifdef si_addr
+#undef si_addr
+#endif
+#ifdef si_addr_lsb
+#undef si_addr_lsb
+#endif
+#ifdef si_band
+#undef si_band
+#endif
+#ifdef si_code
+#undef si_code
+#endif
+#ifdef si_errno
+#undef si_errno
+#endif
+#ifdef si_fd
+#undef si_fd
+#endif
+#ifdef si_overrun
+#undef si_overrun
+#endif
+#ifdef si_pid
+#undef si_pid
+#endif
+#ifdef si_signo
+#undef si_signo
+#endif
+#ifdef si_sigval
+#undef si_sigval
+#endif
+#ifdef si_status
+#undef si_status
+#endif
+#ifdef si_stime
+#undef si_stime
+#endif
+#ifdef si_tid
+#undef si_tid
+#endif
+#ifdef si_uid
+#undef si_uid
+#endif
+#ifdef si_utime
+#undef si_utime
+#endif
+#ifdef sigmask
+#undef sigmask
+#endif
+#ifdef sigmask_sz
+#undef sigmask_sz
+#endif
+#ifdef sival_int
+#undef sival_int
+#endif
+#ifdef sival_ptr
+#undef sival_ptr
+#endif
+#ifdef sq
+#undef sq
+#endif
+#ifdef sqe_head
+#undef sqe_head
+#endif
+#ifdef sqe_tail
+#undef sqe_tail
+#endif
+#ifdef sqes
+#undef sqes
+#endif
+#ifdef stx_atime
+#undef stx_atime
+#endif
+#ifdef stx_attributes
+#undef stx_attributes
+#endif
+#ifdef stx_attributes_mask
+#undef stx_attributes_mask
+#endif
+#ifdef stx_blksize
+#undef stx_blksize
+#endif
+#ifdef stx_blocks
+#undef stx_blocks
+#endif
+#ifdef stx_btime
+#undef stx_btime
+#endif
+#ifdef stx_ctime
+#undef stx_ctime
+#endif
+#ifdef stx_dev_major
+#undef stx_dev_major
+#endif
+#ifdef stx_dev_minor
+#undef stx_dev_minor
+#endif
+#ifdef stx_dio_mem_align
+#undef stx_dio_mem_align
+#endif
+#ifdef stx_dio_offset_align
+#undef stx_dio_offset_align
+#endif
+#ifdef stx_gid
+#undef stx_gid
+#endif
+#ifdef stx_ino
+#undef stx_ino
+#endif
+#ifdef stx_mask
+#undef stx_mask
+#endif
+#ifdef stx_mnt_id
+#undef stx_mnt_id
+#endif
+#ifdef stx_mode
+#undef stx_mode
+#endif
+#ifdef stx_mtime
+#undef stx_mtime
+#endif
+#ifdef stx_nlink
+#undef stx_nlink
+#endif
+#ifdef stx_rdev_major
+#undef stx_rdev_major
+#endif
+#ifdef stx_rdev_minor
+#undef stx_rdev_minor
+#endif
+#ifdef stx_size
+#undef stx_size
+#endif
+#ifdef stx_uid
+#undef stx_uid
+#endif
+#ifdef ts
+#undef ts
+#endif
+#ifdef tv_nsec
+#undef tv_nsec
+#endif
+#ifdef tv_sec
+#undef tv_sec
+#endif
+
 URING_CHECK(sizeof(struct io_uring_sq) == 104, "sizeof struct io_uring_sq");
 URING_CHECK(_Alignof(struct io_uring_sq) == 8, "alignof struct io_uring_sq");
 URING_CHECK(offsetof(struct io_uring_sq, khead) == 0, "offsetof struct io_uring_sq.khead");

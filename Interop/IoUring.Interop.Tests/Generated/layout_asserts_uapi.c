@@ -8,6 +8,325 @@
 
 #define URING_CHECK(cond, what) _Static_assert(cond, what)
 
+#ifdef __pad1
+#undef __pad1
+#endif
+#ifdef __pad2
+#undef __pad2
+#endif
+#ifdef __pad3
+#undef __pad3
+#endif
+#ifdef __resv
+#undef __resv
+#endif
+#ifdef accept_flags
+#undef accept_flags
+#endif
+#ifdef addr
+#undef addr
+#endif
+#ifdef addr2
+#undef addr2
+#endif
+#ifdef addr3
+#undef addr3
+#endif
+#ifdef addr_len
+#undef addr_len
+#endif
+#ifdef array
+#undef array
+#endif
+#ifdef bgid
+#undef bgid
+#endif
+#ifdef bid
+#undef bid
+#endif
+#ifdef big_cqe
+#undef big_cqe
+#endif
+#ifdef buf_group
+#undef buf_group
+#endif
+#ifdef buf_index
+#undef buf_index
+#endif
+#ifdef bufs
+#undef bufs
+#endif
+#ifdef busy_poll_to
+#undef busy_poll_to
+#endif
+#ifdef cancel_flags
+#undef cancel_flags
+#endif
+#ifdef clockid
+#undef clockid
+#endif
+#ifdef cmd
+#undef cmd
+#endif
+#ifdef cmd_op
+#undef cmd_op
+#endif
+#ifdef controllen
+#undef controllen
+#endif
+#ifdef cq_entries
+#undef cq_entries
+#endif
+#ifdef cq_off
+#undef cq_off
+#endif
+#ifdef cqes
+#undef cqes
+#endif
+#ifdef data
+#undef data
+#endif
+#ifdef dropped
+#undef dropped
+#endif
+#ifdef fadvise_advice
+#undef fadvise_advice
+#endif
+#ifdef fd
+#undef fd
+#endif
+#ifdef fds
+#undef fds
+#endif
+#ifdef features
+#undef features
+#endif
+#ifdef file_index
+#undef file_index
+#endif
+#ifdef flags
+#undef flags
+#endif
+#ifdef fsync_flags
+#undef fsync_flags
+#endif
+#ifdef futex_flags
+#undef futex_flags
+#endif
+#ifdef hardlink_flags
+#undef hardlink_flags
+#endif
+#ifdef head
+#undef head
+#endif
+#ifdef install_fd_flags
+#undef install_fd_flags
+#endif
+#ifdef ioprio
+#undef ioprio
+#endif
+#ifdef last_op
+#undef last_op
+#endif
+#ifdef len
+#undef len
+#endif
+#ifdef level
+#undef level
+#endif
+#ifdef min_left
+#undef min_left
+#endif
+#ifdef min_wait_usec
+#undef min_wait_usec
+#endif
+#ifdef msg_flags
+#undef msg_flags
+#endif
+#ifdef msg_ring_flags
+#undef msg_ring_flags
+#endif
+#ifdef namelen
+#undef namelen
+#endif
+#ifdef nop_flags
+#undef nop_flags
+#endif
+#ifdef nr
+#undef nr
+#endif
+#ifdef off
+#undef off
+#endif
+#ifdef offset
+#undef offset
+#endif
+#ifdef op
+#undef op
+#endif
+#ifdef opcode
+#undef opcode
+#endif
+#ifdef open_flags
+#undef open_flags
+#endif
+#ifdef ops
+#undef ops
+#endif
+#ifdef ops_len
+#undef ops_len
+#endif
+#ifdef optlen
+#undef optlen
+#endif
+#ifdef optname
+#undef optname
+#endif
+#ifdef optval
+#undef optval
+#endif
+#ifdef overflow
+#undef overflow
+#endif
+#ifdef pad
+#undef pad
+#endif
+#ifdef pad2
+#undef pad2
+#endif
+#ifdef payloadlen
+#undef payloadlen
+#endif
+#ifdef personality
+#undef personality
+#endif
+#ifdef poll32_events
+#undef poll32_events
+#endif
+#ifdef poll_events
+#undef poll_events
+#endif
+#ifdef prefer_busy_poll
+#undef prefer_busy_poll
+#endif
+#ifdef register_op
+#undef register_op
+#endif
+#ifdef rename_flags
+#undef rename_flags
+#endif
+#ifdef res
+#undef res
+#endif
+#ifdef resv
+#undef resv
+#endif
+#ifdef resv1
+#undef resv1
+#endif
+#ifdef resv2
+#undef resv2
+#endif
+#ifdef resv3
+#undef resv3
+#endif
+#ifdef ring_addr
+#undef ring_addr
+#endif
+#ifdef ring_entries
+#undef ring_entries
+#endif
+#ifdef ring_mask
+#undef ring_mask
+#endif
+#ifdef rw_flags
+#undef rw_flags
+#endif
+#ifdef sigmask
+#undef sigmask
+#endif
+#ifdef sigmask_sz
+#undef sigmask_sz
+#endif
+#ifdef splice_fd_in
+#undef splice_fd_in
+#endif
+#ifdef splice_flags
+#undef splice_flags
+#endif
+#ifdef splice_off_in
+#undef splice_off_in
+#endif
+#ifdef sq_entries
+#undef sq_entries
+#endif
+#ifdef sq_off
+#undef sq_off
+#endif
+#ifdef sq_thread_cpu
+#undef sq_thread_cpu
+#endif
+#ifdef sq_thread_idle
+#undef sq_thread_idle
+#endif
+#ifdef sqe_flags
+#undef sqe_flags
+#endif
+#ifdef sqe_op
+#undef sqe_op
+#endif
+#ifdef src_fd
+#undef src_fd
+#endif
+#ifdef statx_flags
+#undef statx_flags
+#endif
+#ifdef sync_range_flags
+#undef sync_range_flags
+#endif
+#ifdef tags
+#undef tags
+#endif
+#ifdef tail
+#undef tail
+#endif
+#ifdef timeout
+#undef timeout
+#endif
+#ifdef timeout_flags
+#undef timeout_flags
+#endif
+#ifdef ts
+#undef ts
+#endif
+#ifdef tv_nsec
+#undef tv_nsec
+#endif
+#ifdef tv_sec
+#undef tv_sec
+#endif
+#ifdef unlink_flags
+#undef unlink_flags
+#endif
+#ifdef uring_cmd_flags
+#undef uring_cmd_flags
+#endif
+#ifdef user_addr
+#undef user_addr
+#endif
+#ifdef user_data
+#undef user_data
+#endif
+#ifdef waitid_flags
+#undef waitid_flags
+#endif
+#ifdef wq_fd
+#undef wq_fd
+#endif
+#ifdef xattr_flags
+#undef xattr_flags
+#endif
+
 URING_CHECK(sizeof(struct io_uring_sqe) == 64, "sizeof struct io_uring_sqe");
 URING_CHECK(_Alignof(struct io_uring_sqe) == 8, "alignof struct io_uring_sqe");
 URING_CHECK(offsetof(struct io_uring_sqe, opcode) == 0, "offsetof struct io_uring_sqe.opcode");
