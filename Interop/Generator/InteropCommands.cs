@@ -60,8 +60,19 @@ public static class InteropCommands
             Console.Error.WriteLine($"wrote {output.Files.Count} files: {output.Records} records, {output.Constants} constants, {output.Functions} functions, {output.Skipped} declarations listed as not bound ({watch.Elapsed.TotalSeconds:F1}s)");
             return InteropExitCodes.Ok;
         }));
+        var feed = new Option<string>("--output") { Description = "Folder (local NuGet feed) to write the .nupkg to.", DefaultValueFactory = _ => "artifacts/feed" };
+        var pack = new Command("pack", "dotnet pack IoUring.Interop with the cached liburing natives (runtimes/linux-x64/native).");
+        pack.Add(feed);
+        pack.SetAction(parse => Guard(() =>
+        {
+            var install = LiburingBuild.Ensure(log: Console.Error);
+            var result = PackageBuilder.Pack(install, Path.GetFullPath(parse.GetValue(feed)!));
+            Console.Out.WriteLine(result);
+            return InteropExitCodes.Ok;
+        }));
         var bindings = new Command("bindings", "C# bindings for liburing and the io_uring UAPI.");
         bindings.Add(generate);
+        bindings.Add(pack);
         return bindings;
     }
 
