@@ -97,12 +97,14 @@ public static class InteropCommands
 
     static Command Bench()
     {
-        var seconds = new Option<double>("--seconds") { Description = "Measuring time per batch size and variant.", DefaultValueFactory = _ => 2.0 };
+        var seconds = new Option<double>("--seconds") { Description = "Measuring time per batch size and variant.", DefaultValueFactory = _ => 1.0 };
         var output = new Option<string?>("--output") { Description = "Markdown report path (default docs/interop-benchmark.md)." };
+        var repetitions = new Option<int>("--repetitions") { Description = "Runs per variant and batch size (the median is reported).", DefaultValueFactory = _ => 5 };
         var interop = new Command("interop", "NOP throughput: C# through the bindings vs C with liburing 2.9, batch sizes 1, 8, 32, 128.");
         interop.Add(seconds);
         interop.Add(output);
-        interop.SetAction(parse => Guard(() => InteropBench.Run(parse.GetValue(seconds), parse.GetValue(output))));
+        interop.Add(repetitions);
+        interop.SetAction(parse => Guard(() => InteropBench.Run(parse.GetValue(seconds), parse.GetValue(output), parse.GetValue(repetitions))));
         var bench = new Command("bench", "Benchmarks.");
         bench.Add(interop);
         return bench;
