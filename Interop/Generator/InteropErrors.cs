@@ -10,8 +10,9 @@ public static class InteropExitCodes
     public const int Usage = 2;
     public const int MissingDependency = 230;
     public const int PatchDoesNotApply = 232;
+    /// <summary>liburing or a benchmark failed to build, or clang could not compile an input header.</summary>
     public const int BuildFailed = 234;
-    /// <summary>Stale generated output, unparsable header, unsupported construct.</summary>
+    /// <summary>Stale generated output, unsupported construct, inconsistent inputs.</summary>
     public const int GeneratorError = 237;
 }
 
@@ -51,6 +52,8 @@ public sealed class InteropException(InteropFailure failure, string message) : E
         InteropFailure.InputMissing => InteropExitCodes.Usage,
         InteropFailure.PatchDoesNotApply => InteropExitCodes.PatchDoesNotApply,
         InteropFailure.BuildFailed => InteropExitCodes.BuildFailed,
+        // A header clang cannot compile is a failed native compile, distinct from a construct the generator cannot bind.
+        InteropFailure.HeaderDoesNotParse => InteropExitCodes.BuildFailed,
         _ => InteropExitCodes.GeneratorError,
     };
 }

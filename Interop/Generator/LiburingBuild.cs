@@ -155,17 +155,17 @@ public static class LiburingBuild
         return result;
     }
 
-    /// <summary>Hash of the ordered series (names and bytes), so any change gives a fresh cache directory.</summary>
+    /// <summary>
+    /// Hash of the ordered series, so any change gives a fresh cache directory: SHA-256 over one line
+    /// "&lt;name&gt; &lt;SHA-256 of the patch, upper-case hex&gt;\n" per patch, first 12 hex digits. The
+    /// IoUring.Interop project computes the same key in MSBuild to find the natives it packs.
+    /// </summary>
     public static string SeriesHash(IReadOnlyList<Patch> patches)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var text = new StringBuilder();
         foreach (var p in patches)
-        {
-            sha.AppendData(Encoding.UTF8.GetBytes(p.Name + "\n"));
-            sha.AppendData(File.ReadAllBytes(p.Path));
-            sha.AppendData("\0"u8);
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..12];
+            text.Append(System.IO.Path.GetFileName(p.Path)).Append(' ').Append(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p.Path)))).Append('\n');
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
     }
 
     static bool IsComplete(LiburingInstall install)

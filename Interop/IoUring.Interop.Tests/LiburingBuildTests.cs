@@ -45,6 +45,33 @@ public sealed class LiburingBuildTests
         }
     }
 
+    /// <summary>IoUring.Interop.csproj finds the natives by recomputing the series hash in MSBuild; both must agree.</summary>
+    [Test]
+    public void MsBuildComputesTheSameSeriesHash()
+    {
+        var dir = Directory.CreateTempSubdirectory("uring-series-msbuild-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "0001-a.patch"), "first\n");
+            File.WriteAllText(Path.Combine(dir, "0002-b.patch"), "second\n");
+            File.WriteAllText(Path.Combine(dir, "series"), "# two patches\n0001-a.patch\n\n0002-b.patch\n");
+            var expected = LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(dir));
+            var project = Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop", "IoUring.Interop.csproj");
+            var result = ProcessRunner.Run("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/",
+                "-getProperty:LiburingSeriesHash"]);
+            Assert.That(result.ExitCode, Is.Zero, result.StdOut + result.StdErr);
+            Assert.That(result.StdOut.Trim(), Is.EqualTo(expected));
+
+            File.WriteAllText(Path.Combine(dir, "series"), "");
+            result = ProcessRunner.Run("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/", "-getProperty:LiburingSeriesHash"]);
+            Assert.That(result.StdOut.Trim(), Is.EqualTo(LiburingBuild.SeriesHash([])));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
     /// <summary>A good patch is applied (and changes the cache key); a bad one stops the build with exit 232 naming it.</summary>
     [Test]
     public void PatchSeriesIsAppliedAndABadPatchIsNamed()
