@@ -102,6 +102,9 @@ public static class InteropBench
         var c32 = Median(samples["c"][32]);
         var best32 = Math.Max(Median(samples["pinvoke"][32]), Median(samples["fast"][32]));
         sb.Append(CultureInfo.InvariantCulture, $"\nTarget (C# ≥ 95% of C at batch 32): **{(best32 >= 0.95 * c32 ? "met" : "not met")}** ({best32 / c32:P1} with the faster C# variant).\n\n");
+        var c32Samples = samples["c"][32];
+        var spread = (c32Samples.Max() - c32Samples.Min()) / c32;
+        sb.Append(CultureInfo.InvariantCulture, $"Run-to-run spread of C alone at batch 32 on this host: {spread:P0} of its median (min {c32Samples.Min() / 1e6:F2}, max {c32Samples.Max() / 1e6:F2} M/s); ratios closer to 100 % than that are within noise.\n\n");
         sb.Append("Raw samples (NOPs/s):\n\n");
         foreach (var batch in BatchSizes)
             foreach (var v in Variants)

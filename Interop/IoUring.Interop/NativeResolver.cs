@@ -45,6 +45,10 @@ public static class NativeResolver
         return IntPtr.Zero; // the runtime then reports DllNotFoundException for the logical name
     }
 
+    /// <summary>The files tried for a logical library, in order (the last is the bare soname: the system's liburing).</summary>
+    internal static IReadOnlyList<string> CandidatePaths(string logicalName)
+        => SoNames.TryGetValue(logicalName, out var soName) ? Candidates(soName).ToList() : [];
+
     static IEnumerable<string> Candidates(string soName)
     {
         if (soName == "libc.so.6") { yield return soName; yield break; }
