@@ -14,6 +14,7 @@ public static class Cli
         root.Add(VmCommand());
         root.Add(Suites.VmTest.GuestCommand());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
+        IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
         try
         {
             return root.Parse(args).Invoke();

@@ -1,0 +1,39 @@
+using IoUring.Interop.Generator;
+
+namespace IoUring.Interop.Tests;
+
+/// <summary>The raw API is complete: every function liburing exports is bound, and the resolver's search order is as documented.</summary>
+public sealed class CompletenessTests
+{
+    static HashSet<string> Exports(string sharedObject)
+    {
+        var nm = ProcessRunner.Run("nm", ["-D", "--defined-only", sharedObject]);
+        Assert.That(nm.ExitCode, Is.Zero, nm.StdErr);
+        return nm.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(p => p.Length == 3 && p[1] == "T")
+            .Select(p => p[2].Split('@')[0])
+            .ToHashSet();
+    }
+
+    static HashSet<string> Bound() => typeof(Liburing).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+        .Select(m => m.Name).ToHashSet();
+
+    [Test]
+    public void EveryExportedLiburingFunctionIsBound()
+    {
+        Assert.That(Exports(TestEnvironment.Liburing.LiburingSo).Except(Bound()), Is.Empty, "liburing.so.2 exports without a binding");
+        Assert.That(Exports(TestEnvironment.Liburing.LiburingFfiSo).Except(Bound()), Is.Empty, "liburing-ffi.so.2 exports without a binding");
+        Assert.That(Bound(), Does.Contain("io_uring_prep_nop").And.Contain("io_uring_get_sqe").And.Contain("io_uring_cqe_seen").And.Contain("io_uring_queue_init_params"));
+    }
+
+    [Test]
+    public void ResolverTriesOverrideThenPackageLayoutThenSystem()
+    {
+        var candidates = NativeResolver.CandidatePaths(NativeLibraryNames.LiburingFfi);
+        Assert.That(candidates[0], Is.EqualTo(Path.Combine(TestEnvironment.Liburing.LibDir, "liburing-ffi.so.2")));
+        Assert.That(candidates, Does.Contain(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "liburing-ffi.so.2")));
+        Assert.That(candidates[^1], Is.EqualTo("liburing-ffi.so.2"), "falls back to the dynamic linker's search path (a system liburing-ffi)");
+        Assert.That(NativeResolver.CandidatePaths(NativeLibraryNames.Libc), Is.EqualTo(new[] { "libc.so.6" }));
+    }
+}

@@ -1,0 +1,43 @@
+using IoUring.Interop;
+using static IoUring.Interop.Liburing;
+
+// One NOP through a fresh ring: proves the package's bindings and its native liburing load and work.
+unsafe
+{
+    io_uring ring;
+    var ret = io_uring_queue_init(8, &ring, 0);
+    if (ret < 0)
+    {
+        Console.Error.WriteLine($"io_uring_queue_init failed: {ret}");
+        return 1;
+    }
+    try
+    {
+        var sqe = io_uring_get_sqe(&ring);
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, 42);
+        ret = io_uring_submit(&ring);
+        if (ret != 1)
+        {
+            Console.Error.WriteLine($"io_uring_submit returned {ret}");
+            return 1;
+        }
+        io_uring_cqe* cqe;
+        ret = io_uring_wait_cqe(&ring, &cqe);
+        if (ret < 0)
+        {
+            Console.Error.WriteLine($"io_uring_wait_cqe failed: {ret}");
+            return 1;
+        }
+        var userData = io_uring_cqe_get_data64(cqe);
+        var res = cqe->res;
+        io_uring_cqe_seen(&ring, cqe);
+        Console.WriteLine($"NOP round trip ok: user_data={userData} res={res} liburing={io_uring_major_version()}.{io_uring_minor_version()}");
+        Console.WriteLine($"liburing-ffi loaded from {NativeResolver.Loaded[NativeLibraryNames.LiburingFfi]}");
+        return userData == 42 && res == 0 ? 0 : 1;
+    }
+    finally
+    {
+        io_uring_queue_exit(&ring);
+    }
+}
