@@ -38,18 +38,36 @@ public static partial class LibcConstants
     public const int __NR_io_uring_enter = 426;
     /// <summary>asm/unistd_64.h:342</summary>
     public const int __NR_io_uring_register = 427;
+    /// <summary>asm-generic/errno-base.h:5</summary>
+    public const int EPERM = 1;
+    /// <summary>asm-generic/errno-base.h:6</summary>
+    public const int ENOENT = 2;
     /// <summary>asm-generic/errno-base.h:8</summary>
     public const int EINTR = 4;
+    /// <summary>asm-generic/errno-base.h:10</summary>
+    public const int ENXIO = 6;
+    /// <summary>asm-generic/errno-base.h:13</summary>
+    public const int EBADF = 9;
     /// <summary>asm-generic/errno-base.h:15</summary>
     public const int EAGAIN = 11;
     /// <summary>asm-generic/errno-base.h:16</summary>
     public const int ENOMEM = 12;
     /// <summary>asm-generic/errno-base.h:20</summary>
     public const int EBUSY = 16;
+    /// <summary>asm-generic/errno-base.h:21</summary>
+    public const int EEXIST = 17;
     /// <summary>asm-generic/errno-base.h:26</summary>
     public const int EINVAL = 22;
     /// <summary>asm-generic/errno.h:45</summary>
     public const int ETIME = 62;
+    /// <summary>asm-generic/errno.h:58</summary>
+    public const int EOVERFLOW = 75;
+    /// <summary>asm-generic/errno.h:60</summary>
+    public const int EBADFD = 77;
+    /// <summary>asm-generic/errno.h:78</summary>
+    public const int EOPNOTSUPP = 95;
+    /// <summary>asm-generic/errno.h:109</summary>
+    public const int ECANCELED = 125;
     /// <summary>linux/futex.h:11</summary>
     public const int FUTEX_WAIT = 0;
     /// <summary>linux/futex.h:12</summary>

@@ -265,8 +265,16 @@ public static class VmRunner
             }, probeDir, Initramfs.Ensure(), "kvm");
             var cs = ConsoleAnalyzer.Analyze(File.ReadAllLines(probe.ConsoleLog)).Clocksource;
             if (probe.ExitCode == 0 && cs == "kvm-clock") (verdict, reason) = ("kvm", "probe boot used kvm-clock");
-            else (verdict, reason) = ("tcg", $"probe boot: {probe.Outcome}, clocksource {cs ?? "unknown"}; log {probe.ConsoleLog}");
+            else
+            {
+                var qemuErr = Path.Combine(probeDir, "qemu-stderr.txt");
+                var why = File.Exists(qemuErr) ? File.ReadLines(qemuErr).FirstOrDefault(l => l.Length > 0) : null;
+                (verdict, reason) = ("tcg", $"probe boot with -accel kvm failed: {why ?? probe.Outcome}, clocksource {cs ?? "unknown"}; log {probeDir}");
+            }
         }
+        // One line: the notice is printed on every TCG run.
+        reason = string.Join(' ', reason.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Replace('|', '/');
+        if (reason.Length > 240) reason = reason[..240] + "...";
         File.WriteAllText(cache, $"{qemuId}|{verdict}|{reason}\n");
         if (verdict == "tcg") Progress.Notice($"KVM unusable ({reason}); using TCG");
         return verdict;
