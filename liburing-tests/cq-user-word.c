@@ -10,7 +10,8 @@
  * - the offset is published, non-zero and matches io_uring_cq_user_word()
  * - the word is on the same 64-byte cache line as cq.tail and does not
  *   overlap any other published ring field
- * - the word reads zero at setup (NO_MMAP: even if the memory was dirty)
+ * - the word reads zero at setup (NO_MMAP: even if the application left
+ *   garbage in its ring memory at that spot)
  * - user stores survive many completions (NOPs) and a CQ overflow episode
  */
 #include <errno.h>
@@ -253,17 +254,65 @@ static int test_overflow(struct io_uring *ring, const char *name)
 	return check_word(name, "after overflow flush");
 }
 
+static int setup_ring(const struct cfg *c, struct io_uring *ring,
+		      struct io_uring_params *p, void *mem)
+{
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->flags = c->flags;
+	if (c->flags & IORING_SETUP_SQPOLL)
+		p->sq_thread_idle = 50;
+	if (!mem)
+		return io_uring_queue_init_params(SQ_ENTRIES, ring, p);
+	ret = io_uring_queue_init_mem(SQ_ENTRIES, ring, p, mem, APP_MEM_SIZE);
+	return ret > 0 ? 0 : ret;
+}
+
+/*
+ * NO_MMAP: the application provides the ring memory and the kernel does not
+ * clear it (the heads and tails must be zero already). Learn where the word
+ * lands with clean memory, then set the ring up again in the same memory
+ * with garbage at exactly that spot: the kernel must clear the word.
+ */
+static int setup_dirty(const struct cfg *c, struct io_uring *ring,
+		       struct io_uring_params *p, void *mem)
+{
+	size_t off;
+	int ret;
+
+	memset(mem, 0, APP_MEM_SIZE);
+	ret = setup_ring(c, ring, p, mem);
+	if (ret || !p->cq_off.user_word)
+		return ret;
+	off = (char *)ring->cq.ring_ptr - (char *)mem + p->cq_off.user_word;
+	io_uring_queue_exit(ring);
+	if (off + sizeof(unsigned) > APP_MEM_SIZE) {
+		fprintf(stderr, "%s: ring outside the app memory\n", c->name);
+		return -EFAULT;
+	}
+
+	memset(mem, 0, APP_MEM_SIZE);
+	*(unsigned *)((char *)mem + off) = 0xa5a5a5a5u;
+	ret = setup_ring(c, ring, p, mem);
+	if (ret)
+		return ret;
+	if ((size_t)((char *)ring->cq.ring_ptr - (char *)mem) +
+	    p->cq_off.user_word !=
+	    off) {
+		fprintf(stderr, "%s: ring moved in the app memory\n", c->name);
+		io_uring_queue_exit(ring);
+		return -EFAULT;
+	}
+	return 0;
+}
+
 static int test_cfg(const struct cfg *c)
 {
 	struct io_uring_params p;
 	struct io_uring ring;
 	void *mem = NULL;
 	int ret;
-
-	memset(&p, 0, sizeof(p));
-	p.flags = c->flags;
-	if (c->flags & IORING_SETUP_SQPOLL)
-		p.sq_thread_idle = 50;
 
 	if (c->app_mem) {
 		mem = mmap(NULL, APP_MEM_SIZE, PROT_READ | PROT_WRITE,
@@ -272,14 +321,9 @@ static int test_cfg(const struct cfg *c)
 			perror("mmap");
 			return T_EXIT_FAIL;
 		}
-		/* dirty memory: the kernel must clear the word itself */
-		memset(mem, 0xa5, APP_MEM_SIZE);
-		ret = io_uring_queue_init_mem(SQ_ENTRIES, &ring, &p, mem,
-					      APP_MEM_SIZE);
-		if (ret > 0)
-			ret = 0;
+		ret = setup_dirty(c, &ring, &p, mem);
 	} else {
-		ret = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
+		ret = setup_ring(c, &ring, &p, NULL);
 	}
 	if (ret == -EINVAL || ret == -EPERM) {
 		printf("%s: setup not supported (%d), skipped\n", c->name, ret);
@@ -289,6 +333,8 @@ static int test_cfg(const struct cfg *c)
 	}
 	if (ret) {
 		fprintf(stderr, "%s: ring setup %d\n", c->name, ret);
+		if (mem)
+			munmap(mem, APP_MEM_SIZE);
 		return T_EXIT_FAIL;
 	}
 
