@@ -15,6 +15,7 @@
  * - user stores survive many completions (NOPs) and a CQ overflow episode
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,13 @@ static int check_layout(const char *name, struct io_uring *ring,
 	    uw + sizeof(unsigned) > s->array && uw < s->array +
 	    p->sq_entries * sizeof(unsigned)) {
 		fprintf(stderr, "%s: user_word overlaps sq array\n", name);
+		return 1;
+	}
+	if ((uintptr_t)io_uring_cq_user_word(ring) / CACHELINE !=
+	    (uintptr_t)ring->cq.ktail / CACHELINE) {
+		fprintf(stderr, "%s: word %p and cq tail %p not on one line\n",
+			name, (void *)io_uring_cq_user_word(ring),
+			(void *)ring->cq.ktail);
 		return 1;
 	}
 	if ((char *)io_uring_cq_user_word(ring) !=
