@@ -41,7 +41,7 @@ public static class BindingsGenerator
     {
         kernelTree = Path.GetFullPath(kernelTree ?? RepoPaths.DefaultKernelTree);
         if (!Directory.Exists(kernelTree))
-            throw new InteropException(InteropFailure.InputMissing, $"kernel tree {kernelTree} does not exist (pass --kernel-tree PATH)");
+            throw new InteropException(InteropFailure.InputMissing, $"kernel tree {kernelTree} does not exist (run `scripts/toolkit kernel build --flavour patched` to create the patched tree, or pass --kernel-tree PATH)");
         var header = Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h");
         if (!File.Exists(header))
             throw new InteropException(InteropFailure.InputMissing, $"{header} does not exist: {kernelTree} is not a kernel source tree");

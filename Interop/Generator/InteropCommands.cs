@@ -31,7 +31,7 @@ public static class InteropCommands
     static Command Bindings()
     {
         var check = new Option<bool>("--check") { Description = "Do not write; exit 237 and print the diff when the committed bindings are stale." };
-        var kernelTree = new Option<string?>("--kernel-tree") { Description = "Kernel source tree whose include/uapi/linux/io_uring.h is bound (default: the Debian linux-source-6.12 tree in the cache)." };
+        var kernelTree = new Option<string?>("--kernel-tree") { Description = "Kernel source tree whose include/uapi/linux/io_uring.h is bound (default: Debian's linux-source-6.12 with kernel-patches/series applied, in the cache)." };
         var liburingPrefix = new Option<string?>("--liburing-prefix") { Description = "Use an existing liburing install prefix instead of the cached Debian 2.9 build." };
         var generate = new Command("generate", "Regenerate the C# bindings, C layout asserts and NUnit layout tables under Interop/.");
         generate.Add(check);

@@ -31,8 +31,15 @@ public static class RepoPaths
         }
     }
 
-    /// <summary>The unpacked Debian linux-source-6.12 tree the bindings are generated from by default.</summary>
-    public static string DefaultKernelTree => Path.Combine(CacheRoot, "src", "linux-source-6.12");
+    /// <summary>
+    /// The tree the bindings are generated from by default: Debian's linux-source-6.12 with
+    /// kernel-patches/series applied (the `patched` flavour's source), so the bindings carry the new UAPI.
+    /// The toolkit CLI installs <see cref="DefaultKernelTreeProvider"/> to bring that tree up to date first.
+    /// </summary>
+    public static string DefaultKernelTree => DefaultKernelTreeProvider?.Invoke() ?? Path.Combine(CacheRoot, "src", "linux-patched-6.12");
+
+    /// <summary>Set by the toolkit CLI: applies the current series to the patched tree and returns its path.</summary>
+    public static Func<string>? DefaultKernelTreeProvider { get; set; }
 
     public static string InteropDir => Path.Combine(Root, "Interop");
     public static string LiburingPatchesDir => Path.Combine(Root, "liburing-tests", "liburing-patches");

@@ -133,6 +133,15 @@ public sealed class KernelSource
         File.WriteAllText(stamp, series.Hash + "\n");
     }
 
+    /// <summary>The patched source tree with the current series applied (what the bindings are generated from).</summary>
+    public static string CurrentPatchedTree()
+    {
+        var src = Locate();
+        src.EnsureUnpacked();
+        src.EnsurePatched(PatchSeries.Load(Paths.KernelPatchesDir));
+        return src.PatchedTree;
+    }
+
     static void RemoveWorktree(string path, string log)
     {
         if (Directory.Exists(path)) Directory.Delete(path, true);
