@@ -15,6 +15,7 @@ public static class Cli
         root.Add(Suites.VmTest.GuestCommand());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
+        // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
         IoUring.Interop.Generator.RepoPaths.DefaultKernelTreeProvider = Kernel.KernelSource.CurrentPatchedTree;
         try
         {
@@ -26,6 +27,9 @@ public static class Cli
             return e.ExitCode;
         }
     }
+
+    /// <summary>The `bench` command (created by the interop commands); every benchmark is a subcommand of it.</summary>
+    internal static Command Bench(RootCommand root) => root.Subcommands.Single(c => c.Name == "bench");
 
     /// <summary>Runs an action, turning toolkit errors into their message and exit code.</summary>
     public static int Guard(Func<int> action)
