@@ -54,8 +54,12 @@ public static class KernelBuild
             if (!Proc.OnPath(tool))
                 throw new ToolkitException(ExitCodes.MissingDependency, $"'{tool}' is not installed: run scripts/install-deps");
         var src = KernelSource.Locate();
-        src.EnsureUnpacked();
         var series = PatchSeries.Load(Paths.KernelPatchesDir);
+        var outDir = BuildDir(flavour);
+        using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot, "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
+        src.EnsureUnpackedLocked();
+        // The patched tree must not change under a running make: held for the whole build.
+        using var patchedLock = flavour == Flavour.Baseline ? null : src.LockPatchedTree();
         string tree;
         if (flavour == Flavour.Baseline) tree = src.BaseTree;
         else
@@ -64,7 +68,6 @@ public static class KernelBuild
             tree = src.PatchedTree;
         }
 
-        var outDir = BuildDir(flavour);
         Directory.CreateDirectory(outDir);
         var log = Path.Combine(outDir, "build.log");
         File.WriteAllText(log, "");

@@ -45,6 +45,17 @@ public sealed class KernelSource
         };
     }
 
+    /// <summary>Unpacks under a lock, so concurrent toolkit processes unpack once.</summary>
+    public void EnsureUnpackedLocked()
+    {
+        using var l = FileLock.Acquire(Path.Combine(Path.GetDirectoryName(BaseTree)!, ".unpack.lock"), "the kernel source unpack");
+        EnsureUnpacked();
+    }
+
+    /// <summary>Exclusive use of the patched tree: applying the series, and builds that read it.</summary>
+    public FileLock LockPatchedTree() =>
+        FileLock.Acquire(Path.Combine(Path.GetDirectoryName(PatchedTree)!, ".patched.lock"), "the patched kernel tree");
+
     string VersionStamp => Path.Combine(BaseTree, ".git", "toolkit-source-version");
 
     /// <summary>Unpacks the tarball into the cache as a git repo, unless the same package version is already there.</summary>
@@ -137,7 +148,8 @@ public sealed class KernelSource
     public static string CurrentPatchedTree()
     {
         var src = Locate();
-        src.EnsureUnpacked();
+        src.EnsureUnpackedLocked();
+        using var patchedLock = src.LockPatchedTree();
         src.EnsurePatched(PatchSeries.Load(Paths.KernelPatchesDir));
         return src.PatchedTree;
     }
