@@ -7,10 +7,18 @@ public enum FieldKind
     Plain,
     /// <summary>C99 flexible array member (<c>T x[]</c>) or GNU zero-length array (<c>T x[0]</c>): an accessor, no storage.</summary>
     Trailing,
+    /// <summary>A bitfield: a property reading/writing <see cref="FieldDef.BitWidth"/> bits from bit <see cref="FieldDef.BitStart"/> of byte <see cref="FieldDef.Offset"/>.</summary>
+    Bitfield,
 }
 
 /// <summary>A field of a record, flattened out of anonymous members; offsets are absolute within the outermost record.</summary>
-public sealed record FieldDef(string Name, CType Type, long Offset, long Size, FieldKind Kind, bool ViaAnonymousMember);
+public sealed record FieldDef(string Name, CType Type, long Offset, long Size, FieldKind Kind, bool ViaAnonymousMember)
+{
+    /// <summary>First bit, counted from bit 0 of the byte at <see cref="Offset"/> (bitfields only; may exceed 7).</summary>
+    public int BitStart { get; init; }
+    public int BitWidth { get; init; }
+    public bool Signed { get; init; }
+}
 
 /// <summary>A struct or union with clang's layout.</summary>
 public sealed class RecordDef

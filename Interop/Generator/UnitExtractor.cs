@@ -193,9 +193,6 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             if (!done.Add(name)) continue;
             foreach (var field in AllFields(node))
             {
-                if (field.Flag("isBitfield"))
-                    throw new InteropException(InteropFailure.UnsupportedConstruct,
-                        $"{Loc(field)}: bitfield {name}.{field.Name}: bitfields have no faithful C# layout; bind the storage unit by hand or extend the generator");
                 var t = Canonical(ParseType(field.QualType ?? "", $"{Loc(field)}: field {name}.{field.Name}"), Loc(field));
                 if (t is CTagged { AnonKey: not null })
                 {
@@ -214,6 +211,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var c in record.Inner)
         {
             if (c.Kind != "FieldDecl") continue;
+            if (c.Name.Length == 0 && c.Flag("isBitfield")) continue; // unnamed bitfield: padding only
             if (c.Name.Length == 0)
             {
                 var anon = AnonymousRecordOf(c);
@@ -369,7 +367,10 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var d = entry.Children[i];
             var where = $"{Loc(f)}: field {record.Name}.{(f.Name.Length > 0 ? f.Name : "(anonymous)")}";
             if (d.Bits is not null || f.Flag("isBitfield"))
-                throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfields have no faithful C# layout");
+            {
+                AddBitfield(record, f, d, where, viaAnonymous);
+                continue;
+            }
             if (f.Name.Length == 0)
             {
                 // Anonymous struct/union member: its fields become fields of the owner (C allows record.x directly).
@@ -407,6 +408,33 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var kind = type is CArray { Length: null or 0 } ? FieldKind.Trailing : FieldKind.Plain;
             record.Fields.Add(new FieldDef(f.Name, type, d.Offset, kind == FieldKind.Trailing ? 0 : SizeOf(type, where), kind, viaAnonymous));
         }
+    }
+
+    /// <summary>Bitfields become properties over the bits clang assigned; unnamed ones are padding and only listed.</summary>
+    void AddBitfield(RecordDef record, AstNode f, LayoutEntry d, string where, bool viaAnonymous)
+    {
+        if (d.Bits is not { } bits || !f.Flag("isBitfield"))
+            throw new InteropException(InteropFailure.Inconsistent, $"{where}: the AST and clang's layout dump disagree on whether this is a bitfield");
+        if (f.Name.Length == 0)
+        {
+            _model.Skipped.Add(new SkippedDecl($"{record.Name}.(unnamed bitfield)", Loc(f), "unnamed bitfield: padding, no value to access"));
+            return;
+        }
+        var type = Canonical(ParseType(f.QualType ?? "", where), where);
+        var signed = type switch
+        {
+            CBuiltin { Name: "char" or "signed char" or "short" or "int" or "long" or "long long" } => true,
+            CBuiltin { Name: "unsigned char" or "unsigned short" or "unsigned int" or "unsigned long" or "unsigned long long" or "_Bool" } => false,
+            CTagged { Tag: "enum" } => false, // refined below once the enum's signedness is probed
+            _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield of non-integer type {type.Spell()}"),
+        };
+        var width = bits.Last - bits.First + 1;
+        if (width <= 0 || width > 64)
+            throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield width {width} is not supported");
+        record.Fields.Add(new FieldDef(f.Name, type, d.Offset, SizeOf(type, where), FieldKind.Bitfield, viaAnonymous)
+        {
+            BitStart = bits.First, BitWidth = width, Signed = signed,
+        });
     }
 
     /// <summary>
@@ -576,11 +604,11 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var e in _model.Enums)
             foreach (var m in e.MemberNames)
                 e.Members.Add(new EnumMember(m, Truncate(values[m], e.Size, e.Signed)));
-        // Enum field sizes are now known; records were sized before with the common default, so recheck.
+        // Enum field sizes (and signedness, for enum bitfields) are now known; records were sized before with the common default, so recheck.
         foreach (var r in _model.Records)
             foreach (var f in r.Fields.ToList())
-                if (f.Type is CTagged { Tag: "enum" } et && f.Size != _enumSizes.GetValueOrDefault(et.Name, 4))
-                    r.Fields[r.Fields.IndexOf(f)] = f with { Size = _enumSizes[et.Name] };
+                if (f.Type is CTagged { Tag: "enum" } et && _enums.TryGetValue(et.Name, out var ed))
+                    r.Fields[r.Fields.IndexOf(f)] = f with { Size = ed.Size, Signed = f.Kind == FieldKind.Bitfield && ed.Signed };
     }
 
     static long Truncate((int Size, bool Signed, ulong Raw) v, int size, bool signedEnum)
