@@ -160,6 +160,13 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
         };
         var origin = f.IsInline ? "static inline in the header; the exported copy in liburing-ffi.so.2" : $"exported by {f.Library}";
         sb.Append($"\n    /// <summary><c>{Xml(cSignature)}</c> ({Xml(f.Location)}; {origin}).{(f.Note is null ? "" : " " + Xml(f.Note))}</summary>\n");
+        if (f.IsLeaf)
+        {
+            // Leaf helpers (pure memory work per clang's AST) cannot block, so the GC transition is skipped:
+            // it would otherwise cost more than the helper itself.
+            sb.Append("    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>\n");
+            sb.Append("    [SuppressGCTransition]\n");
+        }
         sb.Append($"    [LibraryImport({library}, EntryPoint = \"{f.Name}\")]\n");
         sb.Append($"    public static partial {ret} {CSharpTypeMapper.Identifier(f.Name)}({parameters});\n");
     }

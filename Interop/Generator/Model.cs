@@ -63,7 +63,14 @@ public sealed record ConstantDef(string Name, int Size, bool Signed, ulong RawVa
 public sealed record ParamDef(string Name, CType Type);
 
 /// <summary>A function bound with [LibraryImport]; <see cref="Library"/> is the logical library name the resolver maps.</summary>
-public sealed record FunctionDef(string Name, CType Return, IReadOnlyList<ParamDef> Parameters, bool IsInline, string Library, string Location, string? Note);
+public sealed record FunctionDef(string Name, CType Return, IReadOnlyList<ParamDef> Parameters, bool IsInline, string Library, string Location, string? Note)
+{
+    /// <summary>
+    /// An inline helper whose body (per clang's AST) calls only other such helpers and compiler builtins:
+    /// no syscall, no library call, so it never blocks and can skip the GC transition.
+    /// </summary>
+    public bool IsLeaf { get; init; }
+}
 
 /// <summary>Something present in an input that is deliberately not bound, with the reason (emitted into the output so nothing disappears silently).</summary>
 public sealed record SkippedDecl(string Name, string Location, string Reason);

@@ -64,6 +64,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         DumpLayouts();
         foreach (var record in _model.Records.ToList()) if (!record.Opaque && !record.IsNested) FillLayout(record);
         EvaluateConstants(ast);
+        MarkLeafFunctions();
         VerifyExports();
         return _model;
     }
@@ -278,6 +279,51 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     }
 
     readonly Dictionary<string, string> _enumeratorLocations = [];
+    readonly Dictionary<string, HashSet<string>> _callees = [];
+
+    /// <summary>Names of every function a body refers to (calls or takes the address of), from clang's referencedDecl entries.</summary>
+    static HashSet<string> Callees(System.Text.Json.JsonElement element)
+    {
+        var names = new HashSet<string>();
+        void Walk(System.Text.Json.JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case System.Text.Json.JsonValueKind.Object:
+                    if (e.TryGetProperty("referencedDecl", out var r) && r.TryGetProperty("kind", out var k) && k.GetString() == "FunctionDecl"
+                        && r.TryGetProperty("name", out var n))
+                        names.Add(n.GetString() ?? "");
+                    foreach (var p in e.EnumerateObject()) Walk(p.Value);
+                    break;
+                case System.Text.Json.JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray()) Walk(item);
+                    break;
+            }
+        }
+        Walk(element);
+        return names;
+    }
+
+    /// <summary>Marks inline helpers that reach only builtins and other leaf helpers (fixed point over the call graph).</summary>
+    void MarkLeafFunctions()
+    {
+        static bool IsBuiltin(string name) => name.StartsWith("__builtin_", StringComparison.Ordinal)
+            || name.StartsWith("__c11_atomic_", StringComparison.Ordinal) || name.StartsWith("__atomic_", StringComparison.Ordinal);
+        var leaf = _callees.Keys.ToHashSet();
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var name in leaf.ToList())
+                if (!_callees[name].All(c => c == name || IsBuiltin(c) || leaf.Contains(c)))
+                {
+                    leaf.Remove(name);
+                    changed = true;
+                }
+        } while (changed);
+        for (var i = 0; i < _model.Functions.Count; i++)
+            if (leaf.Contains(_model.Functions[i].Name)) _model.Functions[i] = _model.Functions[i] with { IsLeaf = true };
+    }
 
     void CollectFunction(AstNode node)
     {
@@ -306,6 +352,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         var inline = node.Str("storageClass") == "static" && node.Flag("inline");
         var draft = new FunctionDef(node.Name, ret, parameters, inline, "", Loc(node), note);
         _model.Functions.Add(draft with { Library = spec.LibraryFor(draft) });
+        if (inline && node.Inner.Any(c => c.Kind == "CompoundStmt")) _callees[node.Name] = Callees(node.Json);
     }
 
     static string ReturnSpelling(string functionType, string where)

@@ -498,6 +498,8 @@ public static unsafe partial class Liburing
     public static partial void io_uring_free_probe(io_uring_probe* probe);
 
     /// <summary><c>int io_uring_opcode_supported(struct io_uring_probe * p, int op)</c> (liburing.h:153; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_opcode_supported")]
     public static partial int io_uring_opcode_supported(io_uring_probe* p, int op);
 
@@ -754,438 +756,656 @@ public static unsafe partial class Liburing
     public static partial int __io_uring_get_cqe(io_uring* ring, io_uring_cqe** cqe_ptr, uint submit, uint wait_nr, __sigset_t* sigmask);
 
     /// <summary><c>void io_uring_cq_advance(struct io_uring * ring, unsigned int nr)</c> (liburing.h:343; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_advance")]
     public static partial void io_uring_cq_advance(io_uring* ring, uint nr);
 
     /// <summary><c>void io_uring_cqe_seen(struct io_uring * ring, struct io_uring_cqe * cqe)</c> (liburing.h:360; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cqe_seen")]
     public static partial void io_uring_cqe_seen(io_uring* ring, io_uring_cqe* cqe);
 
     /// <summary><c>void io_uring_sqe_set_data(struct io_uring_sqe * sqe, void * data)</c> (liburing.h:375; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sqe_set_data")]
     public static partial void io_uring_sqe_set_data(io_uring_sqe* sqe, void* data);
 
     /// <summary><c>void * io_uring_cqe_get_data(struct io_uring_cqe * cqe)</c> (liburing.h:380; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cqe_get_data")]
     public static partial void* io_uring_cqe_get_data(io_uring_cqe* cqe);
 
     /// <summary><c>void io_uring_sqe_set_data64(struct io_uring_sqe * sqe, unsigned long long data)</c> (liburing.h:390; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sqe_set_data64")]
     public static partial void io_uring_sqe_set_data64(io_uring_sqe* sqe, ulong data);
 
     /// <summary><c>unsigned long long io_uring_cqe_get_data64(struct io_uring_cqe * cqe)</c> (liburing.h:396; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cqe_get_data64")]
     public static partial ulong io_uring_cqe_get_data64(io_uring_cqe* cqe);
 
     /// <summary><c>void io_uring_sqe_set_flags(struct io_uring_sqe * sqe, unsigned int flags)</c> (liburing.h:406; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sqe_set_flags")]
     public static partial void io_uring_sqe_set_flags(io_uring_sqe* sqe, uint flags);
 
     /// <summary><c>void io_uring_sqe_set_buf_group(struct io_uring_sqe * sqe, int bgid)</c> (liburing.h:412; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sqe_set_buf_group")]
     public static partial void io_uring_sqe_set_buf_group(io_uring_sqe* sqe, int bgid);
 
     /// <summary><c>void io_uring_prep_rw(int op, struct io_uring_sqe * sqe, int fd, void * addr, unsigned int len, unsigned long long offset)</c> (liburing.h:437; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_rw")]
     public static partial void io_uring_prep_rw(int op, io_uring_sqe* sqe, int fd, void* addr, uint len, ulong offset);
 
     /// <summary><c>void io_uring_prep_splice(struct io_uring_sqe * sqe, int fd_in, long off_in, int fd_out, long off_out, unsigned int nbytes, unsigned int splice_flags)</c> (liburing.h:469; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_splice")]
     public static partial void io_uring_prep_splice(io_uring_sqe* sqe, int fd_in, long off_in, int fd_out, long off_out, uint nbytes, uint splice_flags);
 
     /// <summary><c>void io_uring_prep_tee(struct io_uring_sqe * sqe, int fd_in, int fd_out, unsigned int nbytes, unsigned int splice_flags)</c> (liburing.h:482; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_tee")]
     public static partial void io_uring_prep_tee(io_uring_sqe* sqe, int fd_in, int fd_out, uint nbytes, uint splice_flags);
 
     /// <summary><c>void io_uring_prep_readv(struct io_uring_sqe * sqe, int fd, struct iovec * iovecs, unsigned int nr_vecs, unsigned long long offset)</c> (liburing.h:493; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_readv")]
     public static partial void io_uring_prep_readv(io_uring_sqe* sqe, int fd, iovec* iovecs, uint nr_vecs, ulong offset);
 
     /// <summary><c>void io_uring_prep_readv2(struct io_uring_sqe * sqe, int fd, struct iovec * iovecs, unsigned int nr_vecs, unsigned long long offset, int flags)</c> (liburing.h:500; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_readv2")]
     public static partial void io_uring_prep_readv2(io_uring_sqe* sqe, int fd, iovec* iovecs, uint nr_vecs, ulong offset, int flags);
 
     /// <summary><c>void io_uring_prep_read_fixed(struct io_uring_sqe * sqe, int fd, void * buf, unsigned int nbytes, unsigned long long offset, int buf_index)</c> (liburing.h:509; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_read_fixed")]
     public static partial void io_uring_prep_read_fixed(io_uring_sqe* sqe, int fd, void* buf, uint nbytes, ulong offset, int buf_index);
 
     /// <summary><c>void io_uring_prep_writev(struct io_uring_sqe * sqe, int fd, struct iovec * iovecs, unsigned int nr_vecs, unsigned long long offset)</c> (liburing.h:517; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_writev")]
     public static partial void io_uring_prep_writev(io_uring_sqe* sqe, int fd, iovec* iovecs, uint nr_vecs, ulong offset);
 
     /// <summary><c>void io_uring_prep_writev2(struct io_uring_sqe * sqe, int fd, struct iovec * iovecs, unsigned int nr_vecs, unsigned long long offset, int flags)</c> (liburing.h:524; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_writev2")]
     public static partial void io_uring_prep_writev2(io_uring_sqe* sqe, int fd, iovec* iovecs, uint nr_vecs, ulong offset, int flags);
 
     /// <summary><c>void io_uring_prep_write_fixed(struct io_uring_sqe * sqe, int fd, void * buf, unsigned int nbytes, unsigned long long offset, int buf_index)</c> (liburing.h:533; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_write_fixed")]
     public static partial void io_uring_prep_write_fixed(io_uring_sqe* sqe, int fd, void* buf, uint nbytes, ulong offset, int buf_index);
 
     /// <summary><c>void io_uring_prep_recvmsg(struct io_uring_sqe * sqe, int fd, struct msghdr * msg, unsigned int flags)</c> (liburing.h:541; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_recvmsg")]
     public static partial void io_uring_prep_recvmsg(io_uring_sqe* sqe, int fd, msghdr* msg, uint flags);
 
     /// <summary><c>void io_uring_prep_recvmsg_multishot(struct io_uring_sqe * sqe, int fd, struct msghdr * msg, unsigned int flags)</c> (liburing.h:548; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_recvmsg_multishot")]
     public static partial void io_uring_prep_recvmsg_multishot(io_uring_sqe* sqe, int fd, msghdr* msg, uint flags);
 
     /// <summary><c>void io_uring_prep_sendmsg(struct io_uring_sqe * sqe, int fd, struct msghdr * msg, unsigned int flags)</c> (liburing.h:556; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_sendmsg")]
     public static partial void io_uring_prep_sendmsg(io_uring_sqe* sqe, int fd, msghdr* msg, uint flags);
 
     /// <summary><c>void io_uring_prep_poll_add(struct io_uring_sqe * sqe, int fd, unsigned int poll_mask)</c> (liburing.h:572; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_poll_add")]
     public static partial void io_uring_prep_poll_add(io_uring_sqe* sqe, int fd, uint poll_mask);
 
     /// <summary><c>void io_uring_prep_poll_multishot(struct io_uring_sqe * sqe, int fd, unsigned int poll_mask)</c> (liburing.h:579; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_poll_multishot")]
     public static partial void io_uring_prep_poll_multishot(io_uring_sqe* sqe, int fd, uint poll_mask);
 
     /// <summary><c>void io_uring_prep_poll_remove(struct io_uring_sqe * sqe, unsigned long long user_data)</c> (liburing.h:586; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_poll_remove")]
     public static partial void io_uring_prep_poll_remove(io_uring_sqe* sqe, ulong user_data);
 
     /// <summary><c>void io_uring_prep_poll_update(struct io_uring_sqe * sqe, unsigned long long old_user_data, unsigned long long new_user_data, unsigned int poll_mask, unsigned int flags)</c> (liburing.h:593; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_poll_update")]
     public static partial void io_uring_prep_poll_update(io_uring_sqe* sqe, ulong old_user_data, ulong new_user_data, uint poll_mask, uint flags);
 
     /// <summary><c>void io_uring_prep_fsync(struct io_uring_sqe * sqe, int fd, unsigned int fsync_flags)</c> (liburing.h:604; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fsync")]
     public static partial void io_uring_prep_fsync(io_uring_sqe* sqe, int fd, uint fsync_flags);
 
     /// <summary><c>void io_uring_prep_nop(struct io_uring_sqe * sqe)</c> (liburing.h:611; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_nop")]
     public static partial void io_uring_prep_nop(io_uring_sqe* sqe);
 
     /// <summary><c>void io_uring_prep_timeout(struct io_uring_sqe * sqe, struct __kernel_timespec * ts, unsigned int count, unsigned int flags)</c> (liburing.h:616; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_timeout")]
     public static partial void io_uring_prep_timeout(io_uring_sqe* sqe, __kernel_timespec* ts, uint count, uint flags);
 
     /// <summary><c>void io_uring_prep_timeout_remove(struct io_uring_sqe * sqe, unsigned long long user_data, unsigned int flags)</c> (liburing.h:624; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_timeout_remove")]
     public static partial void io_uring_prep_timeout_remove(io_uring_sqe* sqe, ulong user_data, uint flags);
 
     /// <summary><c>void io_uring_prep_timeout_update(struct io_uring_sqe * sqe, struct __kernel_timespec * ts, unsigned long long user_data, unsigned int flags)</c> (liburing.h:632; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_timeout_update")]
     public static partial void io_uring_prep_timeout_update(io_uring_sqe* sqe, __kernel_timespec* ts, ulong user_data, uint flags);
 
     /// <summary><c>void io_uring_prep_accept(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int * addrlen, int flags)</c> (liburing.h:642; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_accept")]
     public static partial void io_uring_prep_accept(io_uring_sqe* sqe, int fd, sockaddr* addr, uint* addrlen, int flags);
 
     /// <summary><c>void io_uring_prep_accept_direct(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int * addrlen, int flags, unsigned int file_index)</c> (liburing.h:652; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_accept_direct")]
     public static partial void io_uring_prep_accept_direct(io_uring_sqe* sqe, int fd, sockaddr* addr, uint* addrlen, int flags, uint file_index);
 
     /// <summary><c>void io_uring_prep_multishot_accept(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int * addrlen, int flags)</c> (liburing.h:664; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_multishot_accept")]
     public static partial void io_uring_prep_multishot_accept(io_uring_sqe* sqe, int fd, sockaddr* addr, uint* addrlen, int flags);
 
     /// <summary><c>void io_uring_prep_multishot_accept_direct(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int * addrlen, int flags)</c> (liburing.h:673; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_multishot_accept_direct")]
     public static partial void io_uring_prep_multishot_accept_direct(io_uring_sqe* sqe, int fd, sockaddr* addr, uint* addrlen, int flags);
 
     /// <summary><c>void io_uring_prep_cancel64(struct io_uring_sqe * sqe, unsigned long long user_data, int flags)</c> (liburing.h:683; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_cancel64")]
     public static partial void io_uring_prep_cancel64(io_uring_sqe* sqe, ulong user_data, int flags);
 
     /// <summary><c>void io_uring_prep_cancel(struct io_uring_sqe * sqe, void * user_data, int flags)</c> (liburing.h:691; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_cancel")]
     public static partial void io_uring_prep_cancel(io_uring_sqe* sqe, void* user_data, int flags);
 
     /// <summary><c>void io_uring_prep_cancel_fd(struct io_uring_sqe * sqe, int fd, unsigned int flags)</c> (liburing.h:697; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_cancel_fd")]
     public static partial void io_uring_prep_cancel_fd(io_uring_sqe* sqe, int fd, uint flags);
 
     /// <summary><c>void io_uring_prep_link_timeout(struct io_uring_sqe * sqe, struct __kernel_timespec * ts, unsigned int flags)</c> (liburing.h:704; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_link_timeout")]
     public static partial void io_uring_prep_link_timeout(io_uring_sqe* sqe, __kernel_timespec* ts, uint flags);
 
     /// <summary><c>void io_uring_prep_connect(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int addrlen)</c> (liburing.h:712; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_connect")]
     public static partial void io_uring_prep_connect(io_uring_sqe* sqe, int fd, sockaddr* addr, uint addrlen);
 
     /// <summary><c>void io_uring_prep_bind(struct io_uring_sqe * sqe, int fd, struct sockaddr * addr, unsigned int addrlen)</c> (liburing.h:719; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_bind")]
     public static partial void io_uring_prep_bind(io_uring_sqe* sqe, int fd, sockaddr* addr, uint addrlen);
 
     /// <summary><c>void io_uring_prep_listen(struct io_uring_sqe * sqe, int fd, int backlog)</c> (liburing.h:726; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_listen")]
     public static partial void io_uring_prep_listen(io_uring_sqe* sqe, int fd, int backlog);
 
     /// <summary><c>void io_uring_prep_files_update(struct io_uring_sqe * sqe, int * fds, unsigned int nr_fds, int offset)</c> (liburing.h:732; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_files_update")]
     public static partial void io_uring_prep_files_update(io_uring_sqe* sqe, int* fds, uint nr_fds, int offset);
 
     /// <summary><c>void io_uring_prep_fallocate(struct io_uring_sqe * sqe, int fd, int mode, unsigned long long offset, unsigned long long len)</c> (liburing.h:740; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fallocate")]
     public static partial void io_uring_prep_fallocate(io_uring_sqe* sqe, int fd, int mode, ulong offset, ulong len);
 
     /// <summary><c>void io_uring_prep_openat(struct io_uring_sqe * sqe, int dfd, char * path, int flags, unsigned int mode)</c> (liburing.h:748; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_openat")]
     public static partial void io_uring_prep_openat(io_uring_sqe* sqe, int dfd, sbyte* path, int flags, uint mode);
 
     /// <summary><c>void io_uring_prep_openat_direct(struct io_uring_sqe * sqe, int dfd, char * path, int flags, unsigned int mode, unsigned int file_index)</c> (liburing.h:757; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_openat_direct")]
     public static partial void io_uring_prep_openat_direct(io_uring_sqe* sqe, int dfd, sbyte* path, int flags, uint mode, uint file_index);
 
     /// <summary><c>void io_uring_prep_open(struct io_uring_sqe * sqe, char * path, int flags, unsigned int mode)</c> (liburing.h:769; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_open")]
     public static partial void io_uring_prep_open(io_uring_sqe* sqe, sbyte* path, int flags, uint mode);
 
     /// <summary><c>void io_uring_prep_open_direct(struct io_uring_sqe * sqe, char * path, int flags, unsigned int mode, unsigned int file_index)</c> (liburing.h:776; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_open_direct")]
     public static partial void io_uring_prep_open_direct(io_uring_sqe* sqe, sbyte* path, int flags, uint mode, uint file_index);
 
     /// <summary><c>void io_uring_prep_close(struct io_uring_sqe * sqe, int fd)</c> (liburing.h:783; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_close")]
     public static partial void io_uring_prep_close(io_uring_sqe* sqe, int fd);
 
     /// <summary><c>void io_uring_prep_close_direct(struct io_uring_sqe * sqe, unsigned int file_index)</c> (liburing.h:788; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_close_direct")]
     public static partial void io_uring_prep_close_direct(io_uring_sqe* sqe, uint file_index);
 
     /// <summary><c>void io_uring_prep_read(struct io_uring_sqe * sqe, int fd, void * buf, unsigned int nbytes, unsigned long long offset)</c> (liburing.h:795; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_read")]
     public static partial void io_uring_prep_read(io_uring_sqe* sqe, int fd, void* buf, uint nbytes, ulong offset);
 
     /// <summary><c>void io_uring_prep_read_multishot(struct io_uring_sqe * sqe, int fd, unsigned int nbytes, unsigned long long offset, int buf_group)</c> (liburing.h:801; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_read_multishot")]
     public static partial void io_uring_prep_read_multishot(io_uring_sqe* sqe, int fd, uint nbytes, ulong offset, int buf_group);
 
     /// <summary><c>void io_uring_prep_write(struct io_uring_sqe * sqe, int fd, void * buf, unsigned int nbytes, unsigned long long offset)</c> (liburing.h:811; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_write")]
     public static partial void io_uring_prep_write(io_uring_sqe* sqe, int fd, void* buf, uint nbytes, ulong offset);
 
     /// <summary><c>void io_uring_prep_statx(struct io_uring_sqe * sqe, int dfd, char * path, int flags, unsigned int mask, struct statx * statxbuf)</c> (liburing.h:819; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_statx")]
     public static partial void io_uring_prep_statx(io_uring_sqe* sqe, int dfd, sbyte* path, int flags, uint mask, statx* statxbuf);
 
     /// <summary><c>void io_uring_prep_fadvise(struct io_uring_sqe * sqe, int fd, unsigned long long offset, unsigned int len, int advice)</c> (liburing.h:828; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fadvise")]
     public static partial void io_uring_prep_fadvise(io_uring_sqe* sqe, int fd, ulong offset, uint len, int advice);
 
     /// <summary><c>void io_uring_prep_madvise(struct io_uring_sqe * sqe, void * addr, unsigned int length, int advice)</c> (liburing.h:835; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_madvise")]
     public static partial void io_uring_prep_madvise(io_uring_sqe* sqe, void* addr, uint length, int advice);
 
     /// <summary><c>void io_uring_prep_fadvise64(struct io_uring_sqe * sqe, int fd, unsigned long long offset, long len, int advice)</c> (liburing.h:842; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fadvise64")]
     public static partial void io_uring_prep_fadvise64(io_uring_sqe* sqe, int fd, ulong offset, long len, int advice);
 
     /// <summary><c>void io_uring_prep_madvise64(struct io_uring_sqe * sqe, void * addr, long length, int advice)</c> (liburing.h:850; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_madvise64")]
     public static partial void io_uring_prep_madvise64(io_uring_sqe* sqe, void* addr, long length, int advice);
 
     /// <summary><c>void io_uring_prep_send(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags)</c> (liburing.h:857; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_send")]
     public static partial void io_uring_prep_send(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags);
 
     /// <summary><c>void io_uring_prep_send_bundle(struct io_uring_sqe * sqe, int sockfd, size_t len, int flags)</c> (liburing.h:864; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_send_bundle")]
     public static partial void io_uring_prep_send_bundle(io_uring_sqe* sqe, int sockfd, nuint len, int flags);
 
     /// <summary><c>void io_uring_prep_send_set_addr(struct io_uring_sqe * sqe, struct sockaddr * dest_addr, unsigned short addr_len)</c> (liburing.h:871; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_send_set_addr")]
     public static partial void io_uring_prep_send_set_addr(io_uring_sqe* sqe, sockaddr* dest_addr, ushort addr_len);
 
     /// <summary><c>void io_uring_prep_sendto(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags, struct sockaddr * addr, unsigned int addrlen)</c> (liburing.h:879; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_sendto")]
     public static partial void io_uring_prep_sendto(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags, sockaddr* addr, uint addrlen);
 
     /// <summary><c>void io_uring_prep_send_zc(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags, unsigned int zc_flags)</c> (liburing.h:888; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_send_zc")]
     public static partial void io_uring_prep_send_zc(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags, uint zc_flags);
 
     /// <summary><c>void io_uring_prep_send_zc_fixed(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags, unsigned int zc_flags, unsigned int buf_index)</c> (liburing.h:897; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_send_zc_fixed")]
     public static partial void io_uring_prep_send_zc_fixed(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags, uint zc_flags, uint buf_index);
 
     /// <summary><c>void io_uring_prep_sendmsg_zc(struct io_uring_sqe * sqe, int fd, struct msghdr * msg, unsigned int flags)</c> (liburing.h:908; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_sendmsg_zc")]
     public static partial void io_uring_prep_sendmsg_zc(io_uring_sqe* sqe, int fd, msghdr* msg, uint flags);
 
     /// <summary><c>void io_uring_prep_recv(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags)</c> (liburing.h:916; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_recv")]
     public static partial void io_uring_prep_recv(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags);
 
     /// <summary><c>void io_uring_prep_recv_multishot(struct io_uring_sqe * sqe, int sockfd, void * buf, size_t len, int flags)</c> (liburing.h:923; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_recv_multishot")]
     public static partial void io_uring_prep_recv_multishot(io_uring_sqe* sqe, int sockfd, void* buf, nuint len, int flags);
 
     /// <summary><c>struct io_uring_recvmsg_out * io_uring_recvmsg_validate(void * buf, int buf_len, struct msghdr * msgh)</c> (liburing.h:932; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_validate")]
     public static partial io_uring_recvmsg_out* io_uring_recvmsg_validate(void* buf, int buf_len, msghdr* msgh);
 
     /// <summary><c>void * io_uring_recvmsg_name(struct io_uring_recvmsg_out * o)</c> (liburing.h:941; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_name")]
     public static partial void* io_uring_recvmsg_name(io_uring_recvmsg_out* o);
 
     /// <summary><c>struct cmsghdr * io_uring_recvmsg_cmsg_firsthdr(struct io_uring_recvmsg_out * o, struct msghdr * msgh)</c> (liburing.h:947; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_cmsg_firsthdr")]
     public static partial cmsghdr* io_uring_recvmsg_cmsg_firsthdr(io_uring_recvmsg_out* o, msghdr* msgh);
 
     /// <summary><c>struct cmsghdr * io_uring_recvmsg_cmsg_nexthdr(struct io_uring_recvmsg_out * o, struct msghdr * msgh, struct cmsghdr * cmsg)</c> (liburing.h:958; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_cmsg_nexthdr")]
     public static partial cmsghdr* io_uring_recvmsg_cmsg_nexthdr(io_uring_recvmsg_out* o, msghdr* msgh, cmsghdr* cmsg);
 
     /// <summary><c>void * io_uring_recvmsg_payload(struct io_uring_recvmsg_out * o, struct msghdr * msgh)</c> (liburing.h:978; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_payload")]
     public static partial void* io_uring_recvmsg_payload(io_uring_recvmsg_out* o, msghdr* msgh);
 
     /// <summary><c>unsigned int io_uring_recvmsg_payload_length(struct io_uring_recvmsg_out * o, int buf_len, struct msghdr * msgh)</c> (liburing.h:986; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_recvmsg_payload_length")]
     public static partial uint io_uring_recvmsg_payload_length(io_uring_recvmsg_out* o, int buf_len, msghdr* msgh);
 
     /// <summary><c>void io_uring_prep_openat2(struct io_uring_sqe * sqe, int dfd, char * path, struct open_how * how)</c> (liburing.h:996; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_openat2")]
     public static partial void io_uring_prep_openat2(io_uring_sqe* sqe, int dfd, sbyte* path, open_how* how);
 
     /// <summary><c>void io_uring_prep_openat2_direct(struct io_uring_sqe * sqe, int dfd, char * path, struct open_how * how, unsigned int file_index)</c> (liburing.h:1004; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_openat2_direct")]
     public static partial void io_uring_prep_openat2_direct(io_uring_sqe* sqe, int dfd, sbyte* path, open_how* how, uint file_index);
 
     /// <summary><c>void io_uring_prep_epoll_ctl(struct io_uring_sqe * sqe, int epfd, int fd, int op, struct epoll_event * ev)</c> (liburing.h:1017; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_epoll_ctl")]
     public static partial void io_uring_prep_epoll_ctl(io_uring_sqe* sqe, int epfd, int fd, int op, epoll_event* ev);
 
     /// <summary><c>void io_uring_prep_provide_buffers(struct io_uring_sqe * sqe, void * addr, int len, int nr, int bgid, int bid)</c> (liburing.h:1025; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_provide_buffers")]
     public static partial void io_uring_prep_provide_buffers(io_uring_sqe* sqe, void* addr, int len, int nr, int bgid, int bid);
 
     /// <summary><c>void io_uring_prep_remove_buffers(struct io_uring_sqe * sqe, int nr, int bgid)</c> (liburing.h:1034; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_remove_buffers")]
     public static partial void io_uring_prep_remove_buffers(io_uring_sqe* sqe, int nr, int bgid);
 
     /// <summary><c>void io_uring_prep_shutdown(struct io_uring_sqe * sqe, int fd, int how)</c> (liburing.h:1041; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_shutdown")]
     public static partial void io_uring_prep_shutdown(io_uring_sqe* sqe, int fd, int how);
 
     /// <summary><c>void io_uring_prep_unlinkat(struct io_uring_sqe * sqe, int dfd, char * path, int flags)</c> (liburing.h:1047; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_unlinkat")]
     public static partial void io_uring_prep_unlinkat(io_uring_sqe* sqe, int dfd, sbyte* path, int flags);
 
     /// <summary><c>void io_uring_prep_unlink(struct io_uring_sqe * sqe, char * path, int flags)</c> (liburing.h:1054; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_unlink")]
     public static partial void io_uring_prep_unlink(io_uring_sqe* sqe, sbyte* path, int flags);
 
     /// <summary><c>void io_uring_prep_renameat(struct io_uring_sqe * sqe, int olddfd, char * oldpath, int newdfd, char * newpath, unsigned int flags)</c> (liburing.h:1060; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_renameat")]
     public static partial void io_uring_prep_renameat(io_uring_sqe* sqe, int olddfd, sbyte* oldpath, int newdfd, sbyte* newpath, uint flags);
 
     /// <summary><c>void io_uring_prep_rename(struct io_uring_sqe * sqe, char * oldpath, char * newpath)</c> (liburing.h:1070; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_rename")]
     public static partial void io_uring_prep_rename(io_uring_sqe* sqe, sbyte* oldpath, sbyte* newpath);
 
     /// <summary><c>void io_uring_prep_sync_file_range(struct io_uring_sqe * sqe, int fd, unsigned int len, unsigned long long offset, int flags)</c> (liburing.h:1077; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_sync_file_range")]
     public static partial void io_uring_prep_sync_file_range(io_uring_sqe* sqe, int fd, uint len, ulong offset, int flags);
 
     /// <summary><c>void io_uring_prep_mkdirat(struct io_uring_sqe * sqe, int dfd, char * path, unsigned int mode)</c> (liburing.h:1085; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_mkdirat")]
     public static partial void io_uring_prep_mkdirat(io_uring_sqe* sqe, int dfd, sbyte* path, uint mode);
 
     /// <summary><c>void io_uring_prep_mkdir(struct io_uring_sqe * sqe, char * path, unsigned int mode)</c> (liburing.h:1091; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_mkdir")]
     public static partial void io_uring_prep_mkdir(io_uring_sqe* sqe, sbyte* path, uint mode);
 
     /// <summary><c>void io_uring_prep_symlinkat(struct io_uring_sqe * sqe, char * target, int newdirfd, char * linkpath)</c> (liburing.h:1097; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_symlinkat")]
     public static partial void io_uring_prep_symlinkat(io_uring_sqe* sqe, sbyte* target, int newdirfd, sbyte* linkpath);
 
     /// <summary><c>void io_uring_prep_symlink(struct io_uring_sqe * sqe, char * target, char * linkpath)</c> (liburing.h:1105; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_symlink")]
     public static partial void io_uring_prep_symlink(io_uring_sqe* sqe, sbyte* target, sbyte* linkpath);
 
     /// <summary><c>void io_uring_prep_linkat(struct io_uring_sqe * sqe, int olddfd, char * oldpath, int newdfd, char * newpath, int flags)</c> (liburing.h:1112; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_linkat")]
     public static partial void io_uring_prep_linkat(io_uring_sqe* sqe, int olddfd, sbyte* oldpath, int newdfd, sbyte* newpath, int flags);
 
     /// <summary><c>void io_uring_prep_link(struct io_uring_sqe * sqe, char * oldpath, char * newpath, int flags)</c> (liburing.h:1121; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_link")]
     public static partial void io_uring_prep_link(io_uring_sqe* sqe, sbyte* oldpath, sbyte* newpath, int flags);
 
     /// <summary><c>void io_uring_prep_msg_ring_cqe_flags(struct io_uring_sqe * sqe, int fd, unsigned int len, unsigned long long data, unsigned int flags, unsigned int cqe_flags)</c> (liburing.h:1128; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_msg_ring_cqe_flags")]
     public static partial void io_uring_prep_msg_ring_cqe_flags(io_uring_sqe* sqe, int fd, uint len, ulong data, uint flags, uint cqe_flags);
 
     /// <summary><c>void io_uring_prep_msg_ring(struct io_uring_sqe * sqe, int fd, unsigned int len, unsigned long long data, unsigned int flags)</c> (liburing.h:1137; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_msg_ring")]
     public static partial void io_uring_prep_msg_ring(io_uring_sqe* sqe, int fd, uint len, ulong data, uint flags);
 
     /// <summary><c>void io_uring_prep_msg_ring_fd(struct io_uring_sqe * sqe, int fd, int source_fd, int target_fd, unsigned long long data, unsigned int flags)</c> (liburing.h:1145; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_msg_ring_fd")]
     public static partial void io_uring_prep_msg_ring_fd(io_uring_sqe* sqe, int fd, int source_fd, int target_fd, ulong data, uint flags);
 
     /// <summary><c>void io_uring_prep_msg_ring_fd_alloc(struct io_uring_sqe * sqe, int fd, int source_fd, unsigned long long data, unsigned int flags)</c> (liburing.h:1159; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_msg_ring_fd_alloc")]
     public static partial void io_uring_prep_msg_ring_fd_alloc(io_uring_sqe* sqe, int fd, int source_fd, ulong data, uint flags);
 
     /// <summary><c>void io_uring_prep_getxattr(struct io_uring_sqe * sqe, char * name, char * value, char * path, unsigned int len)</c> (liburing.h:1167; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_getxattr")]
     public static partial void io_uring_prep_getxattr(io_uring_sqe* sqe, sbyte* name, sbyte* value, sbyte* path, uint len);
 
     /// <summary><c>void io_uring_prep_setxattr(struct io_uring_sqe * sqe, char * name, char * value, char * path, int flags, unsigned int len)</c> (liburing.h:1177; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_setxattr")]
     public static partial void io_uring_prep_setxattr(io_uring_sqe* sqe, sbyte* name, sbyte* value, sbyte* path, int flags, uint len);
 
     /// <summary><c>void io_uring_prep_fgetxattr(struct io_uring_sqe * sqe, int fd, char * name, char * value, unsigned int len)</c> (liburing.h:1188; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fgetxattr")]
     public static partial void io_uring_prep_fgetxattr(io_uring_sqe* sqe, int fd, sbyte* name, sbyte* value, uint len);
 
     /// <summary><c>void io_uring_prep_fsetxattr(struct io_uring_sqe * sqe, int fd, char * name, char * value, int flags, unsigned int len)</c> (liburing.h:1197; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fsetxattr")]
     public static partial void io_uring_prep_fsetxattr(io_uring_sqe* sqe, int fd, sbyte* name, sbyte* value, int flags, uint len);
 
     /// <summary><c>void io_uring_prep_socket(struct io_uring_sqe * sqe, int domain, int type, int protocol, unsigned int flags)</c> (liburing.h:1206; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_socket")]
     public static partial void io_uring_prep_socket(io_uring_sqe* sqe, int domain, int type, int protocol, uint flags);
 
     /// <summary><c>void io_uring_prep_socket_direct(struct io_uring_sqe * sqe, int domain, int type, int protocol, unsigned int file_index, unsigned int flags)</c> (liburing.h:1214; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_socket_direct")]
     public static partial void io_uring_prep_socket_direct(io_uring_sqe* sqe, int domain, int type, int protocol, uint file_index, uint flags);
 
     /// <summary><c>void io_uring_prep_socket_direct_alloc(struct io_uring_sqe * sqe, int domain, int type, int protocol, unsigned int flags)</c> (liburing.h:1228; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_socket_direct_alloc")]
     public static partial void io_uring_prep_socket_direct_alloc(io_uring_sqe* sqe, int domain, int type, int protocol, uint flags);
 
     /// <summary><c>void io_uring_prep_cmd_sock(struct io_uring_sqe * sqe, int cmd_op, int fd, int level, int optname, void * optval, int optlen)</c> (liburing.h:1241; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_cmd_sock")]
     public static partial void io_uring_prep_cmd_sock(io_uring_sqe* sqe, int cmd_op, int fd, int level, int optname, void* optval, int optlen);
 
     /// <summary><c>void io_uring_prep_waitid(struct io_uring_sqe * sqe, enum idtype_t idtype, unsigned int id, struct siginfo_t * infop, int options, unsigned int flags)</c> (liburing.h:1257; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_waitid")]
     public static partial void io_uring_prep_waitid(io_uring_sqe* sqe, idtype_t idtype, uint id, siginfo_t* infop, int options, uint flags);
 
     /// <summary><c>void io_uring_prep_futex_wake(struct io_uring_sqe * sqe, unsigned int * futex, unsigned long val, unsigned long mask, unsigned int futex_flags, unsigned int flags)</c> (liburing.h:1269; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_futex_wake")]
     public static partial void io_uring_prep_futex_wake(io_uring_sqe* sqe, uint* futex, ulong val, ulong mask, uint futex_flags, uint flags);
 
     /// <summary><c>void io_uring_prep_futex_wait(struct io_uring_sqe * sqe, unsigned int * futex, unsigned long val, unsigned long mask, unsigned int futex_flags, unsigned int flags)</c> (liburing.h:1279; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_futex_wait")]
     public static partial void io_uring_prep_futex_wait(io_uring_sqe* sqe, uint* futex, ulong val, ulong mask, uint futex_flags, uint flags);
 
     /// <summary><c>void io_uring_prep_futex_waitv(struct io_uring_sqe * sqe, struct futex_waitv * futex, unsigned int nr_futex, unsigned int flags)</c> (liburing.h:1290; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_futex_waitv")]
     public static partial void io_uring_prep_futex_waitv(io_uring_sqe* sqe, futex_waitv* futex, uint nr_futex, uint flags);
 
     /// <summary><c>void io_uring_prep_fixed_fd_install(struct io_uring_sqe * sqe, int fd, unsigned int flags)</c> (liburing.h:1299; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_fixed_fd_install")]
     public static partial void io_uring_prep_fixed_fd_install(io_uring_sqe* sqe, int fd, uint flags);
 
     /// <summary><c>void io_uring_prep_ftruncate(struct io_uring_sqe * sqe, int fd, long len)</c> (liburing.h:1309; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_ftruncate")]
     public static partial void io_uring_prep_ftruncate(io_uring_sqe* sqe, int fd, long len);
 
     /// <summary><c>void io_uring_prep_cmd_discard(struct io_uring_sqe * sqe, int fd, unsigned long offset, unsigned long nbytes)</c> (liburing.h:1316; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_prep_cmd_discard")]
     public static partial void io_uring_prep_cmd_discard(io_uring_sqe* sqe, int fd, ulong offset, ulong nbytes);
 
     /// <summary><c>unsigned int io_uring_sq_ready(struct io_uring * ring)</c> (liburing.h:1330; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sq_ready")]
     public static partial uint io_uring_sq_ready(io_uring* ring);
 
     /// <summary><c>unsigned int io_uring_sq_space_left(struct io_uring * ring)</c> (liburing.h:1351; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_sq_space_left")]
     public static partial uint io_uring_sq_space_left(io_uring* ring);
 
@@ -1194,18 +1414,26 @@ public static unsafe partial class Liburing
     public static partial int io_uring_sqring_wait(io_uring* ring);
 
     /// <summary><c>unsigned int io_uring_cq_ready(struct io_uring * ring)</c> (liburing.h:1376; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_ready")]
     public static partial uint io_uring_cq_ready(io_uring* ring);
 
     /// <summary><c>_Bool io_uring_cq_has_overflow(struct io_uring * ring)</c> (liburing.h:1385; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_has_overflow")]
     public static partial byte io_uring_cq_has_overflow(io_uring* ring);
 
     /// <summary><c>_Bool io_uring_cq_eventfd_enabled(struct io_uring * ring)</c> (liburing.h:1393; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_eventfd_enabled")]
     public static partial byte io_uring_cq_eventfd_enabled(io_uring* ring);
 
     /// <summary><c>int io_uring_cq_eventfd_toggle(struct io_uring * ring, _Bool enabled)</c> (liburing.h:1405; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_eventfd_toggle")]
     public static partial int io_uring_cq_eventfd_toggle(io_uring* ring, byte enabled);
 
@@ -1222,26 +1450,38 @@ public static unsafe partial class Liburing
     public static partial int io_uring_wait_cqe(io_uring* ring, io_uring_cqe** cqe_ptr);
 
     /// <summary><c>int io_uring_buf_ring_mask(unsigned int ring_entries)</c> (liburing.h:1548; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_buf_ring_mask")]
     public static partial int io_uring_buf_ring_mask(uint ring_entries);
 
     /// <summary><c>void io_uring_buf_ring_init(struct io_uring_buf_ring * br)</c> (liburing.h:1553; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_buf_ring_init")]
     public static partial void io_uring_buf_ring_init(io_uring_buf_ring* br);
 
     /// <summary><c>void io_uring_buf_ring_add(struct io_uring_buf_ring * br, void * addr, unsigned int len, unsigned short bid, int mask, int buf_offset)</c> (liburing.h:1561; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_buf_ring_add")]
     public static partial void io_uring_buf_ring_add(io_uring_buf_ring* br, void* addr, uint len, ushort bid, int mask, int buf_offset);
 
     /// <summary><c>void io_uring_buf_ring_advance(struct io_uring_buf_ring * br, int count)</c> (liburing.h:1578; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_buf_ring_advance")]
     public static partial void io_uring_buf_ring_advance(io_uring_buf_ring* br, int count);
 
     /// <summary><c>void __io_uring_buf_ring_cq_advance(struct io_uring * ring, struct io_uring_buf_ring * br, int cq_count, int buf_count)</c> (liburing.h:1586; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "__io_uring_buf_ring_cq_advance")]
     public static partial void __io_uring_buf_ring_cq_advance(io_uring* ring, io_uring_buf_ring* br, int cq_count, int buf_count);
 
     /// <summary><c>void io_uring_buf_ring_cq_advance(struct io_uring * ring, struct io_uring_buf_ring * br, int count)</c> (liburing.h:1601; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_buf_ring_cq_advance")]
     public static partial void io_uring_buf_ring_cq_advance(io_uring* ring, io_uring_buf_ring* br, int count);
 
@@ -1250,6 +1490,8 @@ public static unsafe partial class Liburing
     public static partial int io_uring_buf_ring_available(io_uring* ring, io_uring_buf_ring* br, ushort bgid);
 
     /// <summary><c>struct io_uring_sqe * io_uring_get_sqe(struct io_uring * ring)</c> (liburing.h:1623; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
+    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
+    [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_get_sqe")]
     public static partial io_uring_sqe* io_uring_get_sqe(io_uring* ring);
 
