@@ -47,6 +47,25 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 case "FunctionDecl" when !node.Flag("isImplicit"): // implicit = compiler builtins declared on first use
                     CollectFunction(node);
                     break;
+                case "FunctionDecl":
+                    break;
+                case "RecordDecl" when node.Name.Length > 0:
+                    // A forward declaration: bound (as an opaque struct) only if a signature uses it.
+                    if (!_recordsByTag.ContainsKey(TagOf(node) + " " + node.Name))
+                        _model.Skipped.Add(new SkippedDecl($"{TagOf(node)} {node.Name}", Loc(node), "forward declaration only; opaque struct if a bound signature uses it"));
+                    break;
+                case "RecordDecl":
+                    break; // unnamed: reached through its typedef or the field that uses it
+                case "TypedefDecl" when _typedefOfAnonymousRecord.ContainsValue(node.Name):
+                    var owner = _typedefOfAnonymousRecord.First(kv => kv.Value == node.Name).Key;
+                    RequireRecord(TagOf(_recordsById[owner]) + " " + node.Name, node.Name, _recordsById[owner]);
+                    break;
+                case "TypedefDecl":
+                    _model.Skipped.Add(new SkippedDecl(node.Name, Loc(node), $"typedef of {node.QualType}: C# uses the target type"));
+                    break;
+                default:
+                    _model.Skipped.Add(new SkippedDecl(node.Name.Length > 0 ? node.Name : node.Kind, Loc(node), $"{node.Kind} is not a kind of declaration the generator binds"));
+                    break;
             }
         }
         if (spec.FunctionSelection.Count > 0)

@@ -1517,6 +1517,8 @@ public static unsafe partial class Liburing
 }
 
 // Not bound from the liburing headers, with the reason:
+//   struct epoll_event (liburing.h:1016): forward declaration only; opaque struct if a bound signature uses it
+//   struct futex_waitv (liburing.h:1289): forward declaration only; opaque struct if a bound signature uses it
 //   IOURINGINLINE (liburing.h:32): #undef'd again at liburing.h:1657
 //   LIB_URING_H (liburing.h:3): empty definition (include guard or feature flag)
 //   LIBURING_COMPAT_H (liburing/compat.h:3): empty definition (include guard or feature flag)
