@@ -149,7 +149,7 @@ public static class BindingsGenerator
         var overlay = CreateUapiOverlay(inputs.KernelTree);
         try
         {
-            log.WriteLine($"generating from {inputs.Describe()}");
+            log.WriteLine($"generating from Linux {inputs.KernelVersion} ({inputs.KernelHeader}) and liburing {inputs.Liburing.Version} ({inputs.Liburing.Prefix})");
             var uapi = new UnitExtractor(clang, UapiUnit(overlay)).Extract();
             var liburingSpec = LiburingUnit(inputs.Liburing);
             liburingSpec.ProvidedRecords = uapi.Records.Select(r => r.Name).ToHashSet();

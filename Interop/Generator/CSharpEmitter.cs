@@ -35,7 +35,7 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
     string Start(StringBuilder sb)
     {
         sb.Append(Header(inputs));
-        sb.Append("#pragma warning disable CS1591, CS0649, CS8981, IDE1006 // C names are kept verbatim (lower-case type names included)\n");
+        sb.Append("#pragma warning disable CS1591, CS0169, CS0649, CS8981, IDE1006 // C names are kept verbatim (lower-case type names included)\n");
         sb.Append("using System.Diagnostics.CodeAnalysis;\nusing System.Runtime.CompilerServices;\nusing System.Runtime.InteropServices;\n\n");
         sb.Append($"namespace {Namespace};\n");
         return "";
@@ -89,6 +89,13 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
         sb.Append($"/// <summary><c>{Xml(what)}</c> ({Xml(r.Location)}): {r.Size} bytes, alignment {r.Align}.</summary>\n");
         sb.Append($"[StructLayout(LayoutKind.Explicit, Size = {r.Size}, Pack = {r.Align})]\n");
         sb.Append($"public unsafe partial struct {r.Name}\n{{\n");
+        // Bitfields are properties; their storage units are private fields so the struct gets C's alignment
+        // (on x86-64 SysV a bitfield's declared type aligns the record like an ordinary member would).
+        foreach (var (unitOffset, unitType) in r.Fields.Where(f => f.Kind == FieldKind.Bitfield && f.Size > 0)
+                     .Select(f => (((f.Offset * 8 + f.BitStart) / (8 * f.Size)) * f.Size, Mapper.Map(f.Type, r.Location), f.Size))
+                     .Where(u => u.Item1 + u.Size <= r.Size)
+                     .Select(u => (u.Item1, u.Item2)).Distinct())
+            sb.Append($"    [FieldOffset({unitOffset})] private {unitType} __bitfield_storage_{unitOffset}_{unitType.Replace('.', '_')};\n");
         foreach (var f in r.Fields)
         {
             var where = $"{r.Location}: {r.Name}.{f.Name}";
@@ -103,6 +110,17 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
                 sb.Append($"    [UnscopedRef] public ref {element} {name}(int index) => ref Unsafe.Add(ref Unsafe.As<byte, {element}>(ref Unsafe.AddByteOffset(ref Unsafe.As<{r.Name}, byte>(ref this), (nint){f.Offset})), index);\n");
                 sb.Append($"    /// <summary>The first <paramref name=\"count\"/> elements of <c>{f.Name}</c> as a span over the native memory.</summary>\n");
                 sb.Append($"    [UnscopedRef] public Span<{element}> {f.Name}_span(int count) => MemoryMarshal.CreateSpan(ref {name}(0), count);\n");
+                continue;
+            }
+            if (f.Kind == FieldKind.Bitfield)
+            {
+                var type = Mapper.Map(f.Type, where);
+                var self = $"ref Unsafe.As<{r.Name}, byte>(ref this)";
+                sb.Append($"    /// <summary>Bitfield <c>{Xml(f.Type.Spell())} {f.Name} : {f.BitWidth}</c>: bits {f.BitStart}..{f.BitStart + f.BitWidth - 1} from byte offset {f.Offset}{origin}.</summary>\n");
+                sb.Append($"    public {type} {name}\n    {{\n");
+                sb.Append($"        get => unchecked(({type})BitfieldAccess.Read({self}, {f.Offset}, {f.BitStart}, {f.BitWidth}, {(f.Signed ? "true" : "false")}));\n");
+                sb.Append($"        set => BitfieldAccess.Write({self}, {f.Offset}, {f.BitStart}, {f.BitWidth}, unchecked((ulong)value));\n");
+                sb.Append("    }\n");
                 continue;
             }
             sb.Append($"    /// <summary><c>{Xml(f.Type.Spell())}</c>: offset {f.Offset}, {f.Size} bytes{origin}.</summary>\n");
@@ -142,6 +160,13 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
         };
         var origin = f.IsInline ? "static inline in the header; the exported copy in liburing-ffi.so.2" : $"exported by {f.Library}";
         sb.Append($"\n    /// <summary><c>{Xml(cSignature)}</c> ({Xml(f.Location)}; {origin}).{(f.Note is null ? "" : " " + Xml(f.Note))}</summary>\n");
+        if (f.IsLeaf)
+        {
+            // Leaf helpers (pure memory work per clang's AST) cannot block, so the GC transition is skipped:
+            // it would otherwise cost more than the helper itself.
+            sb.Append("    /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>\n");
+            sb.Append("    [SuppressGCTransition]\n");
+        }
         sb.Append($"    [LibraryImport({library}, EntryPoint = \"{f.Name}\")]\n");
         sb.Append($"    public static partial {ret} {CSharpTypeMapper.Identifier(f.Name)}({parameters});\n");
     }

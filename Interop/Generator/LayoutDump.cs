@@ -23,7 +23,7 @@ public sealed record RecordLayout(LayoutEntry Root, long Size, int Align);
 /// </summary>
 public static partial class LayoutDumpParser
 {
-    [GeneratedRegex(@"^\s*(?<off>\d+)(?::(?<b0>\d+)-(?<b1>\d+))?\s\|\s(?<indent>\s*)(?<rest>.*)$")]
+    [GeneratedRegex(@"^\s*(?<off>\d+)(?::(?<b0>\d+)-(?<b1>\d+)|(?<zero>:-))?\s\|\s(?<indent>\s*)(?<rest>.*)$")]
     private static partial Regex EntryRegex();
 
     [GeneratedRegex(@"^\s*\|\s+\[sizeof=(?<size>\d+),.*?align=(?<align>\d+)")]
@@ -66,7 +66,8 @@ public static partial class LayoutDumpParser
                 var entry = new LayoutEntry
                 {
                     Offset = long.Parse(m.Groups["off"].Value),
-                    Bits = m.Groups["b0"].Success ? (int.Parse(m.Groups["b0"].Value), int.Parse(m.Groups["b1"].Value)) : null,
+                    // Zero-width bitfields ("int :0", printed "8:-") get an empty range.
+                    Bits = m.Groups["b0"].Success ? (int.Parse(m.Groups["b0"].Value), int.Parse(m.Groups["b1"].Value)) : m.Groups["zero"].Success ? (0, -1) : null,
                     TypeText = typeText,
                     Name = name,
                 };

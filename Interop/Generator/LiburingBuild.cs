@@ -113,11 +113,14 @@ public static class LiburingBuild
             var make = ProcessRunner.Run("make", ["-j", jobs, "-C", "src"], src);
             if (!make.Succeeded)
                 throw new InteropException(InteropFailure.BuildFailed, $"building liburing failed:\n{Tail(make.StdOut + make.StdErr, 60)}");
-            // liburing's Makefile has no DESTDIR: override the install directories to stage into the scratch tree.
-            var inst = ProcessRunner.Run("make", ["-C", "src", "install", $"includedir={prefix}/include", $"libdir={prefix}/lib",
-                $"libdevdir={prefix}/lib", $"mandir={prefix}/man", $"prefix={prefix}"], src);
+            // The top-level install stages into DESTDIR (library, headers, liburing.pc / liburing-ffi.pc
+            // for C tests that use pkg-config, man pages); the configured prefix inside it is the final one.
+            var destdir = Path.Combine(scratch, "destdir");
+            var inst = ProcessRunner.Run("make", ["install", $"DESTDIR={destdir}"], src);
             if (!inst.Succeeded)
                 throw new InteropException(InteropFailure.BuildFailed, $"installing liburing failed:\n{Tail(inst.StdOut + inst.StdErr, 40)}");
+            Directory.Move(destdir + finalPrefix, prefix);
+            Directory.Delete(destdir, true);
 
             if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
             Directory.Move(scratch, finalDir);

@@ -7,10 +7,18 @@ public enum FieldKind
     Plain,
     /// <summary>C99 flexible array member (<c>T x[]</c>) or GNU zero-length array (<c>T x[0]</c>): an accessor, no storage.</summary>
     Trailing,
+    /// <summary>A bitfield: a property reading/writing <see cref="FieldDef.BitWidth"/> bits from bit <see cref="FieldDef.BitStart"/> of byte <see cref="FieldDef.Offset"/>.</summary>
+    Bitfield,
 }
 
 /// <summary>A field of a record, flattened out of anonymous members; offsets are absolute within the outermost record.</summary>
-public sealed record FieldDef(string Name, CType Type, long Offset, long Size, FieldKind Kind, bool ViaAnonymousMember);
+public sealed record FieldDef(string Name, CType Type, long Offset, long Size, FieldKind Kind, bool ViaAnonymousMember)
+{
+    /// <summary>First bit, counted from bit 0 of the byte at <see cref="Offset"/> (bitfields only; may exceed 7).</summary>
+    public int BitStart { get; init; }
+    public int BitWidth { get; init; }
+    public bool Signed { get; init; }
+}
 
 /// <summary>A struct or union with clang's layout.</summary>
 public sealed class RecordDef
@@ -55,7 +63,14 @@ public sealed record ConstantDef(string Name, int Size, bool Signed, ulong RawVa
 public sealed record ParamDef(string Name, CType Type);
 
 /// <summary>A function bound with [LibraryImport]; <see cref="Library"/> is the logical library name the resolver maps.</summary>
-public sealed record FunctionDef(string Name, CType Return, IReadOnlyList<ParamDef> Parameters, bool IsInline, string Library, string Location, string? Note);
+public sealed record FunctionDef(string Name, CType Return, IReadOnlyList<ParamDef> Parameters, bool IsInline, string Library, string Location, string? Note)
+{
+    /// <summary>
+    /// An inline helper whose body (per clang's AST) calls only other such helpers and compiler builtins:
+    /// no syscall, no library call, so it never blocks and can skip the GC transition.
+    /// </summary>
+    public bool IsLeaf { get; init; }
+}
 
 /// <summary>Something present in an input that is deliberately not bound, with the reason (emitted into the output so nothing disappears silently).</summary>
 public sealed record SkippedDecl(string Name, string Location, string Reason);

@@ -30,10 +30,28 @@ public static class TestEmitters
             sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK(_Alignof({t}) == {r.Align}, \"alignof {Esc(t)}\");\n");
             foreach (var f in r.Fields)
             {
+                if (f.Kind == FieldKind.Bitfield) continue; // no offsetof for bitfields: checked at run time by uring_check_bitfields()
                 sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK(offsetof({t}, {f.Name}) == {f.Offset}, \"offsetof {Esc(t)}.{f.Name}\");\n");
                 var size = f.Kind == FieldKind.Trailing ? $"sizeof((({t} *)0)->{f.Name}[0])" : $"sizeof((({t} *)0)->{f.Name})";
                 sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK({size} == {FieldCheckSize(unit, f)}, \"size of {Esc(t)}.{f.Name}\");\n");
             }
+        }
+        var bitfields = unit.Records.Where(r => !r.Opaque).SelectMany(r => r.Fields.Where(f => f.Kind == FieldKind.Bitfield).Select(f => (r, f))).ToList();
+        if (bitfields.Count > 0)
+        {
+            // C cannot take offsetof a bitfield or inspect one in a constant expression, so bitfields are
+            // checked by running code: set the field to all ones in a zeroed record, compare the bytes.
+            sb.Append("\n#include <string.h>\n/* Returns 0 when every bitfield occupies the bits the bindings use; otherwise the number of the failing check. */\n");
+            sb.Append("int uring_check_bitfields(void)\n{\n");
+            var n = 0;
+            foreach (var (r, f) in bitfields)
+            {
+                n++;
+                var want = string.Join(", ", BitPattern(r.Size, f).Select(b => b.ToString(CultureInfo.InvariantCulture)));
+                sb.Append(CultureInfo.InvariantCulture, $"\t{{ /* {r.CSpelling}.{f.Name} */\n\t\t{r.CSpelling} s;\n\t\tstatic const unsigned char want[{r.Size}] = {{ {want} }};\n");
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tmemset(&s, 0, sizeof s);\n\t\ts.{f.Name} = ~0ULL;\n\t\tif (sizeof s != sizeof want || memcmp(&s, want, sizeof want) != 0) return {n};\n\t}}\n");
+            }
+            sb.Append("\treturn 0;\n}\n#ifdef URING_CHECK_MAIN\nint main(void) { return uring_check_bitfields(); }\n#endif\n\n");
         }
         foreach (var e in unit.Enums)
             sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK(sizeof({e.CSpelling}) == {e.Size}, \"sizeof {e.CSpelling}\");\n");
@@ -44,6 +62,18 @@ public static class TestEmitters
             sb.Append(CultureInfo.InvariantCulture, $"URING_CHECK((((__typeof__({c.Name}))-1) < 0) == {(c.Signed ? 1 : 0)}, \"signedness of {c.Name}\");\n");
         }
         return sb.ToString();
+    }
+
+    /// <summary>The record's bytes with only the bitfield's bits set (what "field = all ones" must produce).</summary>
+    public static byte[] BitPattern(long recordSize, FieldDef f)
+    {
+        var bytes = new byte[recordSize];
+        for (var i = 0; i < f.BitWidth; i++)
+        {
+            var bit = (f.Offset * 8) + f.BitStart + i;
+            bytes[bit / 8] |= (byte)(1 << (int)(bit % 8));
+        }
+        return bytes;
     }
 
     /// <summary>Trailing arrays are checked through their element size (the array itself has no size).</summary>
@@ -85,6 +115,15 @@ public static class TestEmitters
         {
             var name = CSharpEmitter.FieldName(r, f);
             string offset, size;
+            if (f.Kind == FieldKind.Bitfield)
+            {
+                // Bit position and width, measured by setting the property to all ones in a zeroed record.
+                var set = $"{r.Name} s = default; s.{name} = unchecked(({csharpTypeOf(r, f)})ulong.MaxValue);";
+                offset = $"() => {{ {set} return LayoutProbe.FirstSetBit(&s, sizeof({r.Name})); }}";
+                size = $"() => {{ {set} return LayoutProbe.SetBitCount(&s, sizeof({r.Name})); }}";
+                sb.Append(CultureInfo.InvariantCulture, $"        new(\"{r.Name}\", \"{f.Name} (bits)\", {f.Offset * 8 + f.BitStart}, {f.BitWidth}, {offset}, {size}),\n");
+                continue;
+            }
             if (f.Kind == FieldKind.Trailing)
             {
                 offset = $"() => {{ {r.Name} s = default; return (byte*)Unsafe.AsPointer(ref s.{name}(0)) - (byte*)&s; }}";

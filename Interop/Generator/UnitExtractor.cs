@@ -47,6 +47,25 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 case "FunctionDecl" when !node.Flag("isImplicit"): // implicit = compiler builtins declared on first use
                     CollectFunction(node);
                     break;
+                case "FunctionDecl":
+                    break;
+                case "RecordDecl" when node.Name.Length > 0:
+                    // A forward declaration: bound (as an opaque struct) only if a signature uses it.
+                    if (!_recordsByTag.ContainsKey(TagOf(node) + " " + node.Name))
+                        _model.Skipped.Add(new SkippedDecl($"{TagOf(node)} {node.Name}", Loc(node), "forward declaration only; opaque struct if a bound signature uses it"));
+                    break;
+                case "RecordDecl":
+                    break; // unnamed: reached through its typedef or the field that uses it
+                case "TypedefDecl" when _typedefOfAnonymousRecord.ContainsValue(node.Name):
+                    var owner = _typedefOfAnonymousRecord.First(kv => kv.Value == node.Name).Key;
+                    RequireRecord(TagOf(_recordsById[owner]) + " " + node.Name, node.Name, _recordsById[owner]);
+                    break;
+                case "TypedefDecl":
+                    _model.Skipped.Add(new SkippedDecl(node.Name, Loc(node), $"typedef of {node.QualType}: C# uses the target type"));
+                    break;
+                default:
+                    _model.Skipped.Add(new SkippedDecl(node.Name.Length > 0 ? node.Name : node.Kind, Loc(node), $"{node.Kind} is not a kind of declaration the generator binds"));
+                    break;
             }
         }
         if (spec.FunctionSelection.Count > 0)
@@ -64,6 +83,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         DumpLayouts();
         foreach (var record in _model.Records.ToList()) if (!record.Opaque && !record.IsNested) FillLayout(record);
         EvaluateConstants(ast);
+        MarkLeafFunctions();
         VerifyExports();
         return _model;
     }
@@ -193,9 +213,6 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             if (!done.Add(name)) continue;
             foreach (var field in AllFields(node))
             {
-                if (field.Flag("isBitfield"))
-                    throw new InteropException(InteropFailure.UnsupportedConstruct,
-                        $"{Loc(field)}: bitfield {name}.{field.Name}: bitfields have no faithful C# layout; bind the storage unit by hand or extend the generator");
                 var t = Canonical(ParseType(field.QualType ?? "", $"{Loc(field)}: field {name}.{field.Name}"), Loc(field));
                 if (t is CTagged { AnonKey: not null })
                 {
@@ -214,6 +231,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var c in record.Inner)
         {
             if (c.Kind != "FieldDecl") continue;
+            if (c.Name.Length == 0 && c.Flag("isBitfield")) continue; // unnamed bitfield: padding only
             if (c.Name.Length == 0)
             {
                 var anon = AnonymousRecordOf(c);
@@ -280,6 +298,51 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     }
 
     readonly Dictionary<string, string> _enumeratorLocations = [];
+    readonly Dictionary<string, HashSet<string>> _callees = [];
+
+    /// <summary>Names of every function a body refers to (calls or takes the address of), from clang's referencedDecl entries.</summary>
+    static HashSet<string> Callees(System.Text.Json.JsonElement element)
+    {
+        var names = new HashSet<string>();
+        void Walk(System.Text.Json.JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case System.Text.Json.JsonValueKind.Object:
+                    if (e.TryGetProperty("referencedDecl", out var r) && r.TryGetProperty("kind", out var k) && k.GetString() == "FunctionDecl"
+                        && r.TryGetProperty("name", out var n))
+                        names.Add(n.GetString() ?? "");
+                    foreach (var p in e.EnumerateObject()) Walk(p.Value);
+                    break;
+                case System.Text.Json.JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray()) Walk(item);
+                    break;
+            }
+        }
+        Walk(element);
+        return names;
+    }
+
+    /// <summary>Marks inline helpers that reach only builtins and other leaf helpers (fixed point over the call graph).</summary>
+    void MarkLeafFunctions()
+    {
+        static bool IsBuiltin(string name) => name.StartsWith("__builtin_", StringComparison.Ordinal)
+            || name.StartsWith("__c11_atomic_", StringComparison.Ordinal) || name.StartsWith("__atomic_", StringComparison.Ordinal);
+        var leaf = _callees.Keys.ToHashSet();
+        bool changed;
+        do
+        {
+            changed = false;
+            foreach (var name in leaf.ToList())
+                if (!_callees[name].All(c => c == name || IsBuiltin(c) || leaf.Contains(c)))
+                {
+                    leaf.Remove(name);
+                    changed = true;
+                }
+        } while (changed);
+        for (var i = 0; i < _model.Functions.Count; i++)
+            if (leaf.Contains(_model.Functions[i].Name)) _model.Functions[i] = _model.Functions[i] with { IsLeaf = true };
+    }
 
     void CollectFunction(AstNode node)
     {
@@ -308,6 +371,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         var inline = node.Str("storageClass") == "static" && node.Flag("inline");
         var draft = new FunctionDef(node.Name, ret, parameters, inline, "", Loc(node), note);
         _model.Functions.Add(draft with { Library = spec.LibraryFor(draft) });
+        if (inline && node.Inner.Any(c => c.Kind == "CompoundStmt")) _callees[node.Name] = Callees(node.Json);
     }
 
     static string ReturnSpelling(string functionType, string where)
@@ -369,7 +433,10 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var d = entry.Children[i];
             var where = $"{Loc(f)}: field {record.Name}.{(f.Name.Length > 0 ? f.Name : "(anonymous)")}";
             if (d.Bits is not null || f.Flag("isBitfield"))
-                throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfields have no faithful C# layout");
+            {
+                AddBitfield(record, f, d, where, viaAnonymous);
+                continue;
+            }
             if (f.Name.Length == 0)
             {
                 // Anonymous struct/union member: its fields become fields of the owner (C allows record.x directly).
@@ -407,6 +474,33 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var kind = type is CArray { Length: null or 0 } ? FieldKind.Trailing : FieldKind.Plain;
             record.Fields.Add(new FieldDef(f.Name, type, d.Offset, kind == FieldKind.Trailing ? 0 : SizeOf(type, where), kind, viaAnonymous));
         }
+    }
+
+    /// <summary>Bitfields become properties over the bits clang assigned; unnamed ones are padding and only listed.</summary>
+    void AddBitfield(RecordDef record, AstNode f, LayoutEntry d, string where, bool viaAnonymous)
+    {
+        if (d.Bits is not { } bits || !f.Flag("isBitfield"))
+            throw new InteropException(InteropFailure.Inconsistent, $"{where}: the AST and clang's layout dump disagree on whether this is a bitfield");
+        if (f.Name.Length == 0)
+        {
+            _model.Skipped.Add(new SkippedDecl($"{record.Name}.(unnamed bitfield)", Loc(f), "unnamed bitfield: padding, no value to access"));
+            return;
+        }
+        var type = Canonical(ParseType(f.QualType ?? "", where), where);
+        var signed = type switch
+        {
+            CBuiltin { Name: "char" or "signed char" or "short" or "int" or "long" or "long long" } => true,
+            CBuiltin { Name: "unsigned char" or "unsigned short" or "unsigned int" or "unsigned long" or "unsigned long long" or "_Bool" } => false,
+            CTagged { Tag: "enum" } => false, // refined below once the enum's signedness is probed
+            _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield of non-integer type {type.Spell()}"),
+        };
+        var width = bits.Last - bits.First + 1;
+        if (width <= 0 || width > 64)
+            throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield width {width} is not supported");
+        record.Fields.Add(new FieldDef(f.Name, type, d.Offset, SizeOf(type, where), FieldKind.Bitfield, viaAnonymous)
+        {
+            BitStart = bits.First, BitWidth = width, Signed = signed,
+        });
     }
 
     /// <summary>
@@ -576,11 +670,11 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         foreach (var e in _model.Enums)
             foreach (var m in e.MemberNames)
                 e.Members.Add(new EnumMember(m, Truncate(values[m], e.Size, e.Signed)));
-        // Enum field sizes are now known; records were sized before with the common default, so recheck.
+        // Enum field sizes (and signedness, for enum bitfields) are now known; records were sized before with the common default, so recheck.
         foreach (var r in _model.Records)
             foreach (var f in r.Fields.ToList())
-                if (f.Type is CTagged { Tag: "enum" } et && f.Size != _enumSizes.GetValueOrDefault(et.Name, 4))
-                    r.Fields[r.Fields.IndexOf(f)] = f with { Size = _enumSizes[et.Name] };
+                if (f.Type is CTagged { Tag: "enum" } et && _enums.TryGetValue(et.Name, out var ed))
+                    r.Fields[r.Fields.IndexOf(f)] = f with { Size = ed.Size, Signed = f.Kind == FieldKind.Bitfield && ed.Signed };
     }
 
     static long Truncate((int Size, bool Signed, ulong Raw) v, int size, bool signedEnum)

@@ -27,6 +27,20 @@ public sealed class CompletenessTests
         Assert.That(Bound(), Does.Contain("io_uring_prep_nop").And.Contain("io_uring_get_sqe").And.Contain("io_uring_cqe_seen").And.Contain("io_uring_queue_init_params"));
     }
 
+    /// <summary>Only helpers that clang's AST shows to be pure memory work skip the GC transition; anything that may enter the kernel keeps it.</summary>
+    [Test]
+    public void OnlyLeafHelpersSuppressTheGcTransition()
+    {
+        bool Suppressed(string name) => typeof(Liburing).GetMethod(name)!.GetCustomAttributes(typeof(System.Runtime.InteropServices.SuppressGCTransitionAttribute), false).Length > 0;
+        Assert.Multiple(() =>
+        {
+            foreach (var leaf in new[] { "io_uring_prep_nop", "io_uring_prep_rw", "io_uring_get_sqe", "io_uring_cqe_seen", "io_uring_cq_advance", "io_uring_sqe_set_data64", "io_uring_cq_ready" })
+                Assert.That(Suppressed(leaf), Is.True, leaf);
+            foreach (var blocking in new[] { "io_uring_wait_cqe", "io_uring_peek_cqe", "io_uring_submit", "io_uring_submit_and_wait", "io_uring_queue_init", "io_uring_wait_cqe_timeout", "io_uring_enter" })
+                Assert.That(Suppressed(blocking), Is.False, blocking);
+        });
+    }
+
     [Test]
     public void ResolverTriesOverrideThenPackageLayoutThenSystem()
     {

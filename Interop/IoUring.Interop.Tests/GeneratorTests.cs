@@ -186,19 +186,125 @@ public sealed class GeneratorTests
     [Test]
     public void UnsupportedConstructNamesTheDeclarationAndLine()
     {
-        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", "struct io_uring_toolkit_bits {\n\t__u32 low:3;\n\t__u32 high:29;\n};\n\nstruct io_uring_cqe {"));
+        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", "struct io_uring_toolkit_float {\n\tlong double precise;\n};\n\nstruct io_uring_cqe {"));
         try
         {
-            var line = File.ReadAllLines(Path.Combine(tree, "include/uapi/linux/io_uring.h")).ToList().FindIndex(l => l.Contains("__u32 low:3;")) + 1;
+            var line = File.ReadAllLines(Path.Combine(tree, "include/uapi/linux/io_uring.h")).ToList().FindIndex(l => l.Contains("long double precise;")) + 1;
+            var before = HashOfGeneratedOutput();
             var e = Assert.Throws<InteropException>(() => BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null))!;
             Assert.That(e.Failure, Is.EqualTo(InteropFailure.UnsupportedConstruct));
             Assert.That(e.ExitCode, Is.EqualTo(InteropExitCodes.GeneratorError));
-            Assert.That(e.Message, Does.Contain($"linux/io_uring.h:{line}").And.Contain("io_uring_toolkit_bits.low").And.Contain("bitfield"));
+            Assert.That(e.Message, Does.Contain($"linux/io_uring.h:{line}").And.Contain("io_uring_toolkit_float.precise").And.Contain("long double"));
+
+            var (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", tree);
+            Assert.That(exit, Is.EqualTo(InteropExitCodes.GeneratorError));
+            Assert.That(stderr, Does.Contain($"linux/io_uring.h:{line}"));
+            Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
         }
         finally
         {
             Directory.Delete(tree, true);
         }
+    }
+
+    const string BitfieldStruct = """
+        struct io_uring_toolkit_bits {
+        	__u32 low:3;
+        	__u32 :4;
+        	__u32 high:20;
+        	__s16 sgn:5;
+        	__u8 flag:1;
+        	__u64 wide:40;
+        };
+
+
+        """;
+
+    /// <summary>
+    /// No bitfield appears in today's inputs, so a patched tree adds one: the generated properties
+    /// must put every bit where gcc/clang do (run-time C check) and where the generated C# tables say.
+    /// </summary>
+    [Test]
+    public void BitfieldsBecomePropertiesCheckedAgainstCAndCSharp()
+    {
+        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", BitfieldStruct.Replace("\r", "") + "struct io_uring_cqe {"));
+        var work = Directory.CreateTempSubdirectory("uring-bitfields-").FullName;
+        var overlay = BindingsGenerator.CreateUapiOverlay(tree);
+        try
+        {
+            var output = BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null);
+            var uapi = output.Files[$"{BindingsGenerator.BindingsDir}/IoUringUapi.g.cs"];
+            Assert.That(uapi, Does.Contain("public uint low").And.Contain("public short sgn").And.Contain("public ulong wide"));
+            Assert.That(uapi, Does.Contain("BitfieldAccess.Read(ref Unsafe.As<io_uring_toolkit_bits, byte>(ref this), 0, 0, 3, false)"));
+
+            // C: compile and run the generated check with both compilers; then break one expected byte pattern.
+            var cFile = Path.Combine(work, "layout_asserts_uapi.c");
+            var cText = output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"];
+            Assert.That(cText, Does.Contain("int uring_check_bitfields(void)"));
+            foreach (var compiler in new[] { "gcc", "clang-14" })
+            {
+                File.WriteAllText(cFile, cText);
+                Assert.That(CompileAndRun(compiler, cFile, overlay), Is.Zero, $"{compiler}: bitfields where the bindings put them");
+            }
+            var broken = cText.Replace("static const unsigned char want[16] = { 7, 0,", "static const unsigned char want[16] = { 14, 0,");
+            Assert.That(broken, Is.Not.EqualTo(cText), "the mutation applied");
+            File.WriteAllText(cFile, broken);
+            Assert.That(CompileAndRun("gcc", cFile, overlay), Is.Not.Zero, "a wrong bit position is caught");
+
+            // C#: compile the generated bindings and tables for this tree and run every check, plus sign extension.
+            var project = Path.Combine(work, "cs");
+            Directory.CreateDirectory(project);
+            foreach (var (rel, text) in output.Files.Where(kv => kv.Key.EndsWith(".cs", StringComparison.Ordinal)))
+                File.WriteAllText(Path.Combine(project, Path.GetFileName(rel)), text);
+            foreach (var file in Directory.GetFiles(Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop"), "*.cs"))
+                File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+            File.Copy(Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop.Tests", "LayoutProbe.cs"), Path.Combine(project, "LayoutProbe.cs"));
+            File.WriteAllText(Path.Combine(project, "BitfieldCheck.csproj"), """
+                <Project Sdk="Microsoft.NET.Sdk">
+                  <PropertyGroup>
+                    <OutputType>Exe</OutputType>
+                    <TargetFramework>net10.0</TargetFramework>
+                    <ImplicitUsings>enable</ImplicitUsings>
+                    <AllowUnsafeBlocks>true</AllowUnsafeBlocks>
+                  </PropertyGroup>
+                </Project>
+                """);
+            File.WriteAllText(Path.Combine(project, "Program.cs"), """
+                using IoUring.Interop;
+                using IoUring.Interop.Tests;
+                var failures = 0;
+                foreach (var r in LayoutExpectations.Records)
+                    if (r.ActualSize() != r.Size || r.ActualAlign() != r.Align) { Console.WriteLine($"record {r.Name}"); failures++; }
+                foreach (var f in LayoutExpectations.Fields)
+                    if (f.ActualOffset() != f.Offset || f.ActualSize() != f.Size) { Console.WriteLine($"field {f.Record}.{f.Field}: {f.ActualOffset()}/{f.ActualSize()} vs {f.Offset}/{f.Size}"); failures++; }
+                var bits = default(io_uring_toolkit_bits);
+                bits.sgn = -3;
+                bits.wide = 0xAB_CDEF_0123;
+                bits.low = 5;
+                if (bits.sgn != -3 || bits.wide != 0xAB_CDEF_0123 || bits.low != 5 || bits.high != 0 || bits.flag != 0) { Console.WriteLine("read-back"); failures++; }
+                Console.WriteLine($"bitfield fields checked: {LayoutExpectations.Fields.Count(f => f.Field.EndsWith("(bits)"))}, failures: {failures}");
+                return failures;
+                """);
+            var build = ProcessRunner.Run("dotnet", ["build", project, "-c", "Release", "-nologo", "-v", "q"], project);
+            Assert.That(build.ExitCode, Is.Zero, build.StdOut + build.StdErr);
+            var run = ProcessRunner.Run("dotnet", ["run", "--no-build", "-c", "Release", "--project", project], project);
+            Assert.That(run.ExitCode, Is.Zero, run.StdOut + run.StdErr);
+            Assert.That(run.StdOut, Does.Contain("bitfield fields checked: 5, failures: 0"));
+        }
+        finally
+        {
+            Directory.Delete(tree, true);
+            Directory.Delete(work, true);
+            Directory.Delete(overlay, true);
+        }
+    }
+
+    static int CompileAndRun(string compiler, string cFile, string include)
+    {
+        var exe = Path.ChangeExtension(cFile, null) + "-" + compiler;
+        var compile = ProcessRunner.Run(compiler, ["-std=gnu11", "-DURING_CHECK_MAIN", "-I", include, "-o", exe, cFile]);
+        Assert.That(compile.ExitCode, Is.Zero, compile.StdErr);
+        return ProcessRunner.Run(exe, []).ExitCode;
     }
 
     [Test]

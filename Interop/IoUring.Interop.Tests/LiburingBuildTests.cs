@@ -13,6 +13,9 @@ public sealed class LiburingBuildTests
         Assert.That(install.Version, Is.EqualTo("2.9-1"));
         Assert.That(File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo), "liburing.so.2 and liburing-ffi.so.2");
         Assert.That(File.Exists(Path.Combine(install.IncludeDir, "liburing.h")));
+        var pc = Path.Combine(install.LibDir, "pkgconfig", "liburing.pc");
+        Assert.That(File.Exists(pc) && File.Exists(Path.Combine(install.LibDir, "pkgconfig", "liburing-ffi.pc")), "pkg-config files for C tests");
+        Assert.That(File.ReadAllText(pc), Does.Contain($"prefix={install.Prefix}"), "the .pc file points at the cache, not at the staging directory");
         Assert.That(File.Exists(Path.Combine(install.SourceDir, "config-host.mak")), "configured, so `make -C test` works in place");
         Assert.That(Directory.Exists(Path.Combine(install.SourceDir, "test")));
         Assert.That(install.Prefix, Does.StartWith(Path.Combine(RepoPaths.CacheRoot, "liburing", $"2.9-{install.SeriesHash}")));

@@ -1,9 +1,10 @@
 namespace Toolkit.Infra;
 
 /// <summary>
-/// An exclusive lock on a file in the cache, held while a process changes a shared tree (unpacking,
-/// applying the series, building a flavour). Other toolkit processes wait for it, saying so once.
-/// The kernel releases it if the holder dies.
+/// A lock on a file in the cache (flock: .NET takes LOCK_EX for FileShare.None and LOCK_SH otherwise).
+/// Exclusive while a process changes a shared tree (unpacking, applying the series, building into one
+/// output directory); shared while it only reads one (building from it, generating bindings from it).
+/// Other toolkit processes wait, saying so once. The kernel releases it if the holder dies.
 /// </summary>
 public sealed class FileLock : IDisposable
 {
@@ -11,7 +12,7 @@ public sealed class FileLock : IDisposable
 
     FileLock(FileStream s) => stream = s;
 
-    public static FileLock Acquire(string path, string what, TimeSpan? timeout = null)
+    public static FileLock Acquire(string path, string what, TimeSpan? timeout = null, bool shared = false)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromHours(1));
@@ -20,7 +21,7 @@ public sealed class FileLock : IDisposable
         {
             try
             {
-                return new FileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+                return new FileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, shared ? FileShare.ReadWrite : FileShare.None));
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {

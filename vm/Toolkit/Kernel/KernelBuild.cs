@@ -58,15 +58,9 @@ public static class KernelBuild
         var outDir = BuildDir(flavour);
         using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot, "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
         src.EnsureUnpackedLocked();
-        // The patched tree must not change under a running make: held for the whole build.
-        using var patchedLock = flavour == Flavour.Baseline ? null : src.LockPatchedTree();
-        string tree;
-        if (flavour == Flavour.Baseline) tree = src.BaseTree;
-        else
-        {
-            src.EnsurePatched(series);
-            tree = src.PatchedTree;
-        }
+        // The patched tree must not change under a running make: a shared hold for the whole build.
+        using var patchedLock = flavour == Flavour.Baseline ? null : src.UsePatchedTree(series);
+        var tree = flavour == Flavour.Baseline ? src.BaseTree : src.PatchedTree;
 
         Directory.CreateDirectory(outDir);
         var log = Path.Combine(outDir, "build.log");

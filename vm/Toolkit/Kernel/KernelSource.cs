@@ -52,9 +52,29 @@ public sealed class KernelSource
         EnsureUnpacked();
     }
 
-    /// <summary>Exclusive use of the patched tree: applying the series, and builds that read it.</summary>
-    public FileLock LockPatchedTree() =>
-        FileLock.Acquire(Path.Combine(Path.GetDirectoryName(PatchedTree)!, ".patched.lock"), "the patched kernel tree");
+    string PatchedLockPath => Path.Combine(Path.GetDirectoryName(PatchedTree)!, ".patched.lock");
+
+    /// <summary>
+    /// Brings the patched tree to the series and returns a shared lock that keeps it there: builds and
+    /// readers hold it while they use the tree; re-applying a different series needs it exclusively.
+    /// </summary>
+    public FileLock UsePatchedTree(PatchSeries series)
+    {
+        while (true)
+        {
+            var shared = FileLock.Acquire(PatchedLockPath, "the patched kernel tree", shared: true);
+            if (IsPatchedWith(series)) return shared;
+            shared.Dispose();
+            using (FileLock.Acquire(PatchedLockPath, "the patched kernel tree (to apply the series)"))
+                EnsurePatched(series);
+        }
+    }
+
+    bool IsPatchedWith(PatchSeries series)
+    {
+        var stamp = PatchedTree + ".series";
+        return Directory.Exists(PatchedTree) && File.Exists(stamp) && File.ReadAllText(stamp).Trim() == series.Hash;
+    }
 
     string VersionStamp => Path.Combine(BaseTree, ".git", "toolkit-source-version");
 
@@ -114,7 +134,7 @@ public sealed class KernelSource
     {
         var log = Path.Combine(Path.GetDirectoryName(PatchedTree)!, "patch.log");
         var stamp = PatchedTree + ".series";
-        if (Directory.Exists(PatchedTree) && File.Exists(stamp) && File.ReadAllText(stamp).Trim() == series.Hash)
+        if (IsPatchedWith(series))
             return;
         if (!Directory.Exists(Path.Combine(PatchedTree, ".git")))
         {
@@ -149,8 +169,7 @@ public sealed class KernelSource
     {
         var src = Locate();
         src.EnsureUnpackedLocked();
-        using var patchedLock = src.LockPatchedTree();
-        src.EnsurePatched(PatchSeries.Load(Paths.KernelPatchesDir));
+        using var patchedLock = src.UsePatchedTree(PatchSeries.Load(Paths.KernelPatchesDir));
         return src.PatchedTree;
     }
 
