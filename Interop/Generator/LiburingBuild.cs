@@ -39,6 +39,11 @@ public static class LiburingBuild
 {
     public const string DefaultDebianVersion = "2.9-1";
     const string CompleteStamp = ".complete";
+    /// <summary>
+    /// Bump when the build steps change what lands in the prefix (e.g. pkg-config files were added):
+    /// a cached build made by an older recipe is then rebuilt instead of being used as if complete.
+    /// </summary>
+    const int RecipeVersion = 2;
 
     /// <summary>Returns the cached build for the current patch series, building it first when absent.</summary>
     public static LiburingInstall Ensure(LiburingBuildOptions? options = null, TextWriter? log = null)
@@ -125,7 +130,7 @@ public static class LiburingBuild
             if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
             Directory.Move(scratch, finalDir);
             File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
-                $"liburing {options.DebianVersion}\nseries {hash}\n" + string.Concat(patches.Select(p => p.Name + "\n")));
+                $"liburing {options.DebianVersion}\nseries {hash}\nrecipe {RecipeVersion}\n" + string.Concat(patches.Select(p => p.Name + "\n")));
         }
         finally
         {
@@ -173,6 +178,7 @@ public static class LiburingBuild
 
     static bool IsComplete(LiburingInstall install)
         => File.Exists(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp))
+           && File.ReadLines(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp)).Contains($"recipe {RecipeVersion}")
            && File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo)
            && File.Exists(Path.Combine(install.IncludeDir, "liburing.h"));
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Toolkit.Infra;
 using Toolkit.Kernel;
 using Toolkit.Vm;
@@ -49,21 +48,20 @@ public class VmBootTests
     [Test]
     public void PanicGivesThePanicCodeQuickly()
     {
-        var sw = Stopwatch.StartNew();
         var r = Run(["sh", "-c", "echo c > /proc/sysrq-trigger; sleep 100"], timeout: 120);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.KernelPanic), r.Summary());
         Assert.That(r.Panic, Does.Contain("sysrq"));
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(30), "a panic ends the run at once, not at the timeout");
+        // Measured from init, so a slow boot on a loaded machine does not count against the runner.
+        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.LessThan(20), "a panic ends the run at once, not at the timeout");
         Assert.That(r.Summary(), Does.Contain("kernel panic"));
     }
 
     [Test]
     public void HangingCommandIsKilledAtItsTimeout()
     {
-        var sw = Stopwatch.StartNew();
         var r = Run(["sleep", "600"], timeout: 5);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.CommandTimeout), r.Summary());
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(5 + 15), "timeout plus boot plus a few seconds");
+        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.InRange(5, 5 + 8), "killed at the timeout plus a few seconds");
     }
 
     [Test]
