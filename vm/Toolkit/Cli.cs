@@ -16,6 +16,7 @@ public static class Cli
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
+        Bench(root).Add(Toolkit.Bench.VmBench.Command());
         IoUring.Interop.Generator.RepoPaths.DefaultKernelTreeProvider = Kernel.KernelSource.CurrentPatchedTree;
         try
         {
