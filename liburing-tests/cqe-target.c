@@ -117,6 +117,47 @@ static int t_basic(void)
 	return 0;
 }
 
+/*
+ * io-wq completions (io_req_complete_post()): IOSQE_ASYNC NOPs and a read
+ * punted to io-wq, towards a plain and a DEFER_TASKRUN target.
+ */
+static int t_async(void)
+{
+	unsigned int dt = IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN;
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b, c;
+	char buf[8];
+	int fds[2], i;
+
+	CHECK(!init_ring(&a, 16, 0) && !init_ring(&b, 16, 0) &&
+	      !init_ring(&c, 16, dt), "setup");
+	CHECK(!pipe(fds), "pipe");
+	for (i = 0; i < 4; i++) {
+		sqe = prep_nop_res(&a, 0xa0 + i, i);
+		sqe->flags |= IOSQE_ASYNC;
+		io_uring_sqe_set_cqe_target(sqe, i & 1 ? c.ring_fd : b.ring_fd);
+	}
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_read(sqe, fds[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_ASYNC;
+	sqe->user_data = 0xa9;
+	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
+	CHECK(io_uring_submit(&a) == 5, "submit");
+	CHECK(write(fds[1], "abc", 3) == 3, "write");
+	CHECK(!expect_set(&b, (const uint64_t[]){ 0xa0, 0xa2 },
+			  (const int[]){ 0, 2 }, 2), "B");
+	CHECK(!expect_set(&c, (const uint64_t[]){ 0xa1, 0xa3, 0xa9 },
+			  (const int[]){ 1, 3, 3 }, 3), "C");
+	CHECK(!no_cqe(&a) && !no_cqe(&b) && !no_cqe(&c), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&c);
+	return 0;
+}
+
 /* cflags are A's: a provided buffer of A's buffer ring, IORING_CQE_F_BUFFER */
 static int t_cflags(void)
 {
@@ -730,6 +771,7 @@ static const struct {
 } cases[] = {
 	{ "basic", t_basic },
 	{ "cflags", t_cflags },
+	{ "async", t_async },
 	{ "multishot-timeout", t_multishot_timeout },
 	{ "multishot-poll", t_multishot_poll },
 	{ "links", t_links },
