@@ -259,6 +259,85 @@ static int t_multishot_poll(void)
 	return 0;
 }
 
+/* multishot recv: aux CQEs posted from the issue path, buffers of A */
+static int t_multishot_recv(void)
+{
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	static char bufs[8][32];
+	struct io_uring a, b;
+	int sv[2], i, ret;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 16, 0), "setup");
+	br = io_uring_setup_buf_ring(&a, 8, 3, 0, &ret);
+	CHECK(br, "buf ring: %d", ret);
+	for (i = 0; i < 8; i++)
+		io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), i,
+				      io_uring_buf_ring_mask(8), i);
+	io_uring_buf_ring_advance(br, 8);
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 3;
+	sqe->user_data = 0x4ec;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	for (i = 0; i < 3; i++) {
+		CHECK(write(sv[1], "msg", 3) == 3, "write");
+		ret = get_cqe_ms(&b, 1000, &cqe);
+		CHECK(!ret, "CQE %d: %d", i, ret);
+		CHECK(cqe.user_data == 0x4ec && cqe.res == 3 &&
+		      (cqe.flags & IORING_CQE_F_MORE) &&
+		      (cqe.flags & IORING_CQE_F_BUFFER),
+		      "res %d flags 0x%x", cqe.res, cqe.flags);
+	}
+	/* EOF ends the multishot recv: final CQE, no F_MORE */
+	close(sv[1]);
+	ret = get_cqe_ms(&b, 1000, &cqe);
+	CHECK(!ret && cqe.user_data == 0x4ec && cqe.res == 0 &&
+	      !(cqe.flags & IORING_CQE_F_MORE), "final: %d res %d flags 0x%x",
+	      ret, cqe.res, cqe.flags);
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	close(sv[0]);
+	io_uring_free_buf_ring(&a, br, 8, 3);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* a linked timeout carries the target too (its __pad2 check skips it) */
+static int t_link_timeout(void)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 20000000 };
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int fds[2];
+	char buf[4];
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	CHECK(!pipe(fds), "pipe");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_read(sqe, fds[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	sqe->user_data = 2;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 2, "submit");
+	CHECK(!expect_set(&b, (const uint64_t[]){ 1, 2 },
+			  (const int[]){ -ECANCELED, -ETIME }, 2), "B");
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
 static int t_links(void)
 {
 	struct io_uring a, b, c;
@@ -774,7 +853,9 @@ static const struct {
 	{ "async", t_async },
 	{ "multishot-timeout", t_multishot_timeout },
 	{ "multishot-poll", t_multishot_poll },
+	{ "multishot-recv", t_multishot_recv },
 	{ "links", t_links },
+	{ "link-timeout", t_link_timeout },
 	{ "skip-success", t_skip_success },
 	{ "self", t_self },
 	{ "cqe32", t_cqe32 },
