@@ -1,0 +1,896 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IOSQE_CQE_TARGET: a request submitted on ring A posts its CQE(s) on
+ * ring B. One case per documented rule, see docs/cross-ring-completion.md.
+ *
+ * Usage: cqe-target [case-name]   (no argument: run every case)
+ * Exit: 0 pass, 1 fail, 77 kernel without the feature.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "cqe-target.h"
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: check failed: %s: ",		\
+			__func__, __LINE__, #cond);			\
+		fprintf(stderr, __VA_ARGS__);				\
+		fprintf(stderr, "\n");					\
+		return T_EXIT_FAIL;					\
+	}								\
+} while (0)
+
+static int init_ring(struct io_uring *ring, unsigned int entries,
+		     unsigned int flags)
+{
+	struct io_uring_params p = { .flags = flags };
+
+	return io_uring_queue_init_params(entries, ring, &p);
+}
+
+/* @ring has no CQE now, also after giving pending task_work a chance */
+static int no_cqe(struct io_uring *ring)
+{
+	struct io_uring_cqe cqe;
+	int ret = get_cqe_ms(ring, 20, &cqe);
+
+	if (ret == -ETIME)
+		return 0;
+	if (!ret)
+		fprintf(stderr, "unexpected CQE ud=0x%llx res=%d flags=0x%x\n",
+			(unsigned long long)cqe.user_data, cqe.res, cqe.flags);
+	return -1;
+}
+
+static int expect(struct io_uring *ring, uint64_t ud, int res,
+		  unsigned int flags_mask, unsigned int flags)
+{
+	struct io_uring_cqe cqe;
+	int ret = get_cqe_ms(ring, 1000, &cqe);
+
+	if (ret) {
+		fprintf(stderr, "no CQE for ud=0x%llx: %s\n",
+			(unsigned long long)ud, strerror(-ret));
+		return -1;
+	}
+	if (cqe.user_data != ud || cqe.res != res ||
+	    (cqe.flags & flags_mask) != flags) {
+		fprintf(stderr, "got ud=0x%llx res=%d flags=0x%x, want ud=0x%llx res=%d flags&0x%x=0x%x\n",
+			(unsigned long long)cqe.user_data, cqe.res, cqe.flags,
+			(unsigned long long)ud, res, flags_mask, flags);
+		return -1;
+	}
+	return 0;
+}
+
+/* @nr CQEs with these user_data/res pairs, in any order */
+static int expect_set(struct io_uring *ring, const uint64_t *ud,
+		      const int *res, int nr)
+{
+	struct io_uring_cqe cqe;
+	int i, n, found[8] = { };
+
+	for (n = 0; n < nr; n++) {
+		if (get_cqe_ms(ring, 1000, &cqe)) {
+			fprintf(stderr, "only %d of %d CQEs\n", n, nr);
+			return -1;
+		}
+		for (i = 0; i < nr; i++)
+			if (!found[i] && cqe.user_data == ud[i] &&
+			    cqe.res == res[i] && !cqe.flags)
+				break;
+		if (i == nr) {
+			fprintf(stderr, "unexpected ud=0x%llx res=%d flags=0x%x\n",
+				(unsigned long long)cqe.user_data, cqe.res,
+				cqe.flags);
+			return -1;
+		}
+		found[i] = 1;
+	}
+	return 0;
+}
+
+static int t_basic(void)
+{
+	struct io_uring a, b;
+	struct io_uring_sqe *sqe;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	sqe = prep_nop_res(&a, 0x1111, 4242);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe = prep_nop_res(&a, 0x2222, -ENOENT);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 2, "submit");
+	CHECK(!expect(&b, 0x1111, 4242, ~0U, 0), "first CQE on B");
+	CHECK(!expect(&b, 0x2222, -ENOENT, ~0U, 0), "second CQE on B");
+	CHECK(!no_cqe(&a), "nothing on A");
+	CHECK(!no_cqe(&b), "nothing more on B");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/*
+ * io-wq completions (io_req_complete_post()): IOSQE_ASYNC NOPs and a read
+ * punted to io-wq, towards a plain and a DEFER_TASKRUN target.
+ */
+static int t_async(void)
+{
+	unsigned int dt = IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN;
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b, c;
+	char buf[8];
+	int fds[2], i;
+
+	CHECK(!init_ring(&a, 16, 0) && !init_ring(&b, 16, 0) &&
+	      !init_ring(&c, 16, dt), "setup");
+	CHECK(!pipe(fds), "pipe");
+	for (i = 0; i < 4; i++) {
+		sqe = prep_nop_res(&a, 0xa0 + i, i);
+		sqe->flags |= IOSQE_ASYNC;
+		io_uring_sqe_set_cqe_target(sqe, i & 1 ? c.ring_fd : b.ring_fd);
+	}
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_read(sqe, fds[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_ASYNC;
+	sqe->user_data = 0xa9;
+	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
+	CHECK(io_uring_submit(&a) == 5, "submit");
+	CHECK(write(fds[1], "abc", 3) == 3, "write");
+	CHECK(!expect_set(&b, (const uint64_t[]){ 0xa0, 0xa2 },
+			  (const int[]){ 0, 2 }, 2), "B");
+	CHECK(!expect_set(&c, (const uint64_t[]){ 0xa1, 0xa3, 0xa9 },
+			  (const int[]){ 1, 3, 3 }, 3), "C");
+	CHECK(!no_cqe(&a) && !no_cqe(&b) && !no_cqe(&c), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&c);
+	return 0;
+}
+
+/* cflags are A's: a provided buffer of A's buffer ring, IORING_CQE_F_BUFFER */
+static int t_cflags(void)
+{
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	static char bufs[4][64];
+	struct io_uring a, b;
+	int fds[2], i, ret;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	br = io_uring_setup_buf_ring(&a, 4, 7, 0, &ret);
+	CHECK(br, "buf ring: %d", ret);
+	for (i = 0; i < 4; i++)
+		io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), i + 10,
+				      io_uring_buf_ring_mask(4), i);
+	io_uring_buf_ring_advance(br, 4);
+	CHECK(!pipe(fds), "pipe");
+	CHECK(write(fds[1], "hello", 5) == 5, "write");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_read(sqe, fds[0], NULL, 64, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 7;
+	sqe->user_data = 0x77;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	ret = get_cqe_ms(&b, 1000, &cqe);
+	CHECK(!ret, "CQE on B: %d", ret);
+	CHECK(cqe.user_data == 0x77 && cqe.res == 5, "res %d", cqe.res);
+	CHECK(cqe.flags & IORING_CQE_F_BUFFER, "flags 0x%x", cqe.flags);
+	i = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+	CHECK(i >= 10 && i < 14 && !memcmp(bufs[i - 10], "hello", 5),
+	      "bid %d", i);
+	CHECK(!no_cqe(&a), "nothing on A");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_free_buf_ring(&a, br, 4, 7);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+static int t_multishot_timeout(void)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 10000000 };
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_timeout(sqe, &ts, 3, IORING_TIMEOUT_MULTISHOT);
+	sqe->user_data = 0x42;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(!expect(&b, 0x42, -ETIME, IORING_CQE_F_MORE, IORING_CQE_F_MORE),
+	      "shot 1");
+	CHECK(!expect(&b, 0x42, -ETIME, IORING_CQE_F_MORE, IORING_CQE_F_MORE),
+	      "shot 2");
+	CHECK(!expect(&b, 0x42, -ETIME, IORING_CQE_F_MORE, 0), "last shot");
+	CHECK(!no_cqe(&a), "nothing on A");
+	CHECK(!no_cqe(&b), "nothing more on B");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+static int t_multishot_poll(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int fds[2], i;
+	char c;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	CHECK(!pipe(fds), "pipe");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_poll_multishot(sqe, fds[0], POLLIN);
+	sqe->user_data = 0x33;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	for (i = 0; i < 3; i++) {
+		CHECK(write(fds[1], "x", 1) == 1, "write");
+		CHECK(!expect(&b, 0x33, POLLIN, IORING_CQE_F_MORE,
+			      IORING_CQE_F_MORE), "event %d", i);
+		CHECK(read(fds[0], &c, 1) == 1, "read");
+	}
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_poll_remove(sqe, 0x33);
+	sqe->user_data = 0x34;
+	CHECK(io_uring_submit(&a) == 1, "submit remove");
+	CHECK(!expect(&a, 0x34, 0, ~0U, 0), "remove completes on A");
+	CHECK(!expect(&b, 0x33, -ECANCELED, IORING_CQE_F_MORE, 0),
+	      "final CQE on B");
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* multishot recv: aux CQEs posted from the issue path, buffers of A */
+static int t_multishot_recv(void)
+{
+	struct io_uring_buf_ring *br;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	static char bufs[8][32];
+	struct io_uring a, b;
+	int sv[2], i, ret;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 16, 0), "setup");
+	br = io_uring_setup_buf_ring(&a, 8, 3, 0, &ret);
+	CHECK(br, "buf ring: %d", ret);
+	for (i = 0; i < 8; i++)
+		io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), i,
+				      io_uring_buf_ring_mask(8), i);
+	io_uring_buf_ring_advance(br, 8);
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 3;
+	sqe->user_data = 0x4ec;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	for (i = 0; i < 3; i++) {
+		CHECK(write(sv[1], "msg", 3) == 3, "write");
+		ret = get_cqe_ms(&b, 1000, &cqe);
+		CHECK(!ret, "CQE %d: %d", i, ret);
+		CHECK(cqe.user_data == 0x4ec && cqe.res == 3 &&
+		      (cqe.flags & IORING_CQE_F_MORE) &&
+		      (cqe.flags & IORING_CQE_F_BUFFER),
+		      "res %d flags 0x%x", cqe.res, cqe.flags);
+	}
+	/* EOF ends the multishot recv: final CQE, no F_MORE */
+	close(sv[1]);
+	ret = get_cqe_ms(&b, 1000, &cqe);
+	CHECK(!ret && cqe.user_data == 0x4ec && cqe.res == 0 &&
+	      !(cqe.flags & IORING_CQE_F_MORE), "final: %d res %d flags 0x%x",
+	      ret, cqe.res, cqe.flags);
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	close(sv[0]);
+	io_uring_free_buf_ring(&a, br, 8, 3);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* a linked timeout carries the target too (its __pad2 check skips it) */
+static int t_link_timeout(void)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 20000000 };
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int fds[2];
+	char buf[4];
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	CHECK(!pipe(fds), "pipe");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_read(sqe, fds[0], buf, sizeof(buf), 0);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe->user_data = 1;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_link_timeout(sqe, &ts, 0);
+	sqe->user_data = 2;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 2, "submit");
+	CHECK(!expect_set(&b, (const uint64_t[]){ 1, 2 },
+			  (const int[]){ -ECANCELED, -ETIME }, 2), "B");
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+static int t_links(void)
+{
+	struct io_uring a, b, c;
+	struct io_uring_sqe *sqe;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0) &&
+	      !init_ring(&c, 8, 0), "setup");
+	/* B <- 1, C <- 2, A <- 3 */
+	sqe = prep_nop_res(&a, 1, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = prep_nop_res(&a, 2, 0);
+	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
+	sqe->flags |= IOSQE_IO_LINK;
+	prep_nop_res(&a, 3, 0);
+	/* failing head: B <- 4 -EIO, C <- 5 -ECANCELED, A <- 6 -ECANCELED */
+	sqe = prep_nop_res(&a, 4, -EIO);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = prep_nop_res(&a, 5, 0);
+	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
+	sqe->flags |= IOSQE_IO_LINK;
+	prep_nop_res(&a, 6, 0);
+	CHECK(io_uring_submit(&a) == 6, "submit");
+	/* within a ring the two chains may complete in either order */
+	CHECK(!expect_set(&b, (const uint64_t[]){ 1, 4 },
+			  (const int[]){ 0, -EIO }, 2), "B");
+	CHECK(!expect_set(&c, (const uint64_t[]){ 2, 5 },
+			  (const int[]){ 0, -ECANCELED }, 2), "C");
+	CHECK(!expect_set(&a, (const uint64_t[]){ 3, 6 },
+			  (const int[]){ 0, -ECANCELED }, 2), "A");
+	CHECK(!no_cqe(&a) && !no_cqe(&b) && !no_cqe(&c), "nothing more");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&c);
+	return 0;
+}
+
+static int t_skip_success(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
+	sqe = prep_nop_res(&a, 7, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	sqe = prep_nop_res(&a, 8, -EIO);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	sqe = prep_nop_res(&a, 9, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 3, "submit");
+	CHECK(!expect(&b, 8, -EIO, ~0U, 0), "failed one on B");
+	CHECK(!expect(&b, 9, 0, ~0U, 0), "marker on B");
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+static int t_self(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a;
+
+	CHECK(!init_ring(&a, 8, 0), "setup");
+	sqe = prep_nop_res(&a, 0x5e1f, 17);
+	io_uring_sqe_set_cqe_target(sqe, a.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(!expect(&a, 0x5e1f, 17, ~0U, 0), "local CQE");
+	/* a self target doesn't disable IOSQE_IO_DRAIN */
+	sqe = prep_nop_res(&a, 0xd1, 0);
+	sqe->flags |= IOSQE_IO_DRAIN;
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(!expect(&a, 0xd1, 0, ~0U, 0), "drain still works");
+	io_uring_queue_exit(&a);
+	return 0;
+}
+
+/* CQEs take the target's format: 16 <-> 32 bytes, big_cqe[] zero */
+static int t_cqe32(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring a, b;
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, IORING_SETUP_CQE32),
+	      "setup");
+	sqe = prep_nop_res(&a, 0x32, 32);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(!io_uring_wait_cqe(&b, &cqe), "wait");
+	CHECK(cqe->user_data == 0x32 && cqe->res == 32 && !cqe->flags &&
+	      !cqe->big_cqe[0] && !cqe->big_cqe[1], "16 -> 32 bytes");
+	io_uring_cqe_seen(&b, cqe);
+	/* and the other way round */
+	sqe = prep_nop_res(&b, 0x16, 16);
+	io_uring_sqe_set_cqe_target(sqe, a.ring_fd);
+	CHECK(io_uring_submit(&b) == 1, "submit");
+	CHECK(!expect(&a, 0x16, 16, ~0U, 0), "32 -> 16 bytes");
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* a full target CQ spills into the target's overflow list, nothing lost */
+static int t_overflow(void)
+{
+	struct io_uring_params p = { };
+	struct io_uring_cqe cqe;
+	unsigned char seen[256] = { };
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int i, n = 0;
+
+	CHECK(!init_ring(&a, 64, 0), "setup A");
+	CHECK(!io_uring_queue_init_params(4, &b, &p), "setup B");
+	CHECK(p.cq_entries < 256, "cq_entries %u", p.cq_entries);
+	for (i = 0; i < 256; i++) {
+		sqe = prep_nop_res(&a, i, i);
+		io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	}
+	CHECK(io_uring_submit(&a) >= 0, "submit");
+	CHECK(IO_URING_READ_ONCE(*b.sq.kflags) & IORING_SQ_CQ_OVERFLOW,
+	      "B overflowed");
+	while (!get_cqe_ms(&b, 200, &cqe)) {
+		CHECK(cqe.user_data < 256 && cqe.res == (int)cqe.user_data &&
+		      !seen[cqe.user_data], "ud %llu res %d",
+		      (unsigned long long)cqe.user_data, cqe.res);
+		seen[cqe.user_data] = 1;
+		n++;
+	}
+	CHECK(n == 256, "got %d of 256", n);
+	CHECK(!no_cqe(&a), "nothing on A");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* targets that can't be used fail the request on the submitting ring */
+static int t_bad_targets(void)
+{
+	struct io_uring a, b, dis, iopoll;
+	struct io_uring_sqe *sqe;
+	int fds[2];
+
+	/* SUBMIT_ALL: keep submitting after an SQE failed at submission */
+	CHECK(!init_ring(&a, 8, IORING_SETUP_SUBMIT_ALL) &&
+	      !init_ring(&b, 8, 0), "setup");
+	CHECK(!init_ring(&dis, 8, IORING_SETUP_R_DISABLED), "setup disabled");
+	CHECK(!init_ring(&iopoll, 8, IORING_SETUP_IOPOLL), "setup iopoll");
+	CHECK(!pipe(fds), "pipe");
+	sqe = prep_nop_res(&a, 1, 0);
+	io_uring_sqe_set_cqe_target(sqe, fds[0]);
+	sqe = prep_nop_res(&a, 2, 0);
+	io_uring_sqe_set_cqe_target(sqe, -1);
+	sqe = prep_nop_res(&a, 3, 0);
+	io_uring_sqe_set_cqe_target(sqe, 100000);
+	sqe = prep_nop_res(&a, 4, 0);
+	io_uring_sqe_set_cqe_target(sqe, dis.ring_fd);
+	sqe = prep_nop_res(&a, 5, 0);
+	io_uring_sqe_set_cqe_target(sqe, iopoll.ring_fd);
+	CHECK(io_uring_submit(&a) == 5, "submit");
+	CHECK(!expect(&a, 1, -EBADFD, ~0U, 0), "pipe fd");
+	CHECK(!expect(&a, 2, -EBADF, ~0U, 0), "fd -1");
+	CHECK(!expect(&a, 3, -EBADF, ~0U, 0), "unused fd");
+	CHECK(!expect(&a, 4, -EBADFD, ~0U, 0), "disabled ring");
+	CHECK(!expect(&a, 5, -EINVAL, ~0U, 0), "IOPOLL ring");
+	CHECK(!no_cqe(&b) && !no_cqe(&a), "nothing more");
+	close(fds[0]);
+	close(fds[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&dis);
+	io_uring_queue_exit(&iopoll);
+	return 0;
+}
+
+/* opcodes whose SQE uses the field, or that post extra CQEs, refuse it */
+static int t_bad_opcodes(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int sv[2];
+
+	CHECK(!init_ring(&a, 8, IORING_SETUP_SUBMIT_ALL) &&
+	      !init_ring(&b, 8, 0), "setup");
+	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, sv[0], NULL, 0, 0);
+	sqe->user_data = 1;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_send_zc(sqe, sv[0], "x", 1, 0, 0);
+	sqe->user_data = 2;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 2, "submit");
+	CHECK(!expect(&a, 1, -EINVAL, ~0U, 0), "URING_CMD");
+	CHECK(!expect(&a, 2, -EINVAL, ~0U, 0), "SEND_ZC");
+	CHECK(!no_cqe(&b) && !no_cqe(&a), "nothing more");
+	close(sv[0]);
+	close(sv[1]);
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* IORING_REGISTER_RESTRICTIONS filters the flag like any SQE flag */
+static int restricted_ring(struct io_uring *ring, unsigned int flags_allowed)
+{
+	struct io_uring_restriction res[2] = { };
+	int ret;
+
+	ret = init_ring(ring, 8, IORING_SETUP_R_DISABLED);
+	if (ret)
+		return ret;
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_NOP;
+	res[1].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[1].sqe_flags = flags_allowed;
+	ret = io_uring_register_restrictions(ring, res, 2);
+	if (ret)
+		return ret;
+	return io_uring_enable_rings(ring);
+}
+
+static int t_restrictions(void)
+{
+	struct io_uring a, a2, b;
+	struct io_uring_sqe *sqe;
+
+	CHECK(!init_ring(&b, 8, 0), "setup");
+	CHECK(!restricted_ring(&a, 0), "restricted A");
+	CHECK(!restricted_ring(&a2, IOSQE_CQE_TARGET), "restricted A2");
+	sqe = prep_nop_res(&a, 1, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(!expect(&a, 1, -EACCES, ~0U, 0), "flag not allowed");
+	sqe = prep_nop_res(&a2, 2, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	CHECK(io_uring_submit(&a2) == 1, "submit");
+	CHECK(!expect(&b, 2, 0, ~0U, 0), "flag allowed");
+	CHECK(!no_cqe(&a) && !no_cqe(&a2) && !no_cqe(&b), "nothing more");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&a2);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+/* sequence based draining can't work once CQEs leave the ring */
+static int t_drain_disabled(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+
+	CHECK(!init_ring(&a, 8, IORING_SETUP_SUBMIT_ALL) &&
+	      !init_ring(&b, 8, 0), "setup");
+	sqe = prep_nop_res(&a, 1, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe->flags |= IOSQE_IO_DRAIN;
+	sqe = prep_nop_res(&a, 2, 0);
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	sqe = prep_nop_res(&a, 3, 0);
+	sqe->flags |= IOSQE_IO_DRAIN;
+	CHECK(io_uring_submit(&a) == 3, "submit");
+	CHECK(!expect(&a, 1, -EOPNOTSUPP, ~0U, 0), "drain + target");
+	CHECK(!expect(&b, 2, 0, ~0U, 0), "target");
+	CHECK(!expect(&a, 3, -EOPNOTSUPP, ~0U, 0), "drain after target");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+static int t_sqpoll_source(void)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring a, b;
+	int i;
+
+	CHECK(!init_ring(&a, 8, IORING_SETUP_SQPOLL), "setup SQPOLL");
+	CHECK(!init_ring(&b, 8, 0), "setup");
+	for (i = 0; i < 4; i++) {
+		sqe = prep_nop_res(&a, 0x50 + i, i);
+		io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	}
+	CHECK(io_uring_submit(&a) == 4, "submit");
+	for (i = 0; i < 4; i++)
+		CHECK(!expect(&b, 0x50 + i, i, ~0U, 0), "CQE %d on B", i);
+	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return 0;
+}
+
+struct defer_src {
+	int target_fd;
+	unsigned int flags;
+	int nr;
+	int ret;
+};
+
+static void *defer_src_fn(void *data)
+{
+	struct defer_src *d = data;
+	struct io_uring_sqe *sqe;
+	struct io_uring a;
+	int i;
+
+	d->ret = init_ring(&a, 16, d->flags);
+	if (d->ret)
+		return NULL;
+	for (i = 0; i < d->nr; i++) {
+		sqe = prep_nop_res(&a, 0x1000 + i, i);
+		io_uring_sqe_set_cqe_target(sqe, d->target_fd);
+	}
+	io_uring_submit(&a);
+	if (d->flags & IORING_SETUP_DEFER_TASKRUN)
+		io_uring_get_events(&a);
+	if (no_cqe(&a))
+		d->ret = -EEXIST;
+	io_uring_queue_exit(&a);
+	return NULL;
+}
+
+/*
+ * DEFER_TASKRUN target: CQEs are handed to the target's submitter task
+ * (this thread) and show up once it runs its task_work (waits). Also a
+ * DEFER_TASKRUN source targeting a plain ring.
+ */
+static int t_defer_taskrun(void)
+{
+	unsigned int dt = IORING_SETUP_SINGLE_ISSUER |
+			  IORING_SETUP_DEFER_TASKRUN;
+	struct defer_src d = { .nr = 40 };
+	struct io_uring b, plain;
+	pthread_t thr;
+	int i;
+
+	CHECK(!init_ring(&b, 64, dt), "setup DEFER_TASKRUN target");
+	d.target_fd = b.ring_fd;
+	pthread_create(&thr, NULL, defer_src_fn, &d);
+	pthread_join(thr, NULL);
+	CHECK(!d.ret, "source thread: %d", d.ret);
+	for (i = 0; i < d.nr; i++)
+		CHECK(!expect(&b, 0x1000 + i, i, ~0U, 0), "CQE %d", i);
+	CHECK(!no_cqe(&b), "nothing more");
+
+	CHECK(!init_ring(&plain, 64, 0), "setup plain target");
+	d.target_fd = plain.ring_fd;
+	d.flags = dt;
+	pthread_create(&thr, NULL, defer_src_fn, &d);
+	pthread_join(thr, NULL);
+	CHECK(!d.ret, "DEFER_TASKRUN source thread: %d", d.ret);
+	for (i = 0; i < d.nr; i++)
+		CHECK(!expect(&plain, 0x1000 + i, i, ~0U, 0), "CQE %d", i);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&plain);
+	return 0;
+}
+
+/*
+ * The target is closed, or its owner task is gone, while requests aimed at
+ * it are in flight: the request holds the target's file, the CQE lands in
+ * the (unreachable) target CQ when it completes, the target is freed after
+ * that. Nothing shows up on the source, nothing crashes or hangs.
+ */
+static void *make_defer_ring(void *data)
+{
+	struct io_uring *r = data;
+
+	if (init_ring(r, 8, IORING_SETUP_SINGLE_ISSUER |
+			    IORING_SETUP_DEFER_TASKRUN))
+		r->ring_fd = -1;
+	return NULL;
+}
+
+static int t_target_gone(void)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 30000000 };
+	struct io_uring a, b, c, d;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	pthread_t thr;
+	int fds[2];
+
+	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0) &&
+	      !init_ring(&c, 8, 0), "setup");
+	CHECK(!pipe(fds), "pipe");
+	/* a timeout in flight towards B, then B closed */
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_timeout(sqe, &ts, 0, 0);
+	sqe->user_data = 1;
+	io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	/* a poll that never fires towards C, then C and A closed */
+	sqe = io_uring_get_sqe(&a);
+	io_uring_prep_poll_add(sqe, fds[0], POLLIN);
+	sqe->user_data = 2;
+	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
+	CHECK(io_uring_submit(&a) == 2, "submit");
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&c);
+	CHECK(!no_cqe(&a), "nothing on A");
+	usleep(60000);
+	CHECK(!no_cqe(&a), "nothing on A after the timeout fired");
+
+	/* DEFER_TASKRUN target whose owner thread has exited */
+	pthread_create(&thr, NULL, make_defer_ring, &d);
+	pthread_join(thr, NULL);
+	CHECK(d.ring_fd >= 0, "setup DEFER_TASKRUN ring");
+	sqe = prep_nop_res(&a, 3, 0);
+	io_uring_sqe_set_cqe_target(sqe, d.ring_fd);
+	CHECK(io_uring_submit(&a) == 1, "submit");
+	CHECK(get_cqe_ms(&a, 20, &cqe) == -ETIME, "nothing on A");
+	io_uring_queue_exit(&d);
+
+	/* tearing A down cancels the poll, its CQE goes to dying C */
+	io_uring_queue_exit(&a);
+	close(fds[0]);
+	close(fds[1]);
+	return 0;
+}
+
+struct peer {
+	struct io_uring ring;
+	int peer_fd;
+	int nr;
+	int got;
+	int ret;
+	pthread_barrier_t *bar;
+};
+
+static void *peer_fn(void *data)
+{
+	struct peer *p = data;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	int sent = 0, ret;
+
+	/* enabling makes this thread the ring's submitter task */
+	p->ret = io_uring_enable_rings(&p->ring);
+	pthread_barrier_wait(p->bar);
+	while (!p->ret && (p->got < p->nr || sent < p->nr)) {
+		while (sent < p->nr && io_uring_sq_space_left(&p->ring)) {
+			sqe = prep_nop_res(&p->ring, sent, sent);
+			io_uring_sqe_set_cqe_target(sqe, p->peer_fd);
+			sent++;
+		}
+		io_uring_submit(&p->ring);
+		ret = get_cqe_ms(&p->ring, 2000, &cqe);
+		if (ret == -ETIME && sent == p->nr) {
+			p->ret = -ETIME;
+			break;
+		}
+		if (ret)
+			continue;
+		if (cqe.user_data != (uint64_t)p->got || cqe.res != p->got) {
+			p->ret = -EPROTO;
+			break;
+		}
+		p->got++;
+	}
+	/* keep the ring until the peer is done posting into it */
+	pthread_barrier_wait(p->bar);
+	return NULL;
+}
+
+/* two threads, each owning a ring, hand all their completions over */
+static int exchange(unsigned int flags)
+{
+	pthread_barrier_t bar;
+	struct peer p[2] = { };
+	pthread_t thr[2];
+	int i;
+
+	pthread_barrier_init(&bar, NULL, 2);
+	for (i = 0; i < 2; i++) {
+		CHECK(!init_ring(&p[i].ring, 64, flags | IORING_SETUP_R_DISABLED),
+		      "setup");
+		p[i].nr = 5000;
+		p[i].bar = &bar;
+	}
+	p[0].peer_fd = p[1].ring.ring_fd;
+	p[1].peer_fd = p[0].ring.ring_fd;
+	for (i = 0; i < 2; i++)
+		pthread_create(&thr[i], NULL, peer_fn, &p[i]);
+	for (i = 0; i < 2; i++)
+		pthread_join(thr[i], NULL);
+	for (i = 0; i < 2; i++) {
+		CHECK(!p[i].ret && p[i].got == p[i].nr,
+		      "peer %d: ret %d got %d", i, p[i].ret, p[i].got);
+		io_uring_queue_exit(&p[i].ring);
+	}
+	pthread_barrier_destroy(&bar);
+	return 0;
+}
+
+static int t_exchange(void)
+{
+	if (exchange(0))
+		return T_EXIT_FAIL;
+	return exchange(IORING_SETUP_SINGLE_ISSUER |
+			IORING_SETUP_DEFER_TASKRUN);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} cases[] = {
+	{ "basic", t_basic },
+	{ "cflags", t_cflags },
+	{ "async", t_async },
+	{ "multishot-timeout", t_multishot_timeout },
+	{ "multishot-poll", t_multishot_poll },
+	{ "multishot-recv", t_multishot_recv },
+	{ "links", t_links },
+	{ "link-timeout", t_link_timeout },
+	{ "skip-success", t_skip_success },
+	{ "self", t_self },
+	{ "cqe32", t_cqe32 },
+	{ "overflow", t_overflow },
+	{ "bad-targets", t_bad_targets },
+	{ "bad-opcodes", t_bad_opcodes },
+	{ "restrictions", t_restrictions },
+	{ "drain-disabled", t_drain_disabled },
+	{ "sqpoll-source", t_sqpoll_source },
+	{ "defer-taskrun", t_defer_taskrun },
+	{ "target-gone", t_target_gone },
+	{ "exchange", t_exchange },
+};
+
+int main(int argc, char *argv[])
+{
+	int i, ret, failed = 0, ran = 0;
+
+	ret = cqe_target_supported();
+	if (ret)
+		return ret;
+	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
+		if (argc > 1 && strcmp(argv[1], cases[i].name))
+			continue;
+		ran++;
+		ret = cases[i].fn();
+		printf("%s: %s\n", cases[i].name, ret ? "FAIL" : "ok");
+		fflush(stdout);
+		if (ret)
+			failed++;
+	}
+	if (!ran) {
+		fprintf(stderr, "unknown case %s\n", argv[1]);
+		return T_EXIT_FAIL;
+	}
+	printf("%d/%d cases passed\n", ran - failed, ran);
+	return failed ? T_EXIT_FAIL : T_EXIT_PASS;
+}
