@@ -103,7 +103,7 @@ public static class Cli
         var kernel = FlavourOption("--kernel", "Which built kernel to boot");
         var image = KernelImageOption();
         var timeout = TimeoutOption(600, "the guest command");
-        var bootTimeout = new Option<int>("--boot-timeout") { Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout})", DefaultValueFactory = _ => 60 };
+        var bootTimeout = new Option<int?>("--boot-timeout") { Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout}); default 60, 300 for the debug kernel" };
         var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 2048 };
         var cpus = new Option<int>("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
         var icount = new Option<bool>("--icount") { Description = "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements" };
@@ -131,7 +131,7 @@ public static class Cli
                 KernelImage = ResolveImage(r.GetValue(kernel)!, r.GetValue(image)),
                 Command = r.GetValue(command)!,
                 Timeout = TimeSpan.FromSeconds(r.GetValue(timeout)),
-                BootTimeout = TimeSpan.FromSeconds(r.GetValue(bootTimeout)),
+                BootTimeout = r.GetValue(bootTimeout) is { } bt ? TimeSpan.FromSeconds(bt) : null,
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
                 ICount = r.GetValue(icount),

@@ -84,7 +84,7 @@ public static partial class VmTest
         all.Add(new TestCaseResult("vm", "boot, run and clean kernel log", vm.ExitCode == 0 ? Outcome.Pass : Outcome.Fail,
             Math.Round(vm.TotalSeconds, 3), vm.ExitCode == 0 ? null : vm.Summary()));
         var grouped = ResultsFile.Group(all);
-        var info = KernelInfo.Load(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(kernelImage)!, "..", "..", "..")));
+        var info = KernelInfo.Load(VmRunner.BuildDirOf(kernelImage));
         var header = new List<string>
         {
             $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} base={info?.BaseVersion ?? "?"} series={info?.SeriesHash ?? "?"} patches={info?.SeriesPatches}",

@@ -12,7 +12,8 @@ public sealed class VmOptions
     /// <summary>Command and arguments, run in the host's root inside the guest.</summary>
     public required IReadOnlyList<string> Command { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
-    public TimeSpan BootTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Time to reach init; null: 60 s, or 300 s for a debug (KASAN + lockdep) kernel, which boots far slower under TCG.</summary>
+    public TimeSpan? BootTimeout { get; init; }
     public int MemoryMiB { get; init; } = 2048;
     public int Cpus { get; init; } = 2;
     public string WorkDir { get; init; } = Environment.CurrentDirectory;
@@ -117,13 +118,14 @@ public static class VmRunner
 
         string? killedFor = null;
         var start = DateTime.UtcNow;
+        var bootTimeout = EffectiveBootTimeout(o);
         while (!p.WaitForExit(100))
         {
             var now = DateTime.UtcNow;
             lock (gate)
             {
                 if (panicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
-                else if (double.IsNaN(bootToInit) && now - start > o.BootTimeout) killedFor = "boot-timeout";
+                else if (double.IsNaN(bootToInit) && now - start > bootTimeout) killedFor = "boot-timeout";
                 else if (!double.IsNaN(bootToInit) && now - (execAt ?? start) > o.Timeout) killedFor = "timeout";
             }
             if (killedFor == null) continue;
@@ -145,7 +147,7 @@ public static class VmRunner
         int? guestStatus = ReadStatus(status);
 
         var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, p.ExitCode, stderr.ToString(), o);
-        var kernelInfo = KernelInfo.Load(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(o.KernelImage)!, "..", "..", "..")));
+        var kernelInfo = KernelInfo.Load(BuildDirOf(o.KernelImage));
         var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog, double.IsNaN(bootToInit) ? -1 : bootToInit,
             total, accel, analysis.Panic, splats, kernelInfo == null ? o.KernelImage : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})");
         File.WriteAllText(Path.Combine(runDir, "result.json"), JsonSerializer.Serialize(new
@@ -164,7 +166,7 @@ public static class VmRunner
         if (a.Panic != null || killedFor == "panic")
             return (ExitCodes.KernelPanic, $"kernel panic: {a.Panic ?? "(no message)"}");
         if (killedFor == "boot-timeout")
-            return (ExitCodes.BootTimeout, $"guest did not reach init within {o.BootTimeout.TotalSeconds:F0} s");
+            return (ExitCodes.BootTimeout, $"guest did not reach init within {EffectiveBootTimeout(o).TotalSeconds:F0} s");
         if (killedFor == "timeout")
             return (ExitCodes.CommandTimeout, $"guest command timed out after {o.Timeout.TotalSeconds:F0} s");
         if (guestStatus is { } s)
@@ -177,6 +179,13 @@ public static class VmRunner
             (qemuStderr.Length > 0 ? ": " + Proc.Tail(qemuStderr.Trim(), 5) : ""));
         return (ExitCodes.VmFailure, $"guest stopped without reporting a status (QEMU exit {qemuExit})");
     }
+
+    /// <summary>The boot timeout in force: the one given, else 60 s, or 300 s for a debug (KASAN + lockdep) kernel.</summary>
+    public static TimeSpan EffectiveBootTimeout(VmOptions o) =>
+        o.BootTimeout ?? TimeSpan.FromSeconds(KernelInfo.Load(BuildDirOf(o.KernelImage))?.Flavour == "debug" ? 300 : 60);
+
+    /// <summary>A built image lives at BUILD/arch/x86/boot/bzImage; its description at BUILD/toolkit-kernel.json.</summary>
+    public static string BuildDirOf(string image) => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(image)!, "..", "..", ".."));
 
     static int? ReadStatus(string file)
     {
@@ -217,7 +226,7 @@ public static class VmRunner
         else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", "max"]);
         args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
         args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
-        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}toolkit.job={runDir}"]);
+        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir}"]);
         args.AddRange(["-device", "virtio-serial-pci,id=vser", "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
             "-device", "virtserialport,bus=vser.0,chardev=status,name=toolkit.status"]);
         args.AddRange(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"]);
@@ -231,6 +240,13 @@ public static class VmRunner
     /// QEMU's emulated TSC follows the host clock, so it is the better reference: trust it.
     /// </summary>
     static string ClockArgs(string accel) => accel == "kvm" ? "" : "tsc=reliable ";
+
+    /// <summary>
+    /// ACPI is enabled only as the TSC's calibration reference. PCI interrupt routing stays on the legacy
+    /// PIRQ table: evaluating the _PRT AML is slow enough under TCG (and KASAN) to hit ACPICA's loop
+    /// timeout, which leaves the virtio devices without interrupts and the 9p mounts hanging.
+    /// </summary>
+    const string PciArgs = "pci=noacpi ";
 
     /// <summary>
     /// KVM only counts when a real boot with it works and the guest's clocksource says kvm-clock; the
