@@ -166,6 +166,18 @@ public class LiburingSuiteTests
     public void BadKernelListIsAUsageError(string value) =>
         Assert.That(Assert.Throws<ToolkitException>(() => LiburingSuite.ParseKernels(value))!.ExitCode, Is.EqualTo(ExitCodes.Usage));
 
+    [TestCase(IoUring.Interop.Generator.InteropFailure.ToolMissing, ExitCodes.MissingDependency, "the liburing 2.9 source is not available")]
+    [TestCase(IoUring.Interop.Generator.InteropFailure.BuildFailed, ExitCodes.BuildFailed, "liburing 2.9 (the source of its test suite) does not build")]
+    [TestCase(IoUring.Interop.Generator.InteropFailure.PatchDoesNotApply, ExitCodes.PatchDoesNotApply, "does not build")]
+    public void LiburingSourceProblemsGetAMessageAndACode(IoUring.Interop.Generator.InteropFailure failure, int code, string message)
+    {
+        var e = Assert.Throws<ToolkitException>(() => LiburingSuite.WithLiburingErrors(() =>
+            throw new IoUring.Interop.Generator.InteropException(failure, "apt-get source liburing=2.9-1 failed")))!;
+        Assert.That(e.ExitCode, Is.EqualTo(code));
+        Assert.That(e.Message, Does.StartWith(message).Or.Contain(message));
+        Assert.That(e.Message, Does.Contain("apt-get source"), "the underlying reason is kept");
+    }
+
     [Test]
     public void XfailTestsFollowLiburingsConvention()
     {

@@ -51,7 +51,7 @@ public static partial class LiburingSuite
         {
             kernels, full, only, testTimeout, noProject, junit,
         };
-        cmd.SetAction(r => Cli.Guard(() => Guard(() =>
+        cmd.SetAction(r => Cli.Guard(() => WithLiburingErrors(() =>
         {
             var options = new Options
             {
@@ -73,7 +73,7 @@ public static partial class LiburingSuite
     }
 
     /// <summary>liburing's build reports its own exceptions; give them the toolkit's message form and their code.</summary>
-    static int Guard(Func<int> action)
+    public static int WithLiburingErrors(Func<int> action)
     {
         try { return action(); }
         catch (InteropException e)
@@ -137,7 +137,7 @@ public static partial class LiburingSuite
             tests.AddRange(upstream);
         }
         File.WriteAllLines(Path.Combine(runDir, "tests.txt"), tests.Select(t => t.Spec));
-        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout {o.TestTimeout} s, kernels {string.Join(", ", o.Kernels)}; run dir {runDir}");
+        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout {(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}; run dir {runDir}");
 
         var runs = new List<KernelRun>();
         foreach (var k in o.Kernels) runs.Add(RunKernel(k, images[k], tests, Path.Combine(runDir, k)));
@@ -300,7 +300,7 @@ public static partial class LiburingSuite
             header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
         }
         // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole comparison.
-        var perKernel = runs.SelectMany(r => ResultsFile.Group(r.Results).Select(s => s with { Name = $"{r.Kernel}/{s.Name}" })).ToList();
+        var perKernel = runs.SelectMany(r => ResultsFile.Group(r.Results.Select(t => t with { Suite = $"{r.Kernel}/{t.Suite}" }))).ToList();
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(perKernel, header));
         File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(perKernel, new Dictionary<string, string> { ["reference"] = o.Kernels[0] }));
         var gate = RegressionReport.GateResults(comparison);
