@@ -153,8 +153,10 @@ public class LiburingSuiteTests
     public void MakefileTestListIsReadFromTestSrcs()
     {
         const string makefile = "LDFLAGS ?=\n\n# Please keep this list sorted alphabetically.\ntest_srcs := \\\n\t232c93d07b74.c \\\n\taccept-link.c \\\n" +
-            "\tsq-full-cpp.cc \\\n\tsq_poll.c \\\n\t# EOL\n\nasan_test_srcs := \\\n\tother.c \\\n\t# EOL\n";
-        Assert.That(LiburingSuite.MakefileTests(makefile), Is.EqualTo(new[] { "232c93d07b74", "accept-link", "sq-full-cpp", "sq_poll" }));
+            "\tsq-full-cpp.cc \\\n\tsq_poll.c \\\n\t# EOL\n\nasan_test_srcs := \\\n\tother.c \\\n\t# EOL\n" +
+            "ifeq ($(CONFIG_NOLIBC),y)\n\ttest_srcs += nolibc.c\nendif\nifdef CONFIG_HAVE_STATX\n\ttest_srcs += statx.c\nelse\n\ttest_srcs += statx.c\nendif\n";
+        Assert.That(LiburingSuite.MakefileTests(makefile), Is.EqualTo(new[] { "232c93d07b74", "accept-link", "sq-full-cpp", "sq_poll", "nolibc", "statx" }));
+        Assert.That(LiburingSuite.MakefileConditional(makefile), Is.EqualTo(new[] { "nolibc", "statx", "statx" }));
     }
 
     [TestCase("baseline,patched", new[] { "baseline", "patched" })]

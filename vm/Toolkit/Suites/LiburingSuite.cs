@@ -156,7 +156,13 @@ public static partial class LiburingSuite
         List<string> names;
         string what;
         if (o.Only is { Count: > 0 }) (names, what) = ([.. o.Only.Select(n => n.EndsWith(".t", StringComparison.Ordinal) ? n[..^2] : n)], "--only");
-        else if (o.Full) (names, what) = ([.. known], "full suite");
+        else if (o.Full)
+        {
+            // A conditional test whose condition configure did not meet is not built, as with `make runtests`.
+            var notBuilt = MakefileConditional(File.ReadAllText(Path.Combine(testDir, "Makefile")))
+                .Where(n => !File.Exists(Path.Combine(testDir, n + ".t"))).ToHashSet();
+            (names, what) = ([.. known.Where(n => !notBuilt.Contains(n))], "full suite");
+        }
         else
         {
             var subset = TestListFile.Load(SubsetFile);
@@ -207,17 +213,27 @@ public static partial class LiburingSuite
     [GeneratedRegex(@"^\s+([A-Za-z0-9_.+-]+)\.(c|cc)\s*\\?\s*$", RegexOptions.Multiline)]
     private static partial Regex MakefileSource();
 
-    /// <summary>Test names from test/Makefile's test_srcs list (the programs `make runtests` runs), in its order.</summary>
-    public static List<string> MakefileTests(string makefile)
+    [GeneratedRegex(@"^\s*test_srcs\s*\+=\s*([A-Za-z0-9_.+-]+)\.(c|cc)\s*$", RegexOptions.Multiline)]
+    private static partial Regex MakefileConditionalSource();
+
+    /// <summary>
+    /// Test names from test/Makefile (what `make runtests` runs), in its order: the test_srcs list,
+    /// then the tests it adds under a configure condition (statx, nolibc, ...).
+    /// </summary>
+    public static List<string> MakefileTests(string makefile) => [.. MakefileListed(makefile).Concat(MakefileConditional(makefile)).Distinct()];
+
+    static IEnumerable<string> MakefileListed(string makefile)
     {
         var start = makefile.IndexOf("test_srcs :=", StringComparison.Ordinal);
         if (start < 0) return [];
         var end = makefile.IndexOf("# EOL", start, StringComparison.Ordinal);
         var block = makefile[start..(end < 0 ? makefile.Length : end)];
-        var names = MakefileSource().Matches(block).Select(m => m.Groups[1].Value).ToList();
-        // statx and sq-full-cpp are added conditionally below the list; both are in liburing 2.9's list already.
-        return names.Distinct().ToList();
+        return MakefileSource().Matches(block).Select(m => m.Groups[1].Value);
     }
+
+    /// <summary>Tests added with `test_srcs += x.c` inside an ifdef: built only when configure found what they need.</summary>
+    public static IEnumerable<string> MakefileConditional(string makefile) =>
+        MakefileConditionalSource().Matches(makefile).Select(m => m.Groups[1].Value);
 
     /// <summary>
     /// Runs the tests on one kernel: boots, runs the remaining tests in the guest harness, and after a
