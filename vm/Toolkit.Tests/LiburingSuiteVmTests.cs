@@ -30,6 +30,9 @@ public class LiburingSuiteVmTests
         Script("hangs", "sleep 600");
         Script("ok-after", "echo still here; exit 0");
         Script("xfail_exits_1", "exit 1");
+        // Stops the harness itself (its parent), so nothing can enforce this test's timeout: only the host's
+        // no-progress watchdog can end the boot. Stands in for a kernel deadlock or an unkillable test.
+        Script("stalls-guest", "kill -STOP $PPID; sleep 600");
     }
 
     [OneTimeTearDown]
@@ -75,6 +78,20 @@ public class LiburingSuiteVmTests
         Assert.That(run.Results, Has.Count.EqualTo(7));
         Assert.That(run.FatalExitCode, Is.Null);
         Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(240), "a hang costs its timeout and a crash one reboot, not the run's guard");
+    }
+
+    [Test]
+    public void StuckGuestIsKilledByTheProgressWatchdogAndTheRestResumes()
+    {
+        var sw = Stopwatch.StartNew();
+        var run = LiburingSuite.RunKernel("baseline", image, [T("ok-first"), T("stalls-guest", timeout: 5), T("ok-after")], Path.Combine(dir, "run-stall"));
+        var byName = run.Results.ToDictionary(r => r.Name);
+        Assert.That(run.Boots, Has.Count.EqualTo(2));
+        Assert.That(run.Boots[0].Culprit, Is.EqualTo("liburing/stalls-guest"));
+        Assert.That(byName["stalls-guest"].Outcome, Is.EqualTo(Outcome.Timeout));
+        Assert.That(byName["stalls-guest"].Message, Does.Contain("no progress"));
+        Assert.That(byName["ok-after"].Outcome, Is.EqualTo(Outcome.Pass));
+        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(5 + LiburingSuite.StallMargin + 120), "the watchdog, not the run's overall guard");
     }
 
     [Test]

@@ -27,6 +27,8 @@ public static partial class LiburingSuite
     /// the native budget leaves room without letting a real hang cost more than 5 minutes.
     /// </summary>
     public const int DefaultTestTimeout = 300;
+    /// <summary>Seconds of silence beyond the longest test budget after which a guest counts as stuck (dotnet start-up, reporting).</summary>
+    public const int StallMargin = 30;
 
     public static string SubsetFile => Path.Combine(Paths.RepoRoot, "liburing-tests", "upstream-subset.txt");
     public static string FlakyFile => Path.Combine(Paths.RepoRoot, "liburing-tests", "upstream-flaky.txt");
@@ -261,8 +263,12 @@ public static partial class LiburingSuite
             {
                 KernelImage = image,
                 Command = ["dotnet", toolkitDll, "guest", "--results", results, "--c-test-list", list],
-                // Only a guard against a harness that cannot kill a test (stuck in the kernel): each test has its own timeout.
+                // Each test has its own timeout, enforced by the harness; these two only catch a guest that can no
+                // longer run the harness (kernel deadlock, a test the harness cannot kill): the harness announces
+                // every test, so silence longer than the longest test's budget means the guest is stuck.
                 Timeout = TimeSpan.FromSeconds(remaining.Sum(t => t.TimeoutSeconds + 5) + 120),
+                ProgressTimeout = TimeSpan.FromSeconds(remaining.Max(t => t.TimeoutSeconds) + StallMargin),
+                ProgressPrefix = "toolkit-suite: ",
                 WorkDir = Paths.RepoRoot,
                 RunDir = bootDir,
                 Echo = new VmTest.LineFilter(line =>
