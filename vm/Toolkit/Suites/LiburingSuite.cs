@@ -199,13 +199,17 @@ public static partial class LiburingSuite
                 "remove that cache directory's .complete stamp's parent to rebuild it, or check the source package");
         var copy = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-suite", Path.GetFileName(Path.GetDirectoryName(liburing.SourceDir))!);
         var src = Path.Combine(copy, "src");
-        if (!File.Exists(Path.Combine(copy, ".copied")))
+        // The copy is tied to one build of the cache (its .complete stamp's time): a rebuilt cache is copied afresh.
+        var stamp = Path.Combine(Path.GetDirectoryName(liburing.SourceDir)!, ".complete");
+        var identity = liburing.SourceDir + " " + (File.Exists(stamp) ? File.GetLastWriteTimeUtc(stamp).Ticks : 0);
+        var copied = Path.Combine(copy, ".copied");
+        if (!File.Exists(copied) || File.ReadAllText(copied).Trim() != identity)
         {
             if (Directory.Exists(copy)) Directory.Delete(copy, true);
             Directory.CreateDirectory(copy);
             // cp -a keeps the timestamps, so make sees liburing.a as up to date and only builds test/.
             Proc.Check("cp", ["-a", liburing.SourceDir, src], ExitCodes.BuildFailed, "copying the liburing source", logFile: log);
-            File.WriteAllText(Path.Combine(copy, ".copied"), liburing.SourceDir + "\n");
+            File.WriteAllText(copied, identity + "\n");
         }
         Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", "all"], ExitCodes.BuildFailed,
             "building liburing's test/", logFile: log);
