@@ -131,6 +131,16 @@ public class LiburingSuiteVmTests
     }
 
     [Test]
+    public void BadOptionsAreUsageErrors()
+    {
+        var images = new Dictionary<string, string> { ["baseline"] = image };
+        Assert.That(Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
+            { Kernels = ["baseline"], TestTimeout = 0, Images = images }, TextWriter.Null))!.ExitCode, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
+            { Kernels = ["baseline"], Full = true, Only = ["nop"], Images = images }, TextWriter.Null))!.ExitCode, Is.EqualTo(ExitCodes.Usage));
+    }
+
+    [Test]
     public void MissingKernelImageIsReportedBeforeAnyBuild()
     {
         var e = Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options

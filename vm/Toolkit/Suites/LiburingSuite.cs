@@ -126,6 +126,8 @@ public static partial class LiburingSuite
         foreach (var (k, image) in images)
             if (!File.Exists(image))
                 throw new ToolkitException(ExitCodes.NoKernelImage, $"no {k} kernel image at {image}: build it first with `scripts/toolkit kernel build --flavour {k}`");
+        if (o.TestTimeout <= 0) throw new ToolkitException(ExitCodes.Usage, $"--test-timeout must be positive, got {o.TestTimeout}");
+        if (o.Full && o.Only is { Count: > 0 }) throw new ToolkitException(ExitCodes.Usage, "--full and --only exclude each other");
         var flaky = TestListFile.Load(o.FlakyFile ?? FlakyFile);
         var runDir = Paths.NewRunDir("liburing-suite");
         var tests = new List<GuestHarness.CTest>();
