@@ -37,6 +37,10 @@ public class ExitCodeMappingTests
         var cmd = VmRunner.Classify("timeout", Console(), null, 0, -1, "", Options);
         Assert.That(cmd.Code, Is.EqualTo(ExitCodes.CommandTimeout));
         Assert.That(cmd.Outcome, Does.Contain("7 s"));
+        var stalled = VmRunner.Classify("stalled", Console(), null, 0, -1, "",
+            new VmOptions { KernelImage = "x", Command = ["x"], ProgressTimeout = TimeSpan.FromSeconds(42), ProgressPrefix = "toolkit-suite: " });
+        Assert.That(stalled.Code, Is.EqualTo(ExitCodes.CommandTimeout), "a stuck guest is a timeout of the command");
+        Assert.That(stalled.Outcome, Does.Contain("no progress for 42 s"));
     }
 
     [Test]

@@ -13,6 +13,7 @@ public static class Cli
         root.Add(KernelCommand());
         root.Add(VmCommand());
         root.Add(Suites.VmTest.GuestCommand());
+        root.Add(Suites.LiburingSuite.Command());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).

@@ -30,6 +30,8 @@ public static class ExitCodes
     public const int NoKernelImage = 236;
     /// <summary>Generated output is stale or a generator input is invalid.</summary>
     public const int GeneratorError = 237;
+    /// <summary>A test named in a list (liburing-suite's subset, --only) does not exist, or its binary is missing after the build.</summary>
+    public const int TestMissing = 238;
 
     /// <summary>QEMU could not be started or died without the guest reporting a status.</summary>
     public const int VmFailure = 240;

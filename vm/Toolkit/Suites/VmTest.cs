@@ -58,7 +58,7 @@ public static partial class VmTest
         var toolkitDll = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
         var command = new List<string> { "dotnet", toolkitDll, "guest", "--results", results, "--test-timeout", testTimeoutSeconds.ToString() };
         if (validation != null) command.AddRange(["--validation", validation]);
-        foreach (var t in cTests) command.AddRange(["--c-test", $"{t.Suite}:{t.TimeoutSeconds}:{t.Path}"]);
+        foreach (var t in cTests) command.AddRange(["--c-test", t.Spec]);
 
         Progress.Step($"booting {Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(kernelImage)))))} " +
             $"for {cTests.Count} C test(s){(validation != null ? " and the Validation suite" : "")}; run dir {runDir}");
@@ -115,7 +115,7 @@ public static partial class VmTest
     private static partial Regex RunLine();
 
     /// <summary>When the VM died mid-test, the last test announced on the console without a result is the culprit.</summary>
-    static void AttributeInterruptedTest(List<TestCaseResult> all, VmResult vm)
+    internal static void AttributeInterruptedTest(List<TestCaseResult> all, VmResult vm)
     {
         if (vm.ExitCode is not (ExitCodes.KernelPanic or ExitCodes.CommandTimeout or ExitCodes.VmFailure)) return;
         var last = File.ReadLines(vm.ConsoleLog).Select(l => RunLine().Match(l)).LastOrDefault(m => m.Success);
@@ -128,7 +128,7 @@ public static partial class VmTest
     }
 
     /// <summary>A TextWriter that hands each completed line to a callback (the VM runner echoes console lines to it).</summary>
-    sealed class LineFilter(Action<string> onLine) : TextWriter
+    internal sealed class LineFilter(Action<string> onLine) : TextWriter
     {
         public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
         public override void WriteLine(string? value) => onLine(value ?? "");
@@ -150,16 +150,14 @@ public static partial class VmTest
         var results = new Option<string>("--results") { Required = true, Description = "JSON-lines results file (on the output share)" };
         var validation = new Option<string?>("--validation") { Description = "Validation suite assembly" };
         var cTest = new Option<string[]>("--c-test") { Description = "SUITE:TIMEOUT:PATH of a C test binary (repeatable)" };
+        var cTestList = new Option<string?>("--c-test-list") { Description = "File with one SUITE:TIMEOUT:PATH per line, run after the --c-test ones (long lists, e.g. liburing's own suite)" };
         var testTimeout = new Option<int>("--test-timeout") { DefaultValueFactory = _ => 120 };
-        var cmd = new Command("guest", "(internal) Run inside the guest by `vm test`: the C tests, then the Validation suite") { results, validation, cTest, testTimeout };
+        var cmd = new Command("guest", "(internal) Run inside the guest by `vm test`: the C tests, then the Validation suite") { results, validation, cTest, cTestList, testTimeout };
         cmd.SetAction(r => Cli.Guard(() =>
         {
-            var tests = (r.GetValue(cTest) ?? []).Select(s =>
-            {
-                var parts = s.Split(':', 3);
-                if (parts.Length != 3) throw new ToolkitException(ExitCodes.Usage, $"--c-test wants SUITE:TIMEOUT:PATH, got '{s}'");
-                return new GuestHarness.CTest(parts[0], parts[2], double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
-            }).ToList();
+            var tests = (r.GetValue(cTest) ?? []).Select(GuestHarness.CTest.Parse).ToList();
+            if (r.GetValue(cTestList) is { } list)
+                tests.AddRange(File.ReadAllLines(list).Where(l => l.Trim().Length > 0).Select(l => GuestHarness.CTest.Parse(l.Trim())));
             return GuestHarness.Run(r.GetValue(results)!, tests, r.GetValue(validation), r.GetValue(testTimeout));
         }));
         return cmd;

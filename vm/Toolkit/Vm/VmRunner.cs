@@ -24,6 +24,13 @@ public sealed class VmOptions
     public TextWriter? Echo { get; init; }
     /// <summary>Deterministic instruction-count mode (QEMU -icount): guest time = instructions executed.</summary>
     public bool ICount { get; init; }
+    /// <summary>
+    /// When set, a guest command that prints no console line starting with <see cref="ProgressPrefix"/> for this
+    /// long is killed like a timed-out one: a harness that announces every test can then be stopped when the
+    /// guest has stopped making progress (kernel deadlock, unkillable test), long before the whole run's timeout.
+    /// </summary>
+    public TimeSpan? ProgressTimeout { get; init; }
+    public string ProgressPrefix { get; init; } = "";
     /// <summary>"auto" (probe KVM by a real boot), "kvm" or "tcg".</summary>
     public string Accel { get; init; } = "auto";
 }
@@ -88,7 +95,7 @@ public static class VmRunner
         var lines = new List<string>();
         var gate = new object();
         double bootToInit = double.NaN;
-        DateTime? execAt = null, panicAt = null;
+        DateTime? execAt = null, panicAt = null, progressAt = null;
         var stderr = new StringBuilder();
         using var log = new StreamWriter(consoleLog, append: false) { AutoFlush = true };
         using var p = new Process { StartInfo = psi };
@@ -103,6 +110,7 @@ public static class VmRunner
                 if (double.IsNaN(bootToInit) && line.StartsWith("toolkit-init: start", StringComparison.Ordinal)) bootToInit = sw.Elapsed.TotalSeconds;
                 if (execAt == null && line.StartsWith("toolkit-init: exec", StringComparison.Ordinal)) execAt = DateTime.UtcNow;
                 if (panicAt == null && line.Contains("Kernel panic - not syncing")) panicAt = DateTime.UtcNow;
+                if (o.ProgressTimeout != null && line.StartsWith(o.ProgressPrefix, StringComparison.Ordinal)) progressAt = DateTime.UtcNow;
             }
             o.Echo?.WriteLine(line);
         };
@@ -127,6 +135,7 @@ public static class VmRunner
                 if (panicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
                 else if (double.IsNaN(bootToInit) && now - start > bootTimeout) killedFor = "boot-timeout";
                 else if (!double.IsNaN(bootToInit) && now - (execAt ?? start) > o.Timeout) killedFor = "timeout";
+                else if (o.ProgressTimeout is { } pt && execAt != null && now - (progressAt ?? execAt.Value) > pt) killedFor = "stalled";
             }
             if (killedFor == null) continue;
             try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
@@ -169,6 +178,8 @@ public static class VmRunner
             return (ExitCodes.BootTimeout, $"guest did not reach init within {EffectiveBootTimeout(o).TotalSeconds:F0} s");
         if (killedFor == "timeout")
             return (ExitCodes.CommandTimeout, $"guest command timed out after {o.Timeout.TotalSeconds:F0} s");
+        if (killedFor == "stalled")
+            return (ExitCodes.CommandTimeout, $"guest made no progress for {o.ProgressTimeout?.TotalSeconds:F0} s (no '{o.ProgressPrefix}' line); QEMU killed");
         if (guestStatus is { } s)
         {
             if (splats > 0) return (ExitCodes.KernelSplat, $"command exited {s} but the kernel log has {splats} splat(s)");
