@@ -31,6 +31,12 @@ public static class ExitCodes
     /// <summary>Generated output is stale or a generator input is invalid.</summary>
     public const int GeneratorError = 237;
 
+    /// <summary>
+    /// `review` found only warnings (no failure). NIPA's code for "warning"; a failed review check
+    /// exits with <see cref="Failed"/> like every other failed check.
+    /// </summary>
+    public const int ReviewWarn = 250;
+
     /// <summary>QEMU could not be started or died without the guest reporting a status.</summary>
     public const int VmFailure = 240;
     /// <summary>The guest never reached init within the boot timeout.</summary>
