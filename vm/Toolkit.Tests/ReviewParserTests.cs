@@ -131,6 +131,8 @@ public class ReviewParserTests
          0 |     __u64 off
          0 |     __u64 addr2
          8 |   __u32 len
+        12 |   union s::(unnamed at /t/x.h:9:2) u
+        12 |     __u32 a
            | [sizeof=16, dsize=16, align=8]
 """;
 
@@ -140,7 +142,7 @@ public class ReviewParserTests
         var l = Uapi.ParseLayouts(LayoutDump);
         Assert.That(l.Select(x => x.Name), Is.EqualTo(new[] { "struct io_cqring_offsets", "struct s" }));
         Assert.That(l[0].Size, Is.EqualTo(40));
-        Assert.That(l[1].Members.Select(m => $"{m.Path}@{m.Offset}"), Is.EqualTo(new[] { "(anonymous)@0", "(anonymous).off@0", "(anonymous).addr2@0", "len@8" }));
+        Assert.That(l[1].Members.Select(m => $"{m.Path}@{m.Offset}"), Is.EqualTo(new[] { "(anonymous)@0", "(anonymous).off@0", "(anonymous).addr2@0", "len@8", "u@12", "u.a@12" }));
     }
 
     static UapiSnapshot Snap(string dump, Dictionary<string, string>? macros = null, Dictionary<string, long>? enums = null) =>

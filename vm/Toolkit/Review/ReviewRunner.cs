@@ -102,11 +102,20 @@ public static partial class ReviewRunner
             var objs = build ? ObjectsFor(p, o.HeaderObjects) : new Objects([], []);
             var uapiHeaders = p.Files.Where(Uapi.IsUapi).ToList();
 
+            // Time spent per check, before and after the patch together: the report says where a review's time goes.
+            var spent = new Dictionary<string, double>();
+            T Timed<T>(string check, Func<T> f)
+            {
+                var t = Stopwatch.StartNew();
+                try { return f(); }
+                finally { spent[check] = spent.GetValueOrDefault(check) + t.Elapsed.TotalSeconds; }
+            }
+
             // Before the patch: what the touched files already produce, so only new findings count.
-            var kdocBefore = On("kdoc") ? KernelDoc(p.Files, log) : [];
-            var sparseBefore = On("sparse") && objs.Targets.Count > 0 ? Sparse(objs.Targets, env, log) : [];
-            var w1Before = On("build_w1") && objs.Targets.Count > 0 ? W1(objs.Targets, env, log) : [];
-            var uapiBefore = On("uapi") && uapiHeaders.Count > 0 ? UapiSnapshots(uapiHeaders, env, log, o.RunDir) : null;
+            var kdocBefore = On("kdoc") ? Timed("kdoc", () => KernelDoc(p.Files, log)) : [];
+            var sparseBefore = On("sparse") && objs.Targets.Count > 0 ? Timed("sparse", () => Sparse(objs.Targets, env, log)) : [];
+            var w1Before = On("build_w1") && objs.Targets.Count > 0 ? Timed("build_w1", () => W1(objs.Targets, env, log)) : [];
+            var uapiBefore = On("uapi") && uapiHeaders.Count > 0 ? Timed("uapi", () => UapiSnapshots(uapiHeaders, env, log, o.RunDir)) : null;
 
             var ta = Stopwatch.StartNew();
             var am = Proc.Run("git", ["-C", Tree, "-c", $"user.name={KernelSource.GitName}", "-c", $"user.email={KernelSource.GitEmail}",
@@ -149,20 +158,23 @@ public static partial class ReviewRunner
             if (On("build_w1")) results.Add(objs.Targets.Count == 0
                 ? CheckResult.Of("build_w1", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
                 : !builtOk ? CheckResult.Of("build_w1", p.Name, Verdict.Skip, "the build failed")
-                : Compare("build_w1", p.Name, w1Before, W1(objs.Targets, env, log), "W=1 warnings", objs));
+                : Compare("build_w1", p.Name, w1Before, Timed("build_w1", () => W1(objs.Targets, env, log)), "W=1 warnings", objs));
             if (On("sparse")) results.Add(objs.Targets.Count == 0
                 ? CheckResult.Of("sparse", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
-                : Compare("sparse", p.Name, sparseBefore, Sparse(objs.Targets, env, log), "sparse warnings", objs));
+                : Compare("sparse", p.Name, sparseBefore, Timed("sparse", () => Sparse(objs.Targets, env, log)), "sparse warnings", objs));
             if (On("kdoc"))
             {
                 var files = p.Files.Where(f => f.EndsWith(".c") || f.EndsWith(".h")).ToList();
                 results.Add(files.Count == 0 ? CheckResult.Of("kdoc", p.Name, Verdict.Pass, "no C file touched")
-                    : Compare("kdoc", p.Name, kdocBefore, KernelDoc(p.Files, log), "kernel-doc warnings", null));
+                    : Compare("kdoc", p.Name, kdocBefore, Timed("kdoc", () => KernelDoc(p.Files, log)), "kernel-doc warnings", null));
             }
             if (On("uapi"))
                 results.Add(uapiHeaders.Count == 0 ? CheckResult.Of("uapi", p.Name, Verdict.Pass, "no UAPI header touched")
                     : !builtOk ? CheckResult.Of("uapi", p.Name, Verdict.Skip, "the build failed")
-                    : UapiResult(p.Name, uapiHeaders, uapiBefore!, UapiSnapshots(uapiHeaders, env, log, o.RunDir)));
+                    : UapiResult(p.Name, uapiHeaders, uapiBefore!, Timed("uapi", () => UapiSnapshots(uapiHeaders, env, log, o.RunDir))));
+            for (var j = 0; j < results.Count; j++)
+                if (results[j].Target == p.Name && spent.TryGetValue(results[j].Check, out var secs))
+                    results[j] = results[j] with { Seconds = Math.Round(secs, 2) };
         }
         return Finish();
 

@@ -34,7 +34,7 @@ public static partial class Uapi
     private static partial Regex BlockComment();
     [GeneratedRegex(@"^\s*(\d+)(?::[\d-]+)?\s*\|(\s*)(.*)$")]
     private static partial Regex LayoutLine();
-    [GeneratedRegex(@"\(anonymous at [^)]*\)")]
+    [GeneratedRegex(@"\((?:anonymous|unnamed) at [^)]*\)")]
     private static partial Regex AnonymousAt();
 
     /// <summary>"linux/io_uring.h" for include/uapi/linux/io_uring.h; null for headers userspace on x86 never sees.</summary>
@@ -76,7 +76,8 @@ public static partial class Uapi
         File.WriteAllLines(probe, lines);
 
         var layouts = new Dictionary<string, RecordLayout>();
-        var dump = Proc.Run("clang", ["-fsyntax-only", "-w", "-Xclang", "-fdump-record-layouts", "-I", usrInclude, probe], logFile: log);
+        // Code generation, not -fsyntax-only: clang 14 dumps only the layouts sema needed unless it emits code.
+        var dump = Proc.Run("clang", ["-c", "-o", "/dev/null", "-w", "-Xclang", "-fdump-record-layouts", "-I", usrInclude, probe], logFile: log);
         if (dump.ExitCode != 0) return UapiSnapshot.Empty with { Error = "clang could not compile the UAPI probe: " + Proc.Tail(dump.Output, 5) };
         foreach (var l in ParseLayouts(dump.Output).Where(l => records.Contains(l.Name))) layouts[l.Name] = l;
 
@@ -120,7 +121,8 @@ public static partial class Uapi
                 var text = AnonymousAt().Replace(m.Groups[3].Value.Trim(), "(anonymous)");
                 if (name == null) { name = text; continue; }
                 while (stack.Count > 0 && stack[^1].Indent >= indent) stack.RemoveAt(stack.Count - 1);
-                var member = text.Contains("(anonymous)") ? "(anonymous)" : text.Split(' ')[^1];
+                // "union x::(anonymous)" has no member name; "union x::(anonymous) u" is member u.
+                var member = text.EndsWith("(anonymous)", StringComparison.Ordinal) ? "(anonymous)" : text.Split(' ')[^1];
                 var path = string.Join('.', stack.Select(s => s.Name).Append(member));
                 // Several anonymous unions at one level: told apart by their order.
                 var n = seen[path] = seen.GetValueOrDefault(path) + 1;
