@@ -92,7 +92,9 @@ public class ReviewParserTests
     {
         var err = MetaChecks.Checkpatch("p", "ERROR: trailing whitespace\n#20: FILE: io_uring/nop.c:35:\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 checks, 7 lines checked\n", 1, 0);
         Assert.That(err.Verdict, Is.EqualTo(Verdict.Fail));
-        Assert.That(err.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35:)"));
+        Assert.That(err.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35)"));
+        var shown = MetaChecks.Checkpatch("p", "io_uring/nop.c:35: ERROR: trailing whitespace\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 checks, 7 lines checked\n", 1, 0);
+        Assert.That(shown.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35)"), "--showfile form");
         var warn = MetaChecks.Checkpatch("p", "CHECK: Alignment should match open parenthesis\n#9: FILE: a.c:3:\ntotal: 0 errors, 0 warnings, 1 checks, 7 lines checked\n", 0, 0);
         Assert.That(warn.Verdict, Is.EqualTo(Verdict.Warn));
         Assert.That(MetaChecks.Checkpatch("p", "total: 0 errors, 0 warnings, 0 checks, 7 lines checked\n", 0, 0).Verdict, Is.EqualTo(Verdict.Pass));

@@ -18,28 +18,36 @@ public sealed record Diagnostic(string File, int Line, string Kind, string Text)
 public static partial class Diagnostics
 {
     // gcc and sparse: "path:line:col: warning: text"; kernel-doc: "path:line: warning: text".
-    [GeneratedRegex(@"^(?:\.\./)*(?<file>[^\s:][^:]*):(?<line>\d+):(?:(?<col>\d+):)?\s*(?<kind>warning|error|fatal error|note|info):\s*(?<text>.*)$")]
+    [GeneratedRegex(@"^(?<path>[^\s:][^:]*):(?<line>\d+):(?:(?<col>\d+):)?\s*(?<kind>warning|error|fatal error|note|info):\s*(?<text>.*)$")]
     private static partial Regex DiagLine();
 
     /// <summary>
-    /// The diagnostics in <paramref name="output"/>. <paramref name="trimPrefix"/> (the source tree's
-    /// absolute path) is removed so paths read like the patch's (io_uring/io_uring.c).
+    /// The diagnostics in <paramref name="output"/>, with paths relative to <paramref name="tree"/> so they read
+    /// like the patch's (io_uring/io_uring.c). Relative paths are resolved from <paramref name="cwd"/> (the
+    /// compiler's directory): ccache with CCACHE_BASEDIR hands gcc paths like ../../src/linux-source-6.12/x.c.
     /// </summary>
-    public static List<Diagnostic> Parse(string output, string? trimPrefix = null, bool withColumnOnly = false)
+    public static List<Diagnostic> Parse(string output, string? tree = null, bool withColumnOnly = false, string? cwd = null)
     {
         var list = new List<Diagnostic>();
         foreach (var raw in output.Split('\n'))
         {
             var line = raw.TrimEnd('\r');
-            if (trimPrefix != null) line = line.Replace(trimPrefix.TrimEnd('/') + "/", "");
             var m = DiagLine().Match(line);
             if (!m.Success) continue;
             var kind = m.Groups["kind"].Value;
             if (kind is "note" or "info") continue; // context for the previous message, not a finding
             if (withColumnOnly && !m.Groups["col"].Success) continue;
-            list.Add(new Diagnostic(m.Groups["file"].Value, int.Parse(m.Groups["line"].Value), kind, m.Groups["text"].Value.Trim()));
+            list.Add(new Diagnostic(TreePath(m.Groups["path"].Value, tree, cwd), int.Parse(m.Groups["line"].Value), kind, m.Groups["text"].Value.Trim()));
         }
         return list;
+    }
+
+    static string TreePath(string path, string? tree, string? cwd)
+    {
+        if (tree == null) return path;
+        var full = Path.IsPathRooted(path) ? path : cwd != null ? Path.GetFullPath(Path.Combine(cwd, path)) : Path.Combine(tree, path);
+        var rel = Path.GetRelativePath(tree, full);
+        return rel.StartsWith("..", StringComparison.Ordinal) ? path : rel;
     }
 
     /// <summary>The diagnostics of <paramref name="after"/> that <paramref name="before"/> does not have (counting repeats).</summary>

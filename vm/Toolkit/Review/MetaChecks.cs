@@ -80,14 +80,22 @@ public static partial class MetaChecks
         foreach (var raw in output.Split('\n'))
         {
             var line = raw.TrimEnd();
-            if (Regex.IsMatch(line, @"^(ERROR|WARNING|CHECK):"))
+            // --showfile: "io_uring/nop.c:35: ERROR: text"; without it "ERROR: text" and then "#12: FILE: io_uring/nop.c:35:".
+            var shown = Regex.Match(line, @"^(\S+:\d+): (ERROR|WARNING|CHECK): (.*)$");
+            if (shown.Success)
+            {
+                if (pending != null) findings.Add(pending);
+                pending = null;
+                findings.Add($"{shown.Groups[2].Value}: {shown.Groups[3].Value} ({shown.Groups[1].Value})");
+            }
+            else if (Regex.IsMatch(line, @"^(ERROR|WARNING|CHECK):"))
             {
                 if (pending != null) findings.Add(pending);
                 pending = line;
             }
             else if (pending != null && Regex.Match(line, @"^#\d+: FILE: (\S+)") is { Success: true } m)
             {
-                findings.Add($"{pending} ({m.Groups[1].Value})");
+                findings.Add($"{pending} ({m.Groups[1].Value.TrimEnd(':')})");
                 pending = null;
             }
         }

@@ -147,7 +147,7 @@ public static partial class ReviewRunner
                     else
                     {
                         brokenAt.Add(p.Name);
-                        var errors = Diagnostics.Parse(r.Output, Tree).Where(d => d.Kind != "warning").Select(d => d.ToString()).Distinct().ToList();
+                        var errors = Diagnostics.Parse(r.Output, Tree, cwd: OutDir).Where(d => d.Kind != "warning").Select(d => d.ToString()).Distinct().ToList();
                         results.Add(CheckResult.Of("build", p.Name, Verdict.Fail, "the kernel does not build after this patch (series not bisectable)",
                             errors.Count > 0 ? errors : [Proc.Tail(r.Output, 10)], tb.Elapsed.TotalSeconds));
                     }
@@ -259,7 +259,7 @@ public static partial class ReviewRunner
     {
         // W=1 changes the objects' command lines: kbuild recompiles exactly them (ccache makes repeats cheap).
         var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "W=1", .. objs], logFile: log, env: env);
-        return Diagnostics.Parse(r.Output, Tree, withColumnOnly: true);
+        return Diagnostics.Parse(r.Output, Tree, withColumnOnly: true, cwd: OutDir);
     }
 
     static List<Diagnostic> Sparse(IReadOnlyList<string> objs, Dictionary<string, string?> env, string log)
@@ -267,7 +267,7 @@ public static partial class ReviewRunner
         // C=2 runs sparse on the named objects' sources whether or not they need recompiling.
         var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "C=2", .. objs], logFile: log, env: env);
         var afterCheck = string.Join('\n', r.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("CC ", StringComparison.Ordinal)));
-        return Diagnostics.Parse(afterCheck, Tree);
+        return Diagnostics.Parse(afterCheck, Tree, cwd: OutDir);
     }
 
     static List<Diagnostic> KernelDoc(IReadOnlyList<string> files, string log)
@@ -275,7 +275,7 @@ public static partial class ReviewRunner
         var present = files.Where(f => (f.EndsWith(".c") || f.EndsWith(".h")) && File.Exists(Path.Combine(Tree, f))).ToList();
         if (present.Count == 0) return [];
         var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "kernel-doc"), "-none", "-Wall", .. present], workDir: Tree, logFile: log);
-        return Diagnostics.Parse(r.Output, Tree);
+        return Diagnostics.Parse(r.Output, Tree, cwd: Tree);
     }
 
     static CheckResult Compare(string check, string patch, List<Diagnostic> before, List<Diagnostic> after, string what, Objects? objs)
