@@ -116,6 +116,15 @@ public class ReviewParserTests
         Assert.That(Diagnostics.Parse("io_uring/a.c:24: warning: kdoc", withColumnOnly: true), Is.Empty, "W=1 parsing skips kernel-doc lines");
     }
 
+    [Test]
+    public void SparseOutputIsWhatFollowsCheckLines()
+    {
+        var make = "  CC      io_uring/nop.o\n../../src/x/io_uring/nop.c:3:1: warning: gcc says [-Wfoo]\n" +
+                   "  CHECK   ../../src/x/io_uring/nop.c\n/t/io_uring/nop.c:9:5: warning: sparse says\n" +
+                   "  CC      io_uring/io_uring.o\nio_uring/io_uring.c:1:1: warning: gcc again\n";
+        Assert.That(ReviewRunner.SparseOutput(make).Trim(), Is.EqualTo("/t/io_uring/nop.c:9:5: warning: sparse says"));
+    }
+
     const string LayoutDump = """
 
 *** Dumping AST Record Layout

@@ -155,13 +155,15 @@ public static partial class ReviewRunner
                 if (builtOk) brokenAt.Clear();
             }
 
+            // sparse before W=1, as before the patch: the objects are then still built with the normal flags.
+            if (On("sparse")) results.Add(objs.Targets.Count == 0
+                ? CheckResult.Of("sparse", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
+                : !builtOk ? CheckResult.Of("sparse", p.Name, Verdict.Skip, "the build failed")
+                : Compare("sparse", p.Name, sparseBefore, Timed("sparse", () => Sparse(objs.Targets, env, log)), "sparse warnings", objs));
             if (On("build_w1")) results.Add(objs.Targets.Count == 0
                 ? CheckResult.Of("build_w1", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
                 : !builtOk ? CheckResult.Of("build_w1", p.Name, Verdict.Skip, "the build failed")
                 : Compare("build_w1", p.Name, w1Before, Timed("build_w1", () => W1(objs.Targets, env, log)), "W=1 warnings", objs));
-            if (On("sparse")) results.Add(objs.Targets.Count == 0
-                ? CheckResult.Of("sparse", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
-                : Compare("sparse", p.Name, sparseBefore, Timed("sparse", () => Sparse(objs.Targets, env, log)), "sparse warnings", objs));
             if (On("kdoc"))
             {
                 var files = p.Files.Where(f => f.EndsWith(".c") || f.EndsWith(".h")).ToList();
@@ -192,7 +194,8 @@ public static partial class ReviewRunner
     /// <summary>Review's own detached work tree of the base repository, reset to the pristine source.</summary>
     static void PrepareTree(KernelSource src, string log)
     {
-        if (!File.Exists(Path.Combine(Tree, ".git")))
+        // A tree whose repository was re-unpacked (new Debian version) no longer resolves `base`: made anew.
+        if (!File.Exists(Path.Combine(Tree, ".git")) || Proc.Run("git", ["-C", Tree, "rev-parse", "-q", "--verify", "base^{commit}"]).ExitCode != 0)
         {
             if (Directory.Exists(Tree)) Directory.Delete(Tree, true);
             Proc.Run("git", ["-C", src.BaseTree, "worktree", "prune"], logFile: log);
@@ -255,19 +258,44 @@ public static partial class ReviewRunner
 
     static string NotBuilt(Objects o) => o.NotBuilt.Count == 0 ? "" : $" ({string.Join(", ", o.NotBuilt)} not built in this config)";
 
+    /// <summary>Objects whose source is in the tree now: a .c file the patch adds has no "before".</summary>
+    static string[] Present(IReadOnlyList<string> objs) => objs.Where(o => File.Exists(Path.Combine(Tree, o[..^2] + ".c"))).ToArray();
+
     static List<Diagnostic> W1(IReadOnlyList<string> objs, Dictionary<string, string?> env, string log)
     {
+        var present = Present(objs);
+        if (present.Length == 0) return [];
         // W=1 changes the objects' command lines: kbuild recompiles exactly them (ccache makes repeats cheap).
-        var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "W=1", .. objs], logFile: log, env: env);
+        // -k: one object that fails must not hide the others' warnings.
+        var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "-k", "W=1", .. present], logFile: log, env: env);
         return Diagnostics.Parse(r.Output, Tree, withColumnOnly: true, cwd: OutDir);
     }
 
     static List<Diagnostic> Sparse(IReadOnlyList<string> objs, Dictionary<string, string?> env, string log)
     {
-        // C=2 runs sparse on the named objects' sources whether or not they need recompiling.
-        var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "C=2", .. objs], logFile: log, env: env);
-        var afterCheck = string.Join('\n', r.Output.Split('\n').Where(l => !l.TrimStart().StartsWith("CC ", StringComparison.Ordinal)));
-        return Diagnostics.Parse(afterCheck, Tree, cwd: OutDir);
+        var present = Present(objs);
+        if (present.Length == 0) return [];
+        // C=2 runs sparse on the named objects' sources whether or not they need recompiling. An object last
+        // compiled with W=1 is recompiled first, so gcc's output is in there too: only what follows a
+        // "CHECK" line (up to the next kbuild step line) is sparse's.
+        var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "-k", "C=2", .. present], logFile: log, env: env);
+        return Diagnostics.Parse(SparseOutput(r.Output), Tree, cwd: OutDir);
+    }
+
+    [GeneratedRegex(@"^\s+([A-Z][A-Z0-9_]*)\s+\S")]
+    private static partial Regex KbuildStep();
+
+    /// <summary>The lines of a `make C=2` run that sparse printed: those after a "  CHECK   x.c" step line.</summary>
+    public static string SparseOutput(string makeOutput)
+    {
+        var keep = new List<string>();
+        var inCheck = false;
+        foreach (var line in makeOutput.Split('\n'))
+        {
+            if (KbuildStep().Match(line) is { Success: true } m) { inCheck = m.Groups[1].Value == "CHECK"; continue; }
+            if (inCheck) keep.Add(line);
+        }
+        return string.Join('\n', keep);
     }
 
     static List<Diagnostic> KernelDoc(IReadOnlyList<string> files, string log)
