@@ -275,28 +275,21 @@ public static partial class ReviewRunner
     {
         var present = Present(objs);
         if (present.Length == 0) return [];
-        // C=2 runs sparse on the named objects' sources whether or not they need recompiling. An object last
-        // compiled with W=1 is recompiled first, so gcc's output is in there too: only what follows a
-        // "CHECK" line (up to the next kbuild step line) is sparse's.
+        // C=2 runs sparse on the named objects' sources whether or not they need recompiling; an object last
+        // built with W=1 would be recompiled in the same run, and gcc's stderr and make's stdout interleave
+        // unpredictably. So the objects are first brought back to the normal flags (ccache hits), and gcc's
+        // own messages, which always end in their [-Wflag], are left out of what remains.
+        Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "-k", .. present], logFile: log, env: env);
         var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "-k", "C=2", .. present], logFile: log, env: env);
-        return Diagnostics.Parse(SparseOutput(r.Output), Tree, cwd: OutDir);
+        return SparseFindings(r.Output);
     }
 
-    [GeneratedRegex(@"^\s+([A-Z][A-Z0-9_]*)\s+\S")]
-    private static partial Regex KbuildStep();
+    /// <summary>The sparse diagnostics in a `make C=2` run's output: gcc's (ending in "[-Wflag]") are not sparse's.</summary>
+    public static List<Diagnostic> SparseFindings(string makeOutput) =>
+        Diagnostics.Parse(makeOutput, Tree, cwd: OutDir).Where(d => !GccFlag().IsMatch(d.Text)).ToList();
 
-    /// <summary>The lines of a `make C=2` run that sparse printed: those after a "  CHECK   x.c" step line.</summary>
-    public static string SparseOutput(string makeOutput)
-    {
-        var keep = new List<string>();
-        var inCheck = false;
-        foreach (var line in makeOutput.Split('\n'))
-        {
-            if (KbuildStep().Match(line) is { Success: true } m) { inCheck = m.Groups[1].Value == "CHECK"; continue; }
-            if (inCheck) keep.Add(line);
-        }
-        return string.Join('\n', keep);
-    }
+    [GeneratedRegex(@"\[-W[^\]]*\]$")]
+    private static partial Regex GccFlag();
 
     static List<Diagnostic> KernelDoc(IReadOnlyList<string> files, string log)
     {
