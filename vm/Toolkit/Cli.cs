@@ -15,6 +15,7 @@ public static class Cli
         root.Add(Suites.VmTest.GuestCommand());
         root.Add(Suites.LiburingSuite.Command());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
+        root.Add(Review.ReviewCommand.Create());
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
         Bench(root).Add(Toolkit.Bench.VmBench.Command());

@@ -33,6 +33,12 @@ public static class ExitCodes
     /// <summary>A test named in a list (liburing-suite's subset, --only) does not exist, or its binary is missing after the build.</summary>
     public const int TestMissing = 238;
 
+    /// <summary>
+    /// `review` found only warnings (no failure). NIPA's code for "warning"; a failed review check
+    /// exits with <see cref="Failed"/> like every other failed check.
+    /// </summary>
+    public const int ReviewWarn = 250;
+
     /// <summary>QEMU could not be started or died without the guest reporting a status.</summary>
     public const int VmFailure = 240;
     /// <summary>The guest never reached init within the boot timeout.</summary>

@@ -66,33 +66,7 @@ public static class KernelBuild
         var log = Path.Combine(outDir, "build.log");
         File.WriteAllText(log, "");
         var env = BuildEnv();
-        var requested = new List<ConfigOption>();
-        foreach (var frag in Fragments(flavour))
-        {
-            if (!File.Exists(frag)) throw new ToolkitException(ExitCodes.BadConfig, $"config fragment {frag} is missing");
-            requested.AddRange(KernelConfig.ParseFragment(frag));
-        }
-        // The flavour shows in `uname -r`, so a guest can tell which kernel it booted.
-        requested.Add(new ConfigOption("CONFIG_LOCALVERSION", $"\"-{flavour.Name()}\"", "(toolkit)", 0));
-        requested.Add(new ConfigOption("CONFIG_LOCALVERSION_AUTO", null, "(toolkit)", 0));
-
-        var configHash = Hash(string.Join('\n', requested.Select(o => o.ToString())) + "\n" + tree);
-        var configStamp = Path.Combine(outDir, ".toolkit-config-hash");
-        var dotConfig = Path.Combine(outDir, ".config");
-        if (!File.Exists(dotConfig) || !File.Exists(configStamp) || File.ReadAllText(configStamp).Trim() != configHash)
-        {
-            Progress.Step($"configuring {flavour.Name()} kernel (tinyconfig + {string.Join(" + ", Fragments(flavour).Select(Path.GetFileName))})");
-            File.Delete(configStamp);
-            Make(tree, outDir, log, env, ["tinyconfig"], "make tinyconfig");
-            var merged = KernelConfig.Merge(File.ReadAllLines(dotConfig), requested);
-            File.WriteAllLines(dotConfig, merged);
-            Make(tree, outDir, log, env, ["olddefconfig"], "make olddefconfig");
-            var dropped = KernelConfig.FindDropped(requested, KernelConfig.ReadConfig(File.ReadAllLines(dotConfig)));
-            if (dropped.Count > 0)
-                throw new ToolkitException(ExitCodes.BadConfig,
-                    $"olddefconfig dropped {dropped.Count} requested option(s) for the {flavour.Name()} kernel:\n  " + string.Join("\n  ", dropped));
-            File.WriteAllText(configStamp, configHash + "\n");
-        }
+        var configHash = Configure(tree, outDir, flavour, log);
 
         Progress.Step($"building {flavour.Name()} kernel in {outDir} (-j{jobs}, log: {log})");
         var started = DateTime.UtcNow;
@@ -116,8 +90,53 @@ public static class KernelBuild
         return info;
     }
 
+    /// <summary>The options a flavour asks for: its fragments plus the LOCALVERSION naming it.</summary>
+    public static List<ConfigOption> RequestedOptions(Flavour flavour)
+    {
+        var requested = new List<ConfigOption>();
+        foreach (var frag in Fragments(flavour))
+        {
+            if (!File.Exists(frag)) throw new ToolkitException(ExitCodes.BadConfig, $"config fragment {frag} is missing");
+            requested.AddRange(KernelConfig.ParseFragment(frag));
+        }
+        // The flavour shows in `uname -r`, so a guest can tell which kernel it booted.
+        requested.Add(new ConfigOption("CONFIG_LOCALVERSION", $"\"-{flavour.Name()}\"", "(toolkit)", 0));
+        requested.Add(new ConfigOption("CONFIG_LOCALVERSION_AUTO", null, "(toolkit)", 0));
+        return requested;
+    }
+
+    /// <summary>
+    /// Configures any source tree + output directory the way <paramref name="flavour"/> is configured
+    /// (tinyconfig + fragments, dropped options are errors). Skipped when the stamp says the same options
+    /// and tree were already configured there. Returns the config hash. Used by the flavour builds and by
+    /// `review`, which builds its own tree in its own directory.
+    /// </summary>
+    public static string Configure(string tree, string outDir, Flavour flavour, string log)
+    {
+        var env = BuildEnv();
+        var requested = RequestedOptions(flavour);
+        var configHash = Hash(string.Join('\n', requested.Select(o => o.ToString())) + "\n" + tree);
+        var configStamp = Path.Combine(outDir, ".toolkit-config-hash");
+        var dotConfig = Path.Combine(outDir, ".config");
+        if (!File.Exists(dotConfig) || !File.Exists(configStamp) || File.ReadAllText(configStamp).Trim() != configHash)
+        {
+            Progress.Step($"configuring {flavour.Name()} kernel (tinyconfig + {string.Join(" + ", Fragments(flavour).Select(Path.GetFileName))}) in {outDir}");
+            File.Delete(configStamp);
+            Make(tree, outDir, log, env, ["tinyconfig"], "make tinyconfig");
+            var merged = KernelConfig.Merge(File.ReadAllLines(dotConfig), requested);
+            File.WriteAllLines(dotConfig, merged);
+            Make(tree, outDir, log, env, ["olddefconfig"], "make olddefconfig");
+            var dropped = KernelConfig.FindDropped(requested, KernelConfig.ReadConfig(File.ReadAllLines(dotConfig)));
+            if (dropped.Count > 0)
+                throw new ToolkitException(ExitCodes.BadConfig,
+                    $"olddefconfig dropped {dropped.Count} requested option(s) for the {flavour.Name()} kernel:\n  " + string.Join("\n  ", dropped));
+            File.WriteAllText(configStamp, configHash + "\n");
+        }
+        return configHash;
+    }
+
     /// <summary>Fixed build identity, so rebuilds are reproducible and init/version.o is not rebuilt each time.</summary>
-    static Dictionary<string, string?> BuildEnv() => new()
+    internal static Dictionary<string, string?> BuildEnv() => new()
     {
         ["KBUILD_BUILD_TIMESTAMP"] = "1970-01-01",
         ["KBUILD_BUILD_USER"] = "toolkit",
@@ -130,7 +149,7 @@ public static class KernelBuild
         ["LOCALVERSION"] = "",
     };
 
-    static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args, string what,
+    internal static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args, string what,
         Action<string>? onLine = null)
     {
         var r = Proc.Run("make", ["-C", tree, $"O={outDir}", .. args], logFile: log, onLine: onLine, env: env);

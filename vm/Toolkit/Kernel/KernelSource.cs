@@ -13,25 +13,34 @@ namespace Toolkit.Kernel;
 public sealed class KernelSource
 {
     public const string ExpectedSeries = "6.12";
-    const string GitName = "toolkit";
-    const string GitEmail = "toolkit@localhost";
+    internal const string GitName = "toolkit";
+    internal const string GitEmail = "toolkit@localhost";
 
     public required string PackageName { get; init; }
     public required string PackageVersion { get; init; }
     public required string Tarball { get; init; }
     public required string BaseTree { get; init; }
     public required string PatchedTree { get; init; }
+    /// <summary>The kernel series this package carries (6.12 for every flavour; 6.1 for review's informational apply check).</summary>
+    public string Series { get; init; } = ExpectedSeries;
 
     /// <summary>Finds the installed source package; TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override it (for tests).</summary>
-    public static KernelSource Locate()
+    public static KernelSource Locate() => Locate(ExpectedSeries);
+
+    /// <summary>
+    /// Finds Debian's linux-source-<paramref name="series"/>. Only the 6.12 default honours the test
+    /// overrides; other series (6.1) are only read by `review` to tell whether a patch would backport.
+    /// </summary>
+    public static KernelSource Locate(string series)
     {
-        var pkg = Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") ?? $"linux-source-{ExpectedSeries}";
+        var isDefault = series == ExpectedSeries;
+        var pkg = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") : null) ?? $"linux-source-{series}";
         var q = Proc.Run("dpkg-query", ["-W", "-f=${Version}|${Status}", pkg]);
         if (q.ExitCode != 0 || !q.Output.Contains("install ok installed"))
             throw new ToolkitException(ExitCodes.MissingDependency,
                 $"Debian package {pkg} is not installed: run scripts/install-deps (or apt-get install {pkg})");
         var version = q.Output.Split('|')[0].Trim();
-        var tarball = Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") ?? $"/usr/src/{pkg}.tar.xz";
+        var tarball = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") : null) ?? $"/usr/src/{pkg}.tar.xz";
         if (!File.Exists(tarball))
             throw new ToolkitException(ExitCodes.MissingDependency, $"{pkg} {version} is installed but {tarball} is missing: reinstall the package");
         var root = Path.Combine(Paths.CacheRoot, "src");
@@ -40,8 +49,9 @@ public sealed class KernelSource
             PackageName = pkg,
             PackageVersion = version,
             Tarball = tarball,
-            BaseTree = Path.Combine(root, $"linux-source-{ExpectedSeries}"),
-            PatchedTree = Path.Combine(root, $"linux-patched-{ExpectedSeries}"),
+            BaseTree = Path.Combine(root, $"linux-source-{series}"),
+            PatchedTree = Path.Combine(root, $"linux-patched-{series}"),
+            Series = series,
         };
     }
 
@@ -95,11 +105,11 @@ public sealed class KernelSource
         var unpacked = Directory.GetDirectories(tmp).SingleOrDefault()
             ?? throw new ToolkitException(ExitCodes.WrongSourceVersion, $"{Tarball} does not hold a single top-level directory");
         var makefileVersion = ReadMakefileVersion(unpacked);
-        if (!makefileVersion.StartsWith(ExpectedSeries + ".", StringComparison.Ordinal))
+        if (!makefileVersion.StartsWith(Series + ".", StringComparison.Ordinal))
         {
             Directory.Delete(tmp, true);
             throw new ToolkitException(ExitCodes.WrongSourceVersion,
-                $"{Tarball} holds Linux {makefileVersion}, expected {ExpectedSeries}.x (package {PackageName} {PackageVersion})");
+                $"{Tarball} holds Linux {makefileVersion}, expected {Series}.x (package {PackageName} {PackageVersion})");
         }
         Progress.Step("recording the pristine source as git tag 'base'");
         // Debian's tarball ignores everything at the top level (.gitignore ends in "/*"): add by force.
@@ -176,12 +186,13 @@ public sealed class KernelSource
     static void RemoveWorktree(string path, string log)
     {
         if (Directory.Exists(path)) Directory.Delete(path, true);
-        var baseTree = Path.Combine(Path.GetDirectoryName(path)!, $"linux-source-{ExpectedSeries}");
+        // The patched tree's name carries its series: its base repository is the same series' source.
+        var baseTree = Path.Combine(Path.GetDirectoryName(path)!, Path.GetFileName(path).Replace("linux-patched-", "linux-source-"));
         if (Directory.Exists(Path.Combine(baseTree, ".git")))
             Proc.Run("git", ["-C", baseTree, "worktree", "prune"], logFile: log);
     }
 
-    static void Git(string dir, string log, params string[] args) =>
+    internal static void Git(string dir, string log, params string[] args) =>
         Proc.Check("git", ["-C", dir, "-c", $"user.name={GitName}", "-c", $"user.email={GitEmail}", .. args],
             ExitCodes.MissingDependency, $"git {args[0]} in {dir}", logFile: log);
 }
