@@ -133,6 +133,45 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
     }
 
     [Test]
+    public void BufferSelectCflagsNameTheSourcesBuffer()
+    {
+        using var a = new Source(path);
+        using var b = new TestRing();
+        var efd = Libc.eventfd(0, 0);
+        var bufs = (byte*)NativeMemory.AllocZeroed(4 * 8);
+        try
+        {
+            // Four 8-byte buffers, group 3, ids 10..13, provided to the source ring (a local CQE).
+            var sqe = a.Ring.Sqe();
+            io_uring_prep_provide_buffers(sqe, bufs, 8, 4, 3, 10);
+            sqe->user_data = 0xb0;
+            a.Ring.Submit();
+            ulong v = 99;
+            Libc.write(efd, &v, 8);
+            sqe = a.Ring.Sqe();
+            io_uring_prep_read(sqe, efd, null, 8, 0);
+            sqe->flags |= (byte)IOSQE_BUFFER_SELECT;
+            sqe->buf_group = 3;
+            sqe->user_data = 0xb1;
+            a.Completer.Prepare(sqe, b.Fd);
+            a.Ring.Submit();
+            var c = a.Next(b);
+            Assert.That(c, Is.Not.Null, "no CQE on the target");
+            Assert.That((c!.Value.user_data, c.Value.res), Is.EqualTo((0xb1UL, 8)));
+            Assert.That(c.Value.flags & IORING_CQE_F_BUFFER, Is.Not.Zero, $"IORING_CQE_F_BUFFER: {Show(c.Value)}");
+            var bid = (int)(c.Value.flags >> IORING_CQE_BUFFER_SHIFT);
+            Assert.That(bid, Is.InRange(10, 13));
+            Assert.That(*(ulong*)(bufs + (bid - 10) * 8), Is.EqualTo(99UL), "the data is in the source's buffer the flags name");
+            a.AssertQuiet(0xb0);
+        }
+        finally
+        {
+            NativeMemory.Free(bufs);
+            Libc.close(efd);
+        }
+    }
+
+    [Test]
     public void MultishotTimeoutEveryShotOnTheTargetWithMore()
     {
         using var a = new Source(path);
