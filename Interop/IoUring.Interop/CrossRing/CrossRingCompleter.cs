@@ -65,7 +65,11 @@ public sealed unsafe class CrossRingCompleter
     /// <summary>Relayed requests whose final CQE has not been forwarded yet.</summary>
     public int InFlight => pending.Count;
 
-    /// <summary>Called by <see cref="Pump"/> with (original user_data, target fd, MSG_RING error) when a forward fails.</summary>
+    /// <summary>
+    /// Called by <see cref="Pump"/> with (user_data, target fd, MSG_RING error) when a forward fails. All forwards
+    /// share one source user_data (so that success can be skipped cheaply), so user_data is 0 and the fd -1:
+    /// the callback says that a completion was lost and why, not which one.
+    /// </summary>
     public Action<ulong, int, int>? RelayFailed { get; set; }
 
     /// <summary>
