@@ -140,7 +140,9 @@ public static unsafe class Program
                 else
                 {
                     io_uring_cqe* cqe;
-                    if (io_uring_wait_cqe(target, &cqe) != 0) continue;
+                    // Reap a producer batch per wakeup, as the eventfd consumer does (one read() per batch):
+                    // without wait_nr the consumer re-sleeps after every CQE when they are posted one by one.
+                    if (io_uring_wait_cqe_nr(target, &cqe, (uint)Math.Min(Batch, n - got)) != 0) continue;
                     uint head, seenNow = 0;
                     // io_uring_for_each_cqe by hand: the macro is not exported.
                     head = *target->cq.khead;
