@@ -33,7 +33,7 @@ public static class BindingsGenerator
         "PROT_READ", "PROT_WRITE", "MAP_SHARED", "MAP_POPULATE", "EFD_CLOEXEC", "EFD_NONBLOCK", "EFD_SEMAPHORE",
         "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_PRIVATE_FLAG",
         "EAGAIN", "EINTR", "EBUSY", "ETIME", "ENOMEM", "EINVAL", "EBADF", "EBADFD", "ENOENT", "EPERM", "ECANCELED",
-        "EOPNOTSUPP", "EOVERFLOW", "EEXIST", "ENXIO", "__GLIBC__", "__GLIBC_MINOR__",
+        "EOPNOTSUPP", "EACCES", "EOVERFLOW", "EEXIST", "ENXIO", "__GLIBC__", "__GLIBC_MINOR__",
     ];
 
     /// <summary>Resolves and validates the inputs (clear errors for missing paths), building liburing when needed.</summary>

@@ -19,6 +19,7 @@ public static class Cli
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
         Bench(root).Add(Toolkit.Bench.VmBench.Command());
+        Bench(root).Add(Toolkit.Bench.CrossRingBench.Command());
         IoUring.Interop.Generator.RepoPaths.DefaultKernelTreeProvider = Kernel.KernelSource.CurrentPatchedTree;
         try
         {

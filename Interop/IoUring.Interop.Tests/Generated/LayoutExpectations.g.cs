@@ -632,6 +632,7 @@ public static unsafe partial class LayoutExpectations
         new("EBADF", 9UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EBADF)),
         new("EAGAIN", 11UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EAGAIN)),
         new("ENOMEM", 12UL, 4, true, () => LayoutProbe.Constant(LibcConstants.ENOMEM)),
+        new("EACCES", 13UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EACCES)),
         new("EBUSY", 16UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EBUSY)),
         new("EEXIST", 17UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EEXIST)),
         new("EINVAL", 22UL, 4, true, () => LayoutProbe.Constant(LibcConstants.EINVAL)),

@@ -52,6 +52,8 @@ public static partial class LibcConstants
     public const int EAGAIN = 11;
     /// <summary>asm-generic/errno-base.h:16</summary>
     public const int ENOMEM = 12;
+    /// <summary>asm-generic/errno-base.h:17</summary>
+    public const int EACCES = 13;
     /// <summary>asm-generic/errno-base.h:20</summary>
     public const int EBUSY = 16;
     /// <summary>asm-generic/errno-base.h:21</summary>

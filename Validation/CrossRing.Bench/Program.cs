@@ -1,0 +1,212 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using IoUring.Interop;
+using IoUring.Interop.CrossRing;
+using static IoUring.Interop.IoUringConstants;
+using static IoUring.Interop.Liburing;
+
+namespace CrossRing.Bench;
+
+/// <summary>
+/// Guest side of `scripts/toolkit bench cross-ring`. Prints one `result ...` line per measurement
+/// (key=value, invariant culture) and appends the same to --out when given:
+///   nop N       ns per NOP on one ring (batches of 32): the A/B of the fast path, run under -icount;
+///   deliver N   N completions from a source thread's ring to a target thread's ring, by the kernel
+///               (IOSQE_CQE_TARGET, when the kernel has it), the MSG_RING relay and eventfd + a queue.
+/// </summary>
+public static unsafe class Program
+{
+    const int Batch = 32;
+    const int Window = 256;
+    static string? outFile;
+
+    public static int Main(string[] args)
+    {
+        if (args.Length < 2) { Console.Error.WriteLine("usage: CrossRing.Bench nop|deliver COUNT [--out FILE]"); return 2; }
+        var count = int.Parse(args[1], CultureInfo.InvariantCulture);
+        for (var i = 2; i + 1 < args.Length; i++) if (args[i] == "--out") outFile = args[i + 1];
+        switch (args[0])
+        {
+            case "nop":
+                Nop(Math.Min(count, 1000)); // warm-up: JIT and the ring's pages
+                // Best of 5: under -icount the clock counts every guest instruction, including other
+                // threads' (runtime background work, timer ticks); the minimum is the NOP loop's own cost.
+                var best = TimeSpan.MaxValue;
+                for (var rep = 0; rep < 5; rep++)
+                {
+                    var t = Nop(count);
+                    Emit(string.Create(CultureInfo.InvariantCulture, $"sample path=nop rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
+                    if (t < best) best = t;
+                }
+                Report("nop", count, best);
+                return 0;
+            case "deliver":
+                var kernel = CrossRingCompleter.KernelSupported(out _, out _);
+                foreach (var path in new[] { "kernel", "relay", "eventfd" })
+                {
+                    if (path == "kernel" && !kernel) { Emit($"result path=kernel skipped=no-feature"); continue; }
+                    Deliver(path, Math.Min(count, 2000));
+                    // CPU time of the whole process (both threads, user + kernel on their behalf): the
+                    // per-completion cost without the waits. Under -icount it is an instruction count.
+                    var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                    var wall = Deliver(path, count);
+                    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+                    Emit(string.Create(CultureInfo.InvariantCulture,
+                        $"result path={path} n={count} seconds={wall.TotalSeconds:F6} ns_per_op={wall.TotalNanoseconds / count:F1} ops_per_s={count / wall.TotalSeconds:F0} cpu_ns_per_op={cpu.TotalNanoseconds / count:F1}"));
+                }
+                return 0;
+            default:
+                Console.Error.WriteLine($"unknown mode {args[0]}");
+                return 2;
+        }
+    }
+
+    static void Report(string what, int n, TimeSpan t) =>
+        Emit(string.Create(CultureInfo.InvariantCulture, $"result path={what} n={n} seconds={t.TotalSeconds:F6} ns_per_op={t.TotalNanoseconds / n:F1} ops_per_s={n / t.TotalSeconds:F0}"));
+
+    static void Emit(string line)
+    {
+        Console.WriteLine(line);
+        if (outFile != null) File.AppendAllText(outFile, line + "\n");
+    }
+
+    static io_uring* NewRing(uint entries)
+    {
+        var ring = (io_uring*)NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
+        io_uring_params p = default;
+        var rc = io_uring_queue_init_params(entries, ring, &p);
+        if (rc < 0) throw new InvalidOperationException($"io_uring_queue_init_params: {rc}");
+        return ring;
+    }
+
+    static void Free(io_uring* ring)
+    {
+        io_uring_queue_exit(ring);
+        NativeMemory.Free(ring);
+    }
+
+    /// <summary>Plain NOPs, 32 per io_uring_enter: the path every request takes, flag or not.</summary>
+    static TimeSpan Nop(int n)
+    {
+        var ring = NewRing(Batch);
+        var sw = Stopwatch.StartNew();
+        for (var done = 0; done < n;)
+        {
+            var k = Math.Min(Batch, n - done);
+            for (var i = 0; i < k; i++) io_uring_prep_nop(io_uring_get_sqe(ring));
+            io_uring_submit_and_wait(ring, (uint)k);
+            io_uring_cq_advance(ring, (uint)k);
+            done += k;
+        }
+        var t = sw.Elapsed;
+        Free(ring);
+        return t;
+    }
+
+    /// <summary>
+    /// Source thread: NOPs in batches, at most <see cref="Window"/> undelivered. Target thread: reaps its
+    /// ring (or the queue) and checks every user_data arrives once. Timed until the target has all N.
+    /// </summary>
+    static TimeSpan Deliver(string path, int n)
+    {
+        io_uring* target = null;
+        long delivered = 0;
+        var ready = new ManualResetEventSlim();
+        var queue = new ConcurrentQueue<io_uring_cqe>();
+        var efd = Libc.eventfd(0, 0);
+        var targetFd = 0;
+        string? error = null;
+        var sw = new Stopwatch();
+
+        var consumer = new Thread(() =>
+        {
+            // The target ring is created (and owned) by the thread that reaps it.
+            target = NewRing(1024);
+            targetFd = target->ring_fd;
+            var seen = new bool[n];
+            ready.Set();
+            long got = 0;
+            while (got < n && error == null)
+            {
+                if (path == "eventfd")
+                {
+                    while (queue.TryDequeue(out var c)) got += Check(c);
+                    // Publish progress before sleeping: the producer's window waits on it.
+                    Volatile.Write(ref delivered, got);
+                    if (got < n && queue.IsEmpty) { ulong v; Libc.read(efd, &v, 8); }
+                }
+                else
+                {
+                    io_uring_cqe* cqe;
+                    // Reap a producer batch per wakeup, as the eventfd consumer does (one read() per batch):
+                    // without wait_nr the consumer re-sleeps after every CQE when they are posted one by one.
+                    if (io_uring_wait_cqe_nr(target, &cqe, (uint)Math.Min(Batch, n - got)) != 0) continue;
+                    uint head, seenNow = 0;
+                    // io_uring_for_each_cqe by hand: the macro is not exported.
+                    head = *target->cq.khead;
+                    var tail = Volatile.Read(ref *target->cq.ktail);
+                    for (; head != tail; head++, seenNow++)
+                        got += Check(target->cq.cqes[head & *target->cq.kring_mask]);
+                    io_uring_cq_advance(target, seenNow);
+                }
+                Volatile.Write(ref delivered, got);
+            }
+            sw.Stop();
+
+            int Check(io_uring_cqe c)
+            {
+                if (c.user_data >= (ulong)n || seen[c.user_data] || c.res != 0) { error ??= $"bad CQE ud={c.user_data} res={c.res}"; return 0; }
+                seen[c.user_data] = true;
+                return 1;
+            }
+        });
+        consumer.Start();
+        ready.Wait();
+
+        var source = NewRing(Window);
+        var completer = new CrossRingCompleter(source, 0, path == "kernel" ? CrossRingPath.Kernel : CrossRingPath.Relay);
+        var sent = 0;
+        sw.Start();
+        while (Volatile.Read(ref delivered) < n && error == null)
+        {
+            var k = 0;
+            while (sent < n && k < Batch && sent - Volatile.Read(ref delivered) < Window)
+            {
+                var sqe = io_uring_get_sqe(source);
+                if (sqe == null) break;
+                io_uring_prep_nop(sqe);
+                sqe->user_data = (ulong)sent++;
+                if (path != "eventfd") completer.Prepare(sqe, targetFd);
+                k++;
+            }
+            if (k > 0) io_uring_submit(source);
+            // Window full: every path sleeps 1 ms rather than spin, so the producer never steals the
+            // consumer's vCPU (spinning made whichever path spun look slowest under TCG).
+            if (path == "relay") completer.Pump(null, k == 0 ? 1 : 0);
+            else if (path == "eventfd")
+            {
+                var moved = 0;
+                io_uring_cqe* cqe;
+                while (io_uring_peek_cqe(source, &cqe) == 0) { queue.Enqueue(*cqe); io_uring_cqe_seen(source, cqe); moved++; }
+                // One wakeup per batch, as a userspace forwarder would do.
+                if (moved > 0) { ulong one = 1; Libc.write(efd, &one, 8); }
+                else if (k == 0) Thread.Sleep(1);
+            }
+            else
+            {
+                // Kernel path: the source ring gets no CQEs (they all go to the target).
+                if (k == 0) Thread.Sleep(1);
+            }
+        }
+        // Wake a consumer blocked on the eventfd if the run failed.
+        if (error != null) { ulong one = 1; Libc.write(efd, &one, 8); }
+        consumer.Join();
+        Free(source);
+        Free(target);
+        Libc.close(efd);
+        if (error != null) throw new InvalidOperationException($"{path}: {error}");
+        return sw.Elapsed;
+    }
+}
