@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using IoUring.Interop;
+using IoUring.Interop.Wakeup;
+using static IoUring.Interop.IoUringConstants;
+
+namespace IoUring.Validation;
+
+/// <summary>
+/// The waiter/notifier protocol of IoUring.Interop.Wakeup under stress: a million handoffs between a producer and
+/// the waiter thread, with the producer pausing at random so the waiter keeps crossing from busy polling through
+/// the idle wait into a kernel sleep. A lost wakeup would leave the waiter blocked for the whole safety timeout
+/// with the handoff pending; the test counts those (must be 0) and checks both notifier paths (plain store,
+/// MSG_RING) were taken. Runs on every kernel: with IORING_FEAT_CQ_USER_WORD the word is the ring's, else the
+/// documented fallback (same protocol on a word in ordinary memory).
+/// </summary>
+public sealed unsafe class CqWordWakeupTests
+{
+    [TestCase(1_000_000, 1), Property("TimeoutSeconds", 900)]
+    [TestCase(200_000, 3)]
+    public void HandoffsAreNeverLost(int handoffs, int producers)
+    {
+        using var r = new TestRing(entries: 8, cqEntries: 64);
+        using var word = CqWord.For(r.Ring, r.Params.features);
+        var waiter = new CqWordWaiter(r.Ring, word)
+        {
+            // A short idle phase so that a good share of handoffs find the waiter asleep.
+            SpinChecks = 64,
+            SafetyTimeout = TimeSpan.FromSeconds(5),
+        };
+        TestContext.Out.WriteLine($"kernel {RunningKernel.Release}; {word.Description}; {WaitInstructions.Describe()}; waiter uses {waiter.Instruction}");
+        if ((r.Params.features & IORING_FEAT_CQ_USER_WORD) != 0) Assert.That(word.InRing, Is.True);
+        else Assert.That(word.InRing, Is.False);
+
+        // posted[p] / consumed[p]: per-producer handoff counters; a producer posts i, notifies, waits for consumed == i.
+        var posted = new long[producers];
+        var consumed = new long[producers];
+        var per = handoffs / producers;
+        var notifiers = Enumerable.Range(0, producers).Select(_ => new CqWordNotifier(word, waiter.RingFd)).ToList();
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = Enumerable.Range(0, producers).Select(p => new Thread(() =>
+        {
+            try
+            {
+                var rng = new Random(1234 + p);
+                for (long i = 1; i <= per; i++)
+                {
+                    // One handoff in 4 after a random pause of up to ~4x the waiter's idle phase: it may be
+                    // polling, in the idle wait, announcing sleep, or blocked in the kernel.
+                    if ((i & 3) == 0) Thread.SpinWait(rng.Next(0, 256));
+                    Volatile.Write(ref posted[p], i);
+                    notifiers[p].Notify();
+                    var spins = 0;
+                    while (Volatile.Read(ref consumed[p]) != i)
+                        if (++spins % 64 == 0) Thread.Yield(); else Thread.SpinWait(1);
+                }
+            }
+            catch (Exception e) { errors.Enqueue(e); }
+        }) { IsBackground = true, Name = $"producer-{p}" }).ToList();
+
+        bool HasWork()
+        {
+            for (var p = 0; p < producers; p++)
+                if (Volatile.Read(ref posted[p]) != Volatile.Read(ref consumed[p])) return true;
+            return false;
+        }
+
+        long lost = 0, tokens = 0, done = 0, total = (long)per * producers;
+        var reasons = new long[4];
+        var sw = Stopwatch.StartNew();
+        foreach (var t in threads) t.Start();
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            while (done < total && errors.IsEmpty)
+            {
+                var why = waiter.Wait(HasWork);
+                reasons[(int)why]++;
+                if (why == WakeReason.SafetyTimeout && HasWork()) lost++;
+                io_uring_cqe* cqe;
+                while ((cqe = LiburingFast.io_uring_peek_cqe_nowait(r.Ring)) != null)
+                {
+                    Assert.That(CqWordWaiter.IsWakeup(*cqe), Is.True, $"unexpected CQE user_data 0x{cqe->user_data:x} res {cqe->res}");
+                    tokens++;
+                    LiburingFast.io_uring_cqe_seen(r.Ring, cqe);
+                }
+                for (var p = 0; p < producers; p++)
+                {
+                    var v = Volatile.Read(ref posted[p]);
+                    var c = consumed[p];
+                    if (v != c)
+                    {
+                        Assert.That(v, Is.EqualTo(c + 1), "a producer posted twice without an ack");
+                        done++;
+                        Volatile.Write(ref consumed[p], v);
+                    }
+                }
+                Assert.That(deadline.Elapsed, Is.LessThan(TimeSpan.FromMinutes(14)), $"only {done} of {total} handoffs");
+            }
+        }
+        finally
+        {
+            // Unblock producers if the waiter stopped early.
+            for (var p = 0; p < producers; p++) Volatile.Write(ref consumed[p], long.MaxValue);
+            foreach (var t in threads) t.Join();
+            foreach (var n in notifiers) n.Dispose();
+        }
+        Assert.That(errors, Is.Empty);
+        // A token whose producer was acked before the waiter reaped it is still in the CQ.
+        for (io_uring_cqe* cqe; (cqe = LiburingFast.io_uring_peek_cqe_nowait(r.Ring)) != null; LiburingFast.io_uring_cqe_seen(r.Ring, cqe))
+            if (CqWordWaiter.IsWakeup(*cqe)) tokens++;
+        var stores = notifiers.Sum(n => n.StoreOnly);
+        var wakes = notifiers.Sum(n => n.KernelWakeups);
+        TestContext.Out.WriteLine($"{done} handoffs ({producers} producer(s)) in {sw.Elapsed.TotalSeconds:F1} s: lost={lost}; notifier store-only={stores} " +
+            $"MSG_RING={wakes}; waiter: idle-phase wakes={waiter.IdleWakeups} kernel sleeps={waiter.KernelSleeps} safety timeouts={waiter.SafetyTimeouts}; " +
+            $"wake reasons: completion={reasons[0]} notified={reasons[1]} work={reasons[2]} timeout={reasons[3]}; wakeup CQEs reaped={tokens}");
+        Assert.That(done, Is.EqualTo(total));
+        Assert.That(lost, Is.Zero, "lost wakeups: the waiter slept through the safety timeout with a handoff pending");
+        Assert.That(stores, Is.GreaterThan(0), "the plain-store path never ran");
+        Assert.That(wakes, Is.GreaterThan(0), "the MSG_RING path never ran");
+        Assert.That(tokens, Is.GreaterThanOrEqualTo(wakes), "every MSG_RING must arrive as a CQE");
+    }
+}
