@@ -83,9 +83,13 @@ public sealed unsafe class CqWordWaiter
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     bool Ready(Func<bool>? hasWork, out WakeReason reason)
     {
-        if (LiburingFast.io_uring_cq_ready(ring) != 0) { reason = WakeReason.Completion; return true; }
+        // The sequence is absorbed whatever the reason: the caller handles everything after any return, and a
+        // stale difference would make the next Wait return at once without a new notification.
         var seq = Word.ReadSequence();
-        if (seq != lastSequence) { lastSequence = seq; reason = WakeReason.Notified; return true; }
+        var notified = seq != lastSequence;
+        lastSequence = seq;
+        if (LiburingFast.io_uring_cq_ready(ring) != 0) { reason = WakeReason.Completion; return true; }
+        if (notified) { reason = WakeReason.Notified; return true; }
         if (hasWork != null && hasWork()) { reason = WakeReason.Work; return true; }
         reason = default;
         return false;
