@@ -15,6 +15,7 @@ public static class Cli
         root.Add(Suites.VmTest.GuestCommand());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
+        Bench(root).Add(Toolkit.Bench.CqWordBench.Command());
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
         IoUring.Interop.Generator.RepoPaths.DefaultKernelTreeProvider = Kernel.KernelSource.CurrentPatchedTree;
         try
