@@ -6,7 +6,7 @@ using IoUring.Interop.Wakeup;
 using static IoUring.Interop.Liburing;
 
 // Wakeup.Bench notify [--rounds N] [--out FILE]   : notifier cost and wake latency per path
-// Wakeup.Bench nops [--total N] [--batch B] [--out FILE] : ns per NOP round trip (under -icount: instructions)
+// Wakeup.Bench nops [--total N] [--batch B[,B...]] [--out FILE] : ns per NOP round trip (under -icount: instructions)
 // Every result is one JSON object per line, on stdout and appended to --out.
 unsafe
 {
@@ -23,7 +23,9 @@ unsafe
     }
 
     var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-    if (mode == "nops") Nops.Run(Opt("--total", 200_000), Opt("--batch", 32), kernel, Emit);
+    var batchIdx = Array.IndexOf(args, "--batch");
+    var batches = batchIdx >= 0 && batchIdx + 1 < args.Length ? args[batchIdx + 1].Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray() : [32];
+    if (mode == "nops") foreach (var b in batches) Nops.Run(Opt("--total", 200_000), b, kernel, Emit);
     else if (mode == "notify") Paths.Run(Opt("--rounds", 3000), kernel, Emit);
     else { Console.Error.WriteLine("usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2; }
     return 0;
