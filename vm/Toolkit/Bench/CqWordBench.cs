@@ -50,7 +50,9 @@ public static class CqWordBench
         var vms = new List<(string What, VmResult Vm)>();
         List<JsonElement> Guest(string what, string flavour, bool icount, params string[] args)
         {
-            var file = Path.Combine(runDir, $"{what}.jsonl");
+            // Only the VM's own run directory is shared writable with the guest.
+            var vmDir = Path.Combine(runDir, what);
+            var file = Path.Combine(vmDir, "bench.jsonl");
             Progress.Step($"{what}: booting {flavour}{(icount ? " with -icount" : "")}");
             var vm = VmRunner.Run(new VmOptions
             {
@@ -58,7 +60,7 @@ public static class CqWordBench
                 Command = ["dotnet", dll, .. args, "--out", file],
                 Timeout = TimeSpan.FromMinutes(20),
                 WorkDir = Paths.RepoRoot,
-                RunDir = Path.Combine(runDir, what),
+                RunDir = vmDir,
                 ICount = icount,
                 Cpus = 2,
                 Echo = null,
