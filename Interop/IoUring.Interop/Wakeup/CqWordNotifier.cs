@@ -21,8 +21,15 @@ public sealed unsafe class CqWordNotifier : IDisposable
     readonly Lock gate = new();
     bool disposed;
 
-    /// <summary>Notifies that took the plain-store path / that sent a MSG_RING.</summary>
-    public long StoreOnly, KernelWakeups;
+    /// <summary>
+    /// Notifies that took the plain-store path: a plain increment, since an atomic one would put a locked
+    /// instruction on the very path this class exists to keep cheap; approximate when several threads share
+    /// one notifier.
+    /// </summary>
+    public long StoreOnly;
+
+    /// <summary>Notifies that sent a MSG_RING (exact: counted on the slow path, under the send lock).</summary>
+    public long KernelWakeups;
 
     /// <summary>A notifier for the waiter whose ring fd is <paramref name="waiterRingFd"/>; sets up its own 8-entry ring to send MSG_RING from.</summary>
     public CqWordNotifier(CqWord word, int waiterRingFd)
@@ -45,25 +52,27 @@ public sealed unsafe class CqWordNotifier : IDisposable
         Interlocked.MemoryBarrier();
         if (Volatile.Read(ref *word.State) != CqWord.Asleep)
         {
-            Interlocked.Increment(ref StoreOnly);
+            StoreOnly++;
             return false;
         }
         // Several notifiers may see Asleep; one kernel wakeup is enough, the waiter re-checks everything.
         if (Interlocked.CompareExchange(ref *word.State, CqWord.Waking, CqWord.Asleep) != CqWord.Asleep)
         {
-            Interlocked.Increment(ref StoreOnly);
+            StoreOnly++;
             return false;
         }
-        SendWakeup();
-        Interlocked.Increment(ref KernelWakeups);
+        SendWakeup(countAsWakeup: true);
         return true;
     }
 
     /// <summary>Posts a wakeup CQE (user_data <see cref="CqWordWaiter.WakeupUserData"/>) into the waiter's ring, unconditionally.</summary>
-    public void SendWakeup()
+    public void SendWakeup() => SendWakeup(countAsWakeup: false);
+
+    void SendWakeup(bool countAsWakeup)
     {
         lock (gate)
         {
+            if (countAsWakeup) KernelWakeups++;
             ObjectDisposedException.ThrowIf(disposed, this);
             var sqe = LiburingFast.io_uring_get_sqe(own);
             io_uring_prep_msg_ring(sqe, targetFd, 0, CqWordWaiter.WakeupUserData, 0);

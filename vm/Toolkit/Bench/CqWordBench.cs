@@ -62,6 +62,9 @@ public static class CqWordBench
                 WorkDir = Paths.RepoRoot,
                 RunDir = vmDir,
                 ICount = icount,
+                // Under -icount every guest instruction counts, also the JIT's background tier-up and OSR: compile
+                // fully optimised up front so the measured loop runs the same code in every repetition.
+                Env = icount ? new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0", ["DOTNET_TieredPGO"] = "0" } : new Dictionary<string, string>(),
                 Cpus = 2,
                 Echo = null,
             });
