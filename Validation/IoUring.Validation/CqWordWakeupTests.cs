@@ -92,7 +92,7 @@ public sealed unsafe class CqWordWakeupTests
                 io_uring_cqe* cqe;
                 while ((cqe = LiburingFast.io_uring_peek_cqe_nowait(r.Ring)) != null)
                 {
-                    Assert.That(CqWordWaiter.IsWakeup(*cqe), Is.True, $"unexpected CQE user_data 0x{cqe->user_data:x} res {cqe->res}");
+                    if (!CqWordWaiter.IsWakeup(*cqe)) Assert.Fail($"unexpected CQE user_data 0x{cqe->user_data:x} res {cqe->res}");
                     tokens++;
                     LiburingFast.io_uring_cqe_seen(r.Ring, cqe);
                 }
@@ -102,13 +102,14 @@ public sealed unsafe class CqWordWakeupTests
                     var c = consumed[p];
                     if (v != c)
                     {
-                        Assert.That(v, Is.EqualTo(c + 1), "a producer posted twice without an ack");
+                        // Plain checks on the hot path: NUnit constraints allocate, which costs under TCG.
+                        if (v != c + 1) Assert.Fail($"producer {p} posted {v} before {c} was acked");
                         done++;
                         Volatile.Write(ref consumed[p], v);
                         if (done % 100_000 == 0) Console.WriteLine($"handoffs: {done} of {total} after {sw.Elapsed.TotalSeconds:F0} s (lost {lost})");
                     }
                 }
-                Assert.That(deadline.Elapsed, Is.LessThan(TimeSpan.FromMinutes(14)), $"only {done} of {total} handoffs");
+                if ((done & 0xfff) == 0 && deadline.Elapsed > TimeSpan.FromMinutes(14)) Assert.Fail($"only {done} of {total} handoffs in 14 minutes");
             }
         }
         finally
