@@ -124,7 +124,9 @@ public static class CqWordBench
             sb.Append(inv, $"| {Str(r, "path")} | {Str(r, "waiter")} | {Num(r, "notify_ns_median"):F0} | {Num(r, "notify_ns_mean"):F0} | {Num(r, "wake_ns_median"):F0} | {Num(r, "wake_ns_p99"):F0} |\n");
         var tight = paths.FirstOrDefault(r => Str(r, "kind") == "tight");
         if (tight.ValueKind != JsonValueKind.Undefined)
-            sb.Append(inv, $"\nStore path back to back (no acks): {Num(tight, "ns_per_notify"):F1} ns per Notify() (16-bit store + full fence + state load).\n");
+            sb.Append(inv, $"\nStore path back to back (no waiter, {Num(tight, "n"):F0} calls): {Num(tight, "ns_per_notify"):F1} ns per Notify() on average ");
+            sb.Append("(16-bit store + full fence + state load). This is a mean over wall-clock time and so includes every moment the vCPU thread " +
+                "was preempted on the shared host (the p99 column shows how large those stalls are); the medians above are the representative figures.\n");
         var store = pathRows.First(r => Str(r, "path") == "cq word store");
         var cheapestSyscall = pathRows.Where(r => Str(r, "path") != "cq word store").Min(r => Num(r, "notify_ns_median"));
         var factor = cheapestSyscall / Math.Max(1, Num(store, "notify_ns_median"));
