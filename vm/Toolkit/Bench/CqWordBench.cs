@@ -145,8 +145,10 @@ public static class CqWordBench
             var ratio = pv.Order().ElementAt(pv.Length / 2) / bv.Order().ElementAt(bv.Length / 2);
             sb.Append(inv, $"| {batch} | {string.Join(", ", bv.Select(v => v.ToString("F1", inv)))} | {string.Join(", ", pv.Select(v => v.ToString("F1", inv)))} | {ratio:F4} |\n");
         }
-        sb.Append("\nThe series adds one `WRITE_ONCE()` at ring setup and nothing on the submission or completion path, so a ratio of ~1 is expected; ");
-        sb.Append("the residual difference between repetitions is the non-determinism that remains in the guest (timer interrupts, JIT tiering).\n");
+        sb.Append("\nThe CQ user word series adds one `WRITE_ONCE()` at ring setup and nothing on the submission or completion path, so a ratio of ~1 is expected. ");
+        sb.Append(inv, $"The patched image is whatever `kernel build --flavour patched` last built into the shared cache: here {p?.SeriesPatches} patches (series hash above), ");
+        sb.Append("so when that is more than this series' two, the ratio covers the other series too. The JIT runs without tiering in these runs, so the ");
+        sb.Append("repetitions differ only by what is left non-deterministic in the guest (timer interrupts).\n");
         return sb.ToString();
     }
 }
