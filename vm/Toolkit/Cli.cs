@@ -17,6 +17,7 @@ public static class Cli
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         root.Add(Review.ReviewCommand.Create());
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
+        Bench(root).Add(Toolkit.Bench.CqWordBench.Command());
         // Each area adds its benchmark under the one `bench` command: Bench(root).Add(...).
         Bench(root).Add(Toolkit.Bench.VmBench.Command());
         Bench(root).Add(Toolkit.Bench.CrossRingBench.Command());

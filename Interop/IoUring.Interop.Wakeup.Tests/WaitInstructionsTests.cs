@@ -1,0 +1,59 @@
+using System.Diagnostics;
+
+namespace IoUring.Interop.Wakeup.Tests;
+
+/// <summary>
+/// The UMONITOR/UMWAIT and MONITORX/MWAITX stubs cannot run on the machines here (no WAITPKG, no MONITORX, and
+/// QEMU TCG has neither), so their bytes are checked by disassembling them with objdump instead.
+/// </summary>
+public sealed class WaitInstructionsTests
+{
+    [Test]
+    public void StubBytesDisassembleToTheIntendedInstructions()
+    {
+        if (!File.Exists("/usr/bin/objdump")) Assert.Ignore("objdump (binutils) is not installed");
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(file, WaitInstructions.StubBytes);
+            var psi = new ProcessStartInfo("objdump", ["-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", file]) { RedirectStandardOutput = true };
+            using var p = Process.Start(psi)!;
+            var text = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            TestContext.Out.WriteLine(text);
+            // Instructions in order, the int3 padding excluded; operands as this objdump prints them
+            // (binutils 2.40 prints monitorx/mwaitx without their implicit operands).
+            var instructions = text.Split('\n')
+                .Select(l => l.Split('\t'))
+                .Where(c => c.Length >= 3)
+                .Select(c => Normalize(c[2]))
+                .Where(m => m != "int3")
+                .ToList();
+            var expected = new[]
+            {
+                "umonitor rdi", "ret",
+                "rdtsc", "shl rdx,0x20", "or rax,rdx", "add rax,rsi", "mov rdx,rax", "shr rdx,0x20", "umwait edi", "setb al", "movzx eax,al", "ret",
+                "mov rax,rdi", "xor ecx,ecx", "xor edx,edx", "monitorx", "ret",
+                "push rbx", "mov ebx,edi", "mov ecx,0x2", "xor eax,eax", "mwaitx", "pop rbx", "ret",
+            };
+            Assert.That(instructions.Select(i => i.StartsWith("monitorx", StringComparison.Ordinal) ? "monitorx" : i.StartsWith("mwaitx", StringComparison.Ordinal) ? "mwaitx" : i),
+                Is.EqualTo(expected));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    static string Normalize(string s) => string.Join(' ', s.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    [Test]
+    public void ReportsWhichInstructionRuns()
+    {
+        var line = WaitInstructions.Describe();
+        TestContext.Out.WriteLine(line);
+        Assert.That(line, Does.StartWith($"wait instruction: {WaitInstructions.Best}"));
+        if (!WaitInstructions.HasWaitPkg && !WaitInstructions.HasMonitorX)
+            Assert.That(WaitInstructions.Best, Is.EqualTo(WaitInstruction.Pause));
+    }
+}
