@@ -42,7 +42,7 @@ public class ReviewTests
     [Test]
     public void ProjectUapiChangeIsFlaggedWithoutMovingFields()
     {
-        var uapi = One(project, "uapi", "0002");
+        var uapi = One(project, "uapi", "0002-io_uring-publish");
         Assert.That(uapi.Verdict, Is.EqualTo(Verdict.Warn), uapi.Summary);
         Assert.That(uapi.Details, Has.Some.Contains("io_cqring_offsets.resv1 (offset 28) renamed to user_word"));
         Assert.That(uapi.Details, Has.Some.Contains("new #define IORING_FEAT_CQ_USER_WORD"));

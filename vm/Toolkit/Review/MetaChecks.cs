@@ -46,6 +46,21 @@ public static partial class MetaChecks
     /// </summary>
     public static List<CheckResult> Series(ReviewSeries s)
     {
+        // A folder like kernel-patches/ may hold several series, one per subfolder, each with its own cover
+        // letter and numbering (git format-patch output): check each on its own, report the worst per check.
+        var groups = s.Patches.GroupBy(p => Path.GetDirectoryName(p.File) ?? "").ToList();
+        if (groups.Count <= 1) return SeriesOf(s.Patches, s.Covers);
+        var perGroup = groups.Select(g => (Name: Path.GetFileName(g.Key),
+            Results: SeriesOf(g.ToList(), s.Covers.Where(c => Path.GetDirectoryName(c.File) == g.Key).ToList()))).ToList();
+        return perGroup[0].Results.Select(first => CheckResult.Of(first.Check, ReviewReport.SeriesTarget,
+            perGroup.Max(g => g.Results.Single(r => r.Check == first.Check).Verdict),
+            string.Join("; ", perGroup.Select(g => $"{g.Name}: {g.Results.Single(r => r.Check == first.Check).Summary}")),
+            perGroup.SelectMany(g => g.Results.Single(r => r.Check == first.Check).Details.Select(d => $"{g.Name}: {d}")))).ToList();
+    }
+
+    static List<CheckResult> SeriesOf(IReadOnlyList<PatchMail> patches, IReadOnlyList<PatchMail> covers)
+    {
+        var s = (Patches: patches, Covers: covers);
         var results = new List<CheckResult>();
         var n = s.Patches.Count;
         if (n > 1 && s.Covers.Count == 0)
