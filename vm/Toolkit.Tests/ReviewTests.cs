@@ -46,7 +46,7 @@ public class ReviewTests
         Assert.That(uapi.Verdict, Is.EqualTo(Verdict.Warn), uapi.Summary);
         Assert.That(uapi.Details, Has.Some.Contains("io_cqring_offsets.resv1 (offset 28) renamed to user_word"));
         Assert.That(uapi.Details, Has.Some.Contains("new #define IORING_FEAT_CQ_USER_WORD"));
-        Assert.That(One(project, "uapi", "0001").Verdict, Is.EqualTo(Verdict.Pass), "patch 1 touches no UAPI header");
+        Assert.That(One(project, "uapi", "0001-io_uring-reserve").Verdict, Is.EqualTo(Verdict.Pass), "patch 1 touches no UAPI header");
     }
 
     [Test]
