@@ -64,7 +64,7 @@ public static class CrossRingBench
         Progress.Step("building Validation/CrossRing.Bench");
         Proc.Check("dotnet", ["build", project, "-c", "Release", "-o", outDir, "--nologo", "-v", "quiet", "-clp:NoSummary"], ExitCodes.BuildFailed, "building CrossRing.Bench");
         var dll = Path.Combine(outDir, "CrossRing.Bench.dll");
-        var load = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        var load = HostLoad.OneMinute();
 
         Progress.Step($"(a) {nops} NOPs under -icount: baseline, then patched");
         var baseRun = Guest(baseline, dll, $"nop {nops}", icount: true);

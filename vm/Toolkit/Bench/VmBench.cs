@@ -33,7 +33,7 @@ public static class VmBench
     {
         var rows = new List<Row>();
         var toolkit = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
-        var loadBefore = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        var loadBefore = HostLoad.OneMinute();
 
         // 1. Unpack + first build of the baseline in a scratch cache, ccache shared.
         var scratch = Path.Combine(Path.GetTempPath(), $"toolkit-bench-{Environment.ProcessId}");
@@ -95,7 +95,7 @@ public static class VmBench
         rows.Add(new("full `vm test --kernel patched`", Secs(full.Elapsed.TotalSeconds),
             $"{report.Suites.Sum(s => s.Tests.Count)} tests, exit {report.ExitCode}; includes building the suites"));
 
-        var loadAfter = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        var loadAfter = HostLoad.OneMinute();
         var md = new StringBuilder();
         md.AppendLine("# VM pipeline benchmark");
         md.AppendLine();

@@ -60,7 +60,7 @@ public static partial class VmTest
         if (validation != null) command.AddRange(["--validation", validation]);
         foreach (var t in cTests) command.AddRange(["--c-test", t.Spec]);
 
-        Progress.Step($"booting {Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(kernelImage)))))} " +
+        Progress.Step($"booting {Path.GetFileName(VmRunner.BuildDirOf(kernelImage))} " +
             $"for {cTests.Count} C test(s){(validation != null ? " and the Validation suite" : "")}; run dir {runDir}");
         var echo = new LineFilter(line =>
         {
