@@ -78,7 +78,8 @@ public sealed unsafe class NotifierTests
         var t = new Thread(() =>
         {
             // Wait until the waiter has announced its sleep, then publish and notify.
-            while (word.ReadState() != CqWord.Asleep) Thread.Yield();
+            // Sleep, not sched_yield: a thread yielding in a loop is starved under EEVDF when other work is runnable.
+            while (word.ReadState() != CqWord.Asleep) Thread.Sleep(1);
             Thread.Sleep(50);
             Volatile.Write(ref work, 1);
             n.Notify();

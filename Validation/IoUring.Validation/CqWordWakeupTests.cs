@@ -17,30 +17,10 @@ public sealed unsafe class CqWordWakeupTests
 {
     // Separate methods, not test cases: the in-guest runner reads TimeoutSeconds from the test itself.
     [Test, Property("TimeoutSeconds", 900)]
-    public void AMillionHandoffsFromOneProducerLoseNoWakeup() => Handoffs(RequireGuest(1_000_000), 1);
+    public void AMillionHandoffsFromOneProducerLoseNoWakeup() => Handoffs(1_000_000, 1);
 
     [Test, Property("TimeoutSeconds", 600)]
-    public void HandoffsFromThreeProducersLoseNoWakeup() => Handoffs(RequireGuest(150_000), 3);
-
-    /// <summary>
-    /// The full counts are the VM's job (`vm test`). On a host shared with other work (CI runs the
-    /// suites side by side on 2 cores) almost every handoff is a full sleep and wake that pays the
-    /// host's scheduling delay, and a million of them took over 15 minutes: there the test is a
-    /// smaller run of the same protocol.
-    /// </summary>
-    static bool InGuest => Environment.GetEnvironmentVariable("TOOLKIT_GUEST") == "1";
-
-    /// <summary>
-    /// KNOWN DEFECT (open): on the host (kernel 6.18, fallback word) a 5,000-handoff run spun at 100 % CPU for
-    /// 10 minutes without finishing, while the VM runs (patched and baseline 6.12) pass with 0 lost. Until that
-    /// is understood the stress runs only in the guest, and the host says why it did not run.
-    /// </summary>
-    static int RequireGuest(int handoffs)
-    {
-        if (!InGuest)
-            Assert.Ignore("handoff stress runs in the VM only (`vm test`): on the host kernel the fallback path hung in a 5,000-handoff run; open defect, see Validation/README.md");
-        return handoffs;
-    }
+    public void HandoffsFromThreeProducersLoseNoWakeup() => Handoffs(150_000, 3);
 
     static void Handoffs(int handoffs, int producers)
     {
@@ -64,7 +44,10 @@ public sealed unsafe class CqWordWakeupTests
         var consumed = new long[producers];
         var per = handoffs / producers;
         var notifiers = Enumerable.Range(0, producers).Select(_ => new CqWordNotifier(word, waiter.RingFd)).ToList();
+        // spinCount 0: the producer's own pause-spin comes first; the event's built-in spin would sched_yield.
+        var acks = Enumerable.Range(0, producers).Select(_ => new ManualResetEventSlim(false, spinCount: 0)).ToArray();
         var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var stop = 0;
         var threads = Enumerable.Range(0, producers).Select(p => new Thread(() =>
         {
             try
@@ -77,10 +60,18 @@ public sealed unsafe class CqWordWakeupTests
                     if ((i & 3) == 0) Thread.SpinWait(rng.Next(0, 16));
                     Volatile.Write(ref posted[p], i);
                     notifiers[p].Notify();
-                    var spins = 0;
-                    while (Volatile.Read(ref consumed[p]) != i)
-                        // Yield often: with more producers than vCPUs, spinning producers starve the waiter.
-                        if (++spins % 8 == 0) Thread.Yield(); else Thread.SpinWait(1);
+                    // Wait for the ack: a short pause-spin, then block. Never sched_yield in a loop: under EEVDF
+                    // every yield pushes the yielder's deadline back, so on a host where other work is runnable a
+                    // producer that yielded millions of times barely ran again (0.1 s of CPU in 24 s), and the
+                    // whole test looked hung (the waiter then waited for it in the GC's thread suspension).
+                    for (var spins = 0; Volatile.Read(ref consumed[p]) != i;)
+                    {
+                        if (Volatile.Read(ref stop) != 0) return;
+                        if (++spins < 64) { Thread.SpinWait(1); continue; }
+                        acks[p].Reset();
+                        if (Volatile.Read(ref consumed[p]) == i || Volatile.Read(ref stop) != 0) continue;
+                        acks[p].Wait();
+                    }
                 }
             }
             catch (Exception e) { errors.Enqueue(e); }
@@ -93,6 +84,9 @@ public sealed unsafe class CqWordWakeupTests
             return false;
         }
 
+        // One delegate for the whole run: `waiter.Wait(HasWork)` would allocate a new one per call, and every GC
+        // has to stop the producers too.
+        Func<bool> hasWork = HasWork;
         long lost = 0, tokens = 0, done = 0, total = (long)per * producers;
         var reasons = new long[4];
         var sw = Stopwatch.StartNew();
@@ -102,7 +96,7 @@ public sealed unsafe class CqWordWakeupTests
             var deadline = Stopwatch.StartNew();
             while (done < total && errors.IsEmpty)
             {
-                var why = waiter.Wait(HasWork);
+                var why = waiter.Wait(hasWork);
                 reasons[(int)why]++;
                 if (why == WakeReason.SafetyTimeout && HasWork()) lost++;
                 io_uring_cqe* cqe;
@@ -122,6 +116,7 @@ public sealed unsafe class CqWordWakeupTests
                         if (v != c + 1) Assert.Fail($"producer {p} posted {v} before {c} was acked");
                         done++;
                         Volatile.Write(ref consumed[p], v);
+                        acks[p].Set();
                         if (done % 100_000 == 0) Console.WriteLine($"handoffs: {done} of {total} after {sw.Elapsed.TotalSeconds:F0} s (lost {lost})");
                     }
                 }
@@ -131,9 +126,13 @@ public sealed unsafe class CqWordWakeupTests
         finally
         {
             // Unblock producers if the waiter stopped early.
-            for (var p = 0; p < producers; p++) Volatile.Write(ref consumed[p], long.MaxValue);
+            // Unblock producers if the waiter stopped early (a failed assertion): before, they waited for an ack
+            // that never came and the Join below hung with the failure unreported.
+            Volatile.Write(ref stop, 1);
+            foreach (var a in acks) a.Set();
             foreach (var t in threads) t.Join();
             foreach (var n in notifiers) n.Dispose();
+            foreach (var a in acks) a.Dispose();
         }
         Assert.That(errors, Is.Empty);
         // A token whose producer was acked before the waiter reaped it is still in the CQ.
