@@ -13,6 +13,9 @@ namespace CrossRing.Bench;
 /// Guest side of `scripts/toolkit bench cross-ring`. Prints one `result ...` line per measurement
 /// (key=value, invariant culture) and appends the same to --out when given:
 ///   nop N       ns per NOP on one ring (batches of 32): the A/B of the fast path, run under -icount;
+///   nop-target N / nop-msgring N
+///               ns per NOP whose completion is moved to a second ring of the same thread, by the flag or
+///               by a MSG_RING re-post: the kernel-side cost of each way, no threads or waits (-icount);
 ///   deliver N   N completions from a source thread's ring to a target thread's ring, by the kernel
 ///               (IOSQE_CQE_TARGET, when the kernel has it), the MSG_RING relay and eventfd + a queue.
 /// </summary>
@@ -24,7 +27,7 @@ public static unsafe class Program
 
     public static int Main(string[] args)
     {
-        if (args.Length < 2) { Console.Error.WriteLine("usage: CrossRing.Bench nop|deliver COUNT [--out FILE]"); return 2; }
+        if (args.Length < 2) { Console.Error.WriteLine("usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver COUNT [--out FILE]"); return 2; }
         var count = int.Parse(args[1], CultureInfo.InvariantCulture);
         for (var i = 2; i + 1 < args.Length; i++) if (args[i] == "--out") outFile = args[i + 1];
         switch (args[0])
@@ -41,6 +44,23 @@ public static unsafe class Program
                     if (t < best) best = t;
                 }
                 Report("nop", count, best);
+                return 0;
+            case "nop-target":
+            case "nop-msgring":
+                // One thread, two rings: the kernel-side cost of moving a NOP's completion to the other ring,
+                // by IOSQE_CQE_TARGET or by re-posting it with IORING_OP_MSG_RING (the relay's kernel work),
+                // without threads, waits or wakeups. Best of 5, as for nop.
+                var viaFlag = args[0] == "nop-target";
+                if (viaFlag && !CrossRingCompleter.KernelSupported(out _, out _)) { Emit($"result path={args[0]} skipped=no-feature"); return 0; }
+                Moved(Math.Min(count, 1000), viaFlag);
+                var bestMoved = TimeSpan.MaxValue;
+                for (var rep = 0; rep < 5; rep++)
+                {
+                    var t = Moved(count, viaFlag);
+                    Emit(string.Create(CultureInfo.InvariantCulture, $"sample path={args[0]} rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
+                    if (t < bestMoved) bestMoved = t;
+                }
+                Report(args[0], count, bestMoved);
                 return 0;
             case "deliver":
                 var kernel = CrossRingCompleter.KernelSupported(out _, out _);
@@ -102,6 +122,51 @@ public static unsafe class Program
         }
         var t = sw.Elapsed;
         Free(ring);
+        return t;
+    }
+
+    /// <summary>NOPs in batches of 32 on one ring, each completion moved to a second ring of the same thread and reaped there.</summary>
+    static TimeSpan Moved(int n, bool viaFlag)
+    {
+        var ring = NewRing(Batch * 2);
+        var other = NewRing(Batch * 2);
+        var otherFd = other->ring_fd;
+        var sw = Stopwatch.StartNew();
+        for (var done = 0; done < n;)
+        {
+            var k = Math.Min(Batch, n - done);
+            for (var i = 0; i < k; i++)
+            {
+                var sqe = io_uring_get_sqe(ring);
+                io_uring_prep_nop(sqe);
+                sqe->user_data = (ulong)(done + i);
+                if (viaFlag) io_uring_sqe_set_cqe_target(sqe, otherFd);
+            }
+            if (viaFlag) io_uring_submit(ring);
+            else
+            {
+                io_uring_submit_and_wait(ring, (uint)k);
+                io_uring_cqe* cqe;
+                for (var i = 0; i < k; i++)
+                {
+                    io_uring_peek_cqe(ring, &cqe);
+                    var ud = cqe->user_data;
+                    io_uring_cqe_seen(ring, cqe);
+                    var m = io_uring_get_sqe(ring);
+                    io_uring_prep_msg_ring(m, otherFd, 0, ud, 0);
+                    m->flags |= (byte)IOSQE_CQE_SKIP_SUCCESS;
+                }
+                io_uring_submit(ring);
+            }
+            io_uring_cqe* c;
+            if (io_uring_cq_ready(other) < (uint)k) io_uring_wait_cqe_nr(other, &c, (uint)k);
+            if (io_uring_cq_ready(other) != (uint)k) throw new InvalidOperationException($"expected {k} CQEs on the other ring, got {io_uring_cq_ready(other)}");
+            io_uring_cq_advance(other, (uint)k);
+            done += k;
+        }
+        var t = sw.Elapsed;
+        Free(ring);
+        Free(other);
         return t;
     }
 

@@ -35,15 +35,19 @@ public static class CrossRingBench
     }
 
     /// <summary>Runs the bench program in the guest; returns its `result` lines as key/value maps.</summary>
-    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string args, bool icount)
+    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string args, bool icount) => Guest(k, dll, [args], icount);
+
+    /// <summary>Several runs of the bench program in one boot, one after the other.</summary>
+    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string[] runs, bool icount)
     {
+        var command = string.Join(" && ", runs.Select(a => $"dotnet {VmRunner.ShellQuote(dll)} {a} --out \"$TOOLKIT_RUN_DIR/bench.txt\""));
         var r = VmRunner.Run(new VmOptions
         {
             KernelImage = k.Image, WorkDir = Paths.RepoRoot, ICount = icount, Timeout = TimeSpan.FromMinutes(15),
             // No tiered JIT: a background recompilation in the middle of the timed loop would be counted
             // (icount: every guest instruction is time) and differ between runs.
             Env = new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0", ["DOTNET_TieredPGO"] = "0" },
-            Command = ["sh", "-c", $"dotnet {VmRunner.ShellQuote(dll)} {args} --out \"$TOOLKIT_RUN_DIR/bench.txt\""],
+            Command = ["sh", "-c", command],
         });
         var file = Path.Combine(r.RunDir, "bench.txt");
         if (r.ExitCode != 0 || !File.Exists(file))
@@ -68,9 +72,11 @@ public static class CrossRingBench
 
         Progress.Step($"(a) {nops} NOPs under -icount: baseline, then patched");
         var baseRun = Guest(baseline, dll, $"nop {nops}", icount: true);
-        var patchedRun = Guest(patched, dll, $"nop {nops}", icount: true);
+        var patchedRun = Guest(patched, dll, [$"nop {nops}", $"nop-target {nops}", $"nop-msgring {nops}"], icount: true);
         var nopBase = baseRun.Single(m => m["path"] == "nop" && !m.ContainsKey("rep"));
         var nopPatched = patchedRun.Single(m => m["path"] == "nop" && !m.ContainsKey("rep"));
+        var nopTarget = patchedRun.Single(m => m["path"] == "nop-target" && !m.ContainsKey("rep"));
+        var nopMsgRing = patchedRun.Single(m => m["path"] == "nop-msgring" && !m.ContainsKey("rep"));
         var nopBaseSamples = baseRun.Where(m => m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
         var nopPatchedSamples = patchedRun.Where(m => m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
         var ratio = D(nopPatched, "ns_per_op") / D(nopBase, "ns_per_op");
@@ -101,6 +107,24 @@ public static class CrossRingBench
         md.AppendLine($"Samples (ns per NOP): baseline {string.Join(", ", nopBaseSamples)}; patched {string.Join(", ", nopPatchedSamples)}.");
         md.AppendLine();
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Ratio patched/baseline: **{ratio:F4}** ({(ratio - 1) * 100:+0.00;-0.00}%; target ≤ +0.5%)."));
+        md.AppendLine();
+        md.AppendLine("## (a') Kernel-side cost of moving a completion to another ring (patched kernel, -icount)");
+        md.AppendLine();
+        md.AppendLine("Same loop as (a), one thread and two rings, no waits: each NOP's completion is moved to the second ring and reaped there. " +
+            "flag: `IOSQE_CQE_TARGET` (file reference and carrier per request, batched delivery); MSG_RING: the completion is reaped on the first ring and re-posted with an `IORING_OP_MSG_RING` per completion (`IOSQE_CQE_SKIP_SUCCESS`), the kernel half of the relay.");
+        md.AppendLine();
+        md.AppendLine("| way | guest ns (= instructions) per completion | over a plain NOP |");
+        md.AppendLine("| --- | ---: | ---: |");
+        foreach (var (label, m) in new[] { ("plain NOP (no move)", nopPatched), ("IOSQE_CQE_TARGET", nopTarget), ("NOP + MSG_RING re-post", nopMsgRing) })
+            md.AppendLine(m.ContainsKey("skipped") ? $"| {label} | skipped | |"
+                : string.Create(CultureInfo.InvariantCulture, $"| {label} | {D(m, "ns_per_op"):F1} | {D(m, "ns_per_op") - D(nopPatched, "ns_per_op"):+0.0;-0.0} |"));
+        if (!nopTarget.ContainsKey("skipped") && !nopMsgRing.ContainsKey("skipped"))
+        {
+            var extraFlag = D(nopTarget, "ns_per_op") - D(nopPatched, "ns_per_op");
+            var extraMsg = D(nopMsgRing, "ns_per_op") - D(nopPatched, "ns_per_op");
+            md.AppendLine();
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Moving a completion costs the kernel path {extraFlag:F0} instructions and the MSG_RING re-post {extraMsg:F0}: **{extraMsg / extraFlag:F2}x** less kernel work with the flag."));
+        }
         md.AppendLine();
         md.AppendLine("## (b) Delivering completions to another thread's ring (patched kernel, one VM run)");
         md.AppendLine();
