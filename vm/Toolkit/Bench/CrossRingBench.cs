@@ -77,8 +77,8 @@ public static class CrossRingBench
         var nopPatched = patchedRun.Single(m => m["path"] == "nop" && !m.ContainsKey("rep"));
         var nopTarget = patchedRun.Single(m => m["path"] == "nop-target" && !m.ContainsKey("rep"));
         var nopMsgRing = patchedRun.Single(m => m["path"] == "nop-msgring" && !m.ContainsKey("rep"));
-        var nopBaseSamples = baseRun.Where(m => m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
-        var nopPatchedSamples = patchedRun.Where(m => m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
+        var nopBaseSamples = baseRun.Where(m => m["path"] == "nop" && m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
+        var nopPatchedSamples = patchedRun.Where(m => m["path"] == "nop" && m.ContainsKey("rep")).Select(m => m["ns_per_op"]).ToList();
         var ratio = D(nopPatched, "ns_per_op") / D(nopBase, "ns_per_op");
 
         Progress.Step($"(b) {deliveries} deliveries per path on the patched kernel");
