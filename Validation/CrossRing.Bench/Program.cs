@@ -33,34 +33,16 @@ public static unsafe class Program
         switch (args[0])
         {
             case "nop":
-                Nop(Math.Min(count, 1000)); // warm-up: JIT and the ring's pages
-                // Best of 5: under -icount the clock counts every guest instruction, including other
-                // threads' (runtime background work, timer ticks); the minimum is the NOP loop's own cost.
-                var best = TimeSpan.MaxValue;
-                for (var rep = 0; rep < 5; rep++)
-                {
-                    var t = Nop(count);
-                    Emit(string.Create(CultureInfo.InvariantCulture, $"sample path=nop rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
-                    if (t < best) best = t;
-                }
-                Report("nop", count, best);
+                BestOf5("nop", count, Nop);
                 return 0;
             case "nop-target":
             case "nop-msgring":
                 // One thread, two rings: the kernel-side cost of moving a NOP's completion to the other ring,
                 // by IOSQE_CQE_TARGET or by re-posting it with IORING_OP_MSG_RING (the relay's kernel work),
-                // without threads, waits or wakeups. Best of 5, as for nop.
+                // without threads, waits or wakeups.
                 var viaFlag = args[0] == "nop-target";
                 if (viaFlag && !CrossRingCompleter.KernelSupported(out _, out _)) { Emit($"result path={args[0]} skipped=no-feature"); return 0; }
-                Moved(Math.Min(count, 1000), viaFlag);
-                var bestMoved = TimeSpan.MaxValue;
-                for (var rep = 0; rep < 5; rep++)
-                {
-                    var t = Moved(count, viaFlag);
-                    Emit(string.Create(CultureInfo.InvariantCulture, $"sample path={args[0]} rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
-                    if (t < bestMoved) bestMoved = t;
-                }
-                Report(args[0], count, bestMoved);
+                BestOf5(args[0], count, n => Moved(n, viaFlag));
                 return 0;
             case "deliver":
                 var kernel = CrossRingCompleter.KernelSupported(out _, out _);
@@ -81,6 +63,24 @@ public static unsafe class Program
                 Console.Error.WriteLine($"unknown mode {args[0]}");
                 return 2;
         }
+    }
+
+    /// <summary>
+    /// A warm-up run (JIT, the rings' pages), then the best of 5: under -icount the clock counts every guest
+    /// instruction, including other threads' (runtime background work, timer ticks); the minimum is the
+    /// loop's own cost. Emits each sample and the result.
+    /// </summary>
+    static void BestOf5(string path, int count, Func<int, TimeSpan> run)
+    {
+        run(Math.Min(count, 1000));
+        var best = TimeSpan.MaxValue;
+        for (var rep = 0; rep < 5; rep++)
+        {
+            var t = run(count);
+            Emit(string.Create(CultureInfo.InvariantCulture, $"sample path={path} rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
+            if (t < best) best = t;
+        }
+        Report(path, count, best);
     }
 
     static void Report(string what, int n, TimeSpan t) =>

@@ -125,7 +125,6 @@ public sealed unsafe class CqWordWakeupTests
         }
         finally
         {
-            // Unblock producers if the waiter stopped early.
             // Unblock producers if the waiter stopped early (a failed assertion): before, they waited for an ack
             // that never came and the Join below hung with the failure unreported.
             Volatile.Write(ref stop, 1);
