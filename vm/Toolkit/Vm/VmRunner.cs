@@ -237,7 +237,7 @@ public static class VmRunner
         else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", "max"]);
         args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
         args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
-        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir}"]);
+        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir} toolkit.workdir={o.WorkDir}"]);
         args.AddRange(["-device", "virtio-serial-pci,id=vser", "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
             "-device", "virtserialport,bus=vser.0,chardev=status,name=toolkit.status"]);
         args.AddRange(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"]);
