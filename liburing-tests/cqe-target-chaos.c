@@ -539,21 +539,31 @@ int main(int argc, char *argv[])
 	struct timespec t0, t1;
 
 	while ((opt = getopt(argc, argv, "i:s:t:")) != -1) {
+		char *end = NULL;
+
 		switch (opt) {
 		case 'i':
-			iterations = strtoull(optarg, NULL, 0);
+			iterations = strtoull(optarg, &end, 0);
 			break;
 		case 's':
-			seed = (unsigned int)strtoul(optarg, NULL, 0);
+			seed = (unsigned int)strtoul(optarg, &end, 0);
 			break;
 		case 't':
-			max_seconds = atoi(optarg);
+			max_seconds = (int)strtol(optarg, &end, 0);
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-i iterations] [-s seed] [-t max_seconds]\n",
 				argv[0]);
 			return T_EXIT_FAIL;
 		}
+		if (!*optarg || *end) {
+			fprintf(stderr, "-%c: '%s' is not a number\n", opt, optarg);
+			return T_EXIT_FAIL;
+		}
+	}
+	if (iterations < 1 || max_seconds < 1) {
+		fprintf(stderr, "-i and -t must be at least 1\n");
+		return T_EXIT_FAIL;
 	}
 	ret = cqe_target_supported();
 	if (ret)

@@ -28,7 +28,11 @@ public static unsafe class Program
     public static int Main(string[] args)
     {
         if (args.Length < 2) { Console.Error.WriteLine("usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver COUNT [--out FILE]"); return 2; }
-        var count = int.Parse(args[1], CultureInfo.InvariantCulture);
+        if (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
+        {
+            Console.Error.WriteLine($"CrossRing.Bench: COUNT must be a positive integer, not '{args[1]}'");
+            return 2;
+        }
         for (var i = 2; i + 1 < args.Length; i++) if (args[i] == "--out") outFile = args[i + 1];
         switch (args[0])
         {
