@@ -111,6 +111,7 @@ public static class Cli
         var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 2048 };
         var cpus = new Option<int>("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
         var icount = new Option<bool>("--icount") { Description = "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements" };
+        var smap = new Option<bool>("--smap") { Description = "Give the TCG guest SMAP (off by default: QEMU 7.2's TCG faults a user-mode IRETQ under SMAP, which .NET executes); for commands that run no .NET" };
         var env = new Option<string[]>("--env", "-e") { Description = "Extra KEY=VALUE for the guest command's environment", AllowMultipleArgumentsPerToken = false };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Do not copy the guest console to stdout (it is always kept in console.log)" };
         var command = new Argument<string[]>("command") { Description = "Command and arguments to run in the guest (after --)", Arity = ArgumentArity.OneOrMore };
@@ -119,7 +120,7 @@ public static class Cli
             $"{ExitCodes.CommandTimeout} command timeout, {ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
             $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")
         {
-            kernel, image, timeout, bootTimeout, memory, cpus, icount, env, quiet, command,
+            kernel, image, timeout, bootTimeout, memory, cpus, icount, smap, env, quiet, command,
         };
         run.SetAction(r => Guard(() =>
         {
@@ -139,6 +140,7 @@ public static class Cli
                 MemoryMiB = r.GetValue(memory),
                 Cpus = r.GetValue(cpus),
                 ICount = r.GetValue(icount),
+                Smap = r.GetValue(smap),
                 Env = extra,
                 Echo = r.GetValue(quiet) ? null : Console.Out,
             });

@@ -25,6 +25,11 @@ public sealed class VmOptions
     /// <summary>Deterministic instruction-count mode (QEMU -icount): guest time = instructions executed.</summary>
     public bool ICount { get; init; }
     /// <summary>
+    /// Give the TCG guest SMAP. Off by default: QEMU 7.2's TCG faults user-mode IRETQ under SMAP, which the
+    /// .NET runtime executes (see TcgCpu). Turn it on for runs that execute no .NET in the guest.
+    /// </summary>
+    public bool Smap { get; init; }
+    /// <summary>
     /// When set, a guest command that prints no console line starting with <see cref="ProgressPrefix"/> for this
     /// long is killed like a timed-out one: a harness that announces every test can then be stopped when the
     /// guest has stopped making progress (kernel deadlock, unkillable test), long before the whole run's timeout.
@@ -229,12 +234,21 @@ public static class VmRunner
         File.WriteAllText(Path.Combine(runDir, "job.sh"), sb.ToString());
     }
 
+    /// <summary>
+    /// The TCG CPU model. QEMU 7.2's TCG does the stack reads of a user-mode IRETQ as supervisor accesses,
+    /// so with SMAP on they fault with a "supervisor read access in user mode" page fault the kernel turns
+    /// into an oops. The .NET runtime restores thread contexts with IRETQ (e.g. after suspending threads for
+    /// a GC), so a guest running .NET panics at random with SMAP on; runs that only execute C programs keep
+    /// SMAP, which catches kernel code touching user memory directly.
+    /// </summary>
+    static string TcgCpu(VmOptions o) => o.Smap ? "max" : "max,smap=off";
+
     static List<string> QemuArgs(VmOptions o, string runDir, string initrd, string accel)
     {
         var args = new List<string> { "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", "stdio" };
         if (accel == "kvm") args.AddRange(["-accel", "kvm", "-cpu", "host"]);
-        else if (o.ICount) args.AddRange(["-accel", "tcg,thread=single", "-cpu", "max", "-icount", "shift=0,align=off,sleep=off"]);
-        else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+        else if (o.ICount) args.AddRange(["-accel", "tcg,thread=single", "-cpu", TcgCpu(o), "-icount", "shift=0,align=off,sleep=off"]);
+        else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", TcgCpu(o)]);
         args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
         args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
         args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir} toolkit.workdir={o.WorkDir}"]);
