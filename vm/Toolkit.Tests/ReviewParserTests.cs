@@ -11,15 +11,19 @@ public class ReviewParserTests
     public void ProjectSeriesParsesWithFoldedFromAndCoverLetter()
     {
         var s = ReviewSeries.Load(null, Path.GetTempPath());
-        // kernel-patches/ holds two series (cq-user-word: 2 patches, cross-ring: 3), each with its cover letter.
-        Assert.That(s.Patches, Has.Count.EqualTo(5));
-        Assert.That(s.Covers, Has.Count.EqualTo(2), "the cover letter next to each series' patches is found");
-        var p = s.Patches[0];
+        // kernel-patches/ holds three series: fixes (1 patch, no cover letter), cq-user-word (2) and cross-ring (3),
+        // the last two with a cover letter.
+        Assert.That(s.Patches.Select(p => Path.GetFileName(Path.GetDirectoryName(p.File))),
+            Is.EqualTo(new[] { "fixes", "cq-user-word", "cq-user-word", "cross-ring", "cross-ring", "cross-ring" }));
+        Assert.That(s.Covers.Select(c => Path.GetFileName(Path.GetDirectoryName(c.File))), Is.EqualTo(new[] { "cq-user-word", "cross-ring" }),
+            "the cover letter next to each multi-patch series is found");
+        Assert.That(s.Patches[0].Number, Is.Null, "a single patch is sent as [PATCH], unnumbered");
+        var p = s.Patches[1];
         Assert.That(p.FromEmail, Does.EndWith(".example"), "a From: folded over two lines is unfolded");
         Assert.That(p.Number, Is.EqualTo((1, 2)));
         Assert.That(p.Summary, Does.StartWith("io_uring: "));
         Assert.That(p.Files, Is.EqualTo(new[] { "include/linux/io_uring_types.h", "io_uring/io_uring.c" }));
-        Assert.That(s.Patches[1].Summary, Does.EndWith("add IORING_FEAT_CQ_USER_WORD"), "a folded Subject: keeps its tail");
+        Assert.That(s.Patches[2].Summary, Does.EndWith("add IORING_FEAT_CQ_USER_WORD"), "a folded Subject: keeps its tail");
     }
 
     [Test]
