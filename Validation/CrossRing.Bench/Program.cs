@@ -60,7 +60,7 @@ public static unsafe class Program
                     var wall = Deliver(path, count);
                     var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
                     Emit(string.Create(CultureInfo.InvariantCulture,
-                        $"result path={path} n={count} seconds={wall.TotalSeconds:F6} ns_per_op={wall.TotalNanoseconds / count:F1} ops_per_s={count / wall.TotalSeconds:F0} cpu_ns_per_op={cpu.TotalNanoseconds / count:F1}"));
+                        $"result path={path} n={count} seconds={wall.TotalSeconds:F6} ns_per_op={wall.TotalNanoseconds / count:F1} ops_per_s={count / wall.TotalSeconds:F0} cpu_ns_per_op={cpu.TotalNanoseconds / count:F1} source_sleeps={sourceSleeps} target_sleeps={targetSleeps}"));
                 }
                 return 0;
             default:
@@ -178,6 +178,18 @@ public static unsafe class Program
     /// Source thread: NOPs in batches, at most <see cref="Window"/> undelivered. Target thread: reaps its
     /// ring (or the queue) and checks every user_data arrives once. Timed until the target has all N.
     /// </summary>
+    /// <summary>Voluntary context switches of the calling thread so far: how often it blocked (slept).</summary>
+    static long Sleeps()
+    {
+        foreach (var line in File.ReadLines("/proc/thread-self/status"))
+            if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))
+                return long.Parse(line.AsSpan("voluntary_ctxt_switches:".Length).Trim(), CultureInfo.InvariantCulture);
+        return -1;
+    }
+
+    /// <summary>How often the source and the target thread blocked in the last Deliver run.</summary>
+    static long sourceSleeps, targetSleeps;
+
     static TimeSpan Deliver(string path, int n)
     {
         io_uring* target = null;
@@ -198,6 +210,7 @@ public static unsafe class Program
             targetFd = target->ring_fd;
             var seen = new bool[n];
             ready.Set();
+            var sleeps0 = Sleeps();
             long got = 0;
             while (got < n && error == null)
             {
@@ -227,6 +240,7 @@ public static unsafe class Program
                 progress.Set();
             }
             sw.Stop();
+            targetSleeps = Sleeps() - sleeps0;
             progress.Set();
 
             int Check(io_uring_cqe c)
@@ -242,6 +256,7 @@ public static unsafe class Program
         var source = NewRing(Window);
         var completer = new CrossRingCompleter(source, 0, path == "kernel" ? CrossRingPath.Kernel : CrossRingPath.Relay);
         var sent = 0;
+        var sourceSleeps0 = Sleeps();
         sw.Start();
         while (Volatile.Read(ref delivered) < n && error == null)
         {
@@ -283,6 +298,7 @@ public static unsafe class Program
         }
         // Wake a consumer blocked on the eventfd if the run failed.
         if (error != null) { ulong one = 1; Libc.write(efd, &one, 8); }
+        sourceSleeps = Sleeps() - sourceSleeps0;
         consumer.Join();
         Free(source);
         Free(target);
