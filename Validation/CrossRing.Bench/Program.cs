@@ -50,9 +50,11 @@ public static unsafe class Program
                 return 0;
             case "deliver":
                 var kernel = CrossRingCompleter.KernelSupported(out _, out _);
-                foreach (var path in new[] { "kernel", "relay", "eventfd" })
+                // *-defer: the target ring is SINGLE_ISSUER|DEFER_TASKRUN, so the CQEs are posted by the target
+                // thread's own io_uring_enter (task_work) instead of by the thread that completes the request.
+                foreach (var path in new[] { "kernel", "relay", "eventfd", "kernel-defer", "relay-defer" })
                 {
-                    if (path == "kernel" && !kernel) { Emit($"result path=kernel skipped=no-feature"); continue; }
+                    if (path.StartsWith("kernel", StringComparison.Ordinal) && !kernel) { Emit($"result path={path} skipped=no-feature"); continue; }
                     Deliver(path, Math.Min(count, 2000));
                     // CPU time of the whole process (both threads, user + kernel on their behalf): the
                     // per-completion cost without the waits. Under -icount it is an instruction count.
@@ -96,10 +98,11 @@ public static unsafe class Program
         if (outFile != null) File.AppendAllText(outFile, line + "\n");
     }
 
-    static io_uring* NewRing(uint entries)
+    static io_uring* NewRing(uint entries, uint flags = 0)
     {
         var ring = (io_uring*)NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
         io_uring_params p = default;
+        p.flags = flags;
         var rc = io_uring_queue_init_params(entries, ring, &p);
         if (rc < 0) throw new InvalidOperationException($"io_uring_queue_init_params: {rc}");
         return ring;
@@ -206,7 +209,7 @@ public static unsafe class Program
         var consumer = new Thread(() =>
         {
             // The target ring is created (and owned) by the thread that reaps it.
-            target = NewRing(1024);
+            target = NewRing(1024, path.EndsWith("-defer", StringComparison.Ordinal) ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0);
             targetFd = target->ring_fd;
             var seen = new bool[n];
             ready.Set();
@@ -254,7 +257,7 @@ public static unsafe class Program
         ready.Wait();
 
         var source = NewRing(Window);
-        var completer = new CrossRingCompleter(source, 0, path == "kernel" ? CrossRingPath.Kernel : CrossRingPath.Relay);
+        var completer = new CrossRingCompleter(source, 0, path.StartsWith("kernel", StringComparison.Ordinal) ? CrossRingPath.Kernel : CrossRingPath.Relay);
         var sent = 0;
         var sourceSleeps0 = Sleeps();
         sw.Start();
@@ -274,7 +277,7 @@ public static unsafe class Program
             // Window full: the kernel and eventfd paths block until the consumer makes progress (spinning
             // made whichever path spun look slowest under TCG, and a fixed 1 ms sleep made the throughput
             // depend on when the window filled); the relay blocks in Pump, which has source CQEs to forward.
-            if (path == "relay") completer.Pump(null, k == 0 ? 1 : 0);
+            if (path.StartsWith("relay", StringComparison.Ordinal)) completer.Pump(null, k == 0 ? 1 : 0);
             else if (path == "eventfd")
             {
                 var moved = 0;
