@@ -177,10 +177,6 @@ public static unsafe class Program
         return t;
     }
 
-    /// <summary>
-    /// Source thread: NOPs in batches, at most <see cref="Window"/> undelivered. Target thread: reaps its
-    /// ring (or the queue) and checks every user_data arrives once. Timed until the target has all N.
-    /// </summary>
     /// <summary>Voluntary context switches of the calling thread so far: how often it blocked (slept).</summary>
     static long Sleeps()
     {
@@ -193,6 +189,10 @@ public static unsafe class Program
     /// <summary>How often the source and the target thread blocked in the last Deliver run.</summary>
     static long sourceSleeps, targetSleeps;
 
+    /// <summary>
+    /// Source thread: NOPs in batches, at most <see cref="Window"/> undelivered. Target thread: reaps its
+    /// ring (or the queue) and checks every user_data arrives once. Timed until the target has all N.
+    /// </summary>
     static TimeSpan Deliver(string path, int n)
     {
         io_uring* target = null;

@@ -59,13 +59,13 @@ public static class CrossRingBench
 
     static double D(Dictionary<string, string> m, string key) => double.Parse(m[key], CultureInfo.InvariantCulture);
 
+    /// <summary>kernel, kernel-defer: IOSQE_CQE_TARGET; everything else is a relay.</summary>
+    static bool IsKernelPath(Dictionary<string, string> row) => row["path"].StartsWith("kernel", StringComparison.Ordinal);
+
     /// <summary>
     /// How far any kernel delivery could get against the best relay, from this run's own numbers: the request itself
     /// (submit, complete, reap: a plain NOP) is a floor no delivery mechanism goes below.
     /// </summary>
-    /// <summary>kernel, kernel-defer: IOSQE_CQE_TARGET; everything else is a relay.</summary>
-    static bool IsKernelPath(Dictionary<string, string> row) => row["path"].StartsWith("kernel", StringComparison.Ordinal);
-
     internal static void AppendCeiling(StringBuilder md, Dictionary<string, string> nop, Dictionary<string, string> nopTarget, IReadOnlyList<Dictionary<string, string>> icountRows)
     {
         var relays = icountRows.Where(m => !IsKernelPath(m) && !m.ContainsKey("skipped")).ToList();

@@ -238,8 +238,8 @@ public static class VmRunner
     /// The TCG CPU model. QEMU 7.2's TCG does the stack reads of a user-mode IRETQ as supervisor accesses,
     /// so with SMAP on they fault with a "supervisor read access in user mode" page fault the kernel turns
     /// into an oops. The .NET runtime restores thread contexts with IRETQ (e.g. after suspending threads for
-    /// a GC), so a guest running .NET panics at random with SMAP on; runs that only execute C programs keep
-    /// SMAP, which catches kernel code touching user memory directly.
+    /// a GC), so a guest running .NET panics at random with SMAP on. Runs that execute no .NET may ask for SMAP
+    /// (<see cref="VmOptions.Smap"/>, `vm run --smap`): it catches kernel code touching user memory directly.
     /// </summary>
     static string TcgCpu(VmOptions o) => o.Smap ? "max" : "max,smap=off";
 
