@@ -17,7 +17,8 @@ namespace CrossRing.Bench;
 ///               ns per NOP whose completion is moved to a second ring of the same thread, by the flag or
 ///               by a MSG_RING re-post: the kernel-side cost of each way, no threads or waits (-icount);
 ///   deliver N   N completions from a source thread's ring to a target thread's ring, by the kernel
-///               (IOSQE_CQE_TARGET, when the kernel has it), the MSG_RING relay and eventfd + a queue.
+///               (IOSQE_CQE_TARGET, when the kernel has it), the MSG_RING relay and eventfd + a queue;
+///               the kernel and relay paths again with a DEFER_TASKRUN target ring (*-defer).
 /// </summary>
 public static unsafe class Program
 {
