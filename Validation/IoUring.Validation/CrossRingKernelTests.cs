@@ -110,7 +110,7 @@ public sealed unsafe class CrossRingKernelTests
             Expect(a, 2, -LibcConstants.EBADF, what: "fd -1");
             Expect(a, 3, -LibcConstants.EBADF, what: "unused fd");
             Expect(a, 4, -LibcConstants.EBADFD, what: "R_DISABLED ring");
-            Expect(a, 5, -LibcConstants.EINVAL, what: "IOPOLL ring without DEFER_TASKRUN");
+            Expect(a, 5, -LibcConstants.EINVAL, what: "IOPOLL ring");
             ExpectNone(b, "B");
             ExpectNone(a, "A");
         }
@@ -184,6 +184,99 @@ public sealed unsafe class CrossRingKernelTests
         Expect(b, 2, 0, what: "flag allowed");
         ExpectNone(denied, "denied");
         ExpectNone(allowed, "allowed");
+        ExpectNone(b, "B");
+    }
+
+    [Test]
+    public void RestrictionsAreCheckedBeforeTheTargetIsLookedAt()
+    {
+        // A restricted submitter must learn nothing about the fds it names: -EACCES whatever the fd is.
+        using var denied = RestrictedRing(0);
+        using var b = new TestRing();
+        using var disabled = new TestRing(flags: IORING_SETUP_R_DISABLED);
+        using var iopoll = new TestRing(flags: IORING_SETUP_IOPOLL);
+        var efd = Libc.eventfd(0, 0);
+        try
+        {
+            int[] fds = [-1, 100000, efd, b.Fd, disabled.Fd, iopoll.Fd, denied.Fd];
+            for (var i = 0; i < fds.Length; i++)
+            {
+                io_uring_sqe_set_cqe_target(PrepNopRes(denied, (ulong)i + 1, 0), fds[i]);
+                denied.Submit();
+                Expect(denied, (ulong)i + 1, -LibcConstants.EACCES, what: $"target fd {fds[i]} on a restricted ring");
+            }
+            ExpectNone(b, "B");
+        }
+        finally
+        {
+            Libc.close(efd);
+        }
+    }
+
+    [Test]
+    public void RefusedTargetLeavesDrainWorking()
+    {
+        // IOSQE_IO_DRAIN is disabled only once a target was accepted; each refusal below leaves it working.
+        using var b = new TestRing();
+        using (var restricted = RestrictedRing(IOSQE_IO_DRAIN))
+        {
+            io_uring_sqe_set_cqe_target(PrepNopRes(restricted, 1, 0), b.Fd);
+            restricted.Submit();
+            Expect(restricted, 1, -LibcConstants.EACCES, what: "restriction refusal");
+            PrepNopRes(restricted, 2, 0)->flags |= (byte)IOSQE_IO_DRAIN;
+            restricted.Submit();
+            Expect(restricted, 2, 0, what: "drain after a restriction refusal");
+        }
+        using var a = new TestRing();
+        var refusals = new (string What, int Res, Action<IntPtr> Spoil)[]
+        {
+            ("non-zero ioprio", -LibcConstants.EINVAL, p => ((io_uring_sqe*)p)->ioprio = 1),
+            ("unregistered personality", -LibcConstants.EINVAL, p => ((io_uring_sqe*)p)->personality = 0x7ff0),
+            ("bad target fd", -LibcConstants.EBADF, p => ((io_uring_sqe*)p)->cqe_target_fd = -1),
+            ("drain on the targeted sqe", -LibcConstants.EOPNOTSUPP, p => ((io_uring_sqe*)p)->flags |= (byte)IOSQE_IO_DRAIN),
+        };
+        ulong ud = 0x100;
+        foreach (var (what, res, spoil) in refusals)
+        {
+            var sqe = PrepNopRes(a, ++ud, 0);
+            io_uring_sqe_set_cqe_target(sqe, b.Fd);
+            spoil((IntPtr)sqe);
+            a.Submit();
+            Expect(a, ud, res, what: what);
+            PrepNopRes(a, ++ud, 0)->flags |= (byte)IOSQE_IO_DRAIN;
+            a.Submit();
+            Expect(a, ud, 0, what: $"drain after: {what}");
+        }
+        ExpectNone(b, "B");
+    }
+
+    [Test]
+    public void BytesAfterTheTargetFdMustBeZero()
+    {
+        using var a = new TestRing(flags: IORING_SETUP_SUBMIT_ALL);
+        using var b = new TestRing();
+        uint[] spoilers = [0xffffffff, 1];
+        ulong ud = 0;
+        foreach (var spoiler in spoilers)
+        {
+            var nop = PrepNopRes(a, ++ud, 0);
+            io_uring_sqe_set_cqe_target(nop, b.Fd);
+            *(uint*)((byte*)nop + 60) = spoiler;
+            __kernel_timespec ts = default;
+            ts.tv_nsec = 1000;
+            var timeout = a.Sqe();
+            io_uring_prep_timeout(timeout, &ts, 0, 0);
+            timeout->user_data = ++ud;
+            io_uring_sqe_set_cqe_target(timeout, b.Fd);
+            *(uint*)((byte*)timeout + 60) = spoiler;
+            Assert.That(a.Submit(), Is.EqualTo(2));
+            Expect(a, ud - 1, -LibcConstants.EINVAL, what: $"NOP with 0x{spoiler:x} at bytes 60..63");
+            Expect(a, ud, -LibcConstants.EINVAL, what: $"TIMEOUT with 0x{spoiler:x} at bytes 60..63");
+        }
+        io_uring_sqe_set_cqe_target(PrepNopRes(a, 0x60, 6), b.Fd);
+        a.Submit();
+        Expect(b, 0x60, 6, what: "zero reserved bytes: delivered");
+        ExpectNone(a, "A");
         ExpectNone(b, "B");
     }
 
