@@ -20,7 +20,16 @@
  * grow by more than 2048 objects over the run (slack for per-CPU slabs and
  * deferred frees): the carriers of dropped CQEs are freed, not leaked.
  *
- * Usage: cqe-target-chaos [-i iterations] [-s seed] [-t max_seconds]
+ * -f: fault tolerant, for runs under allocation fault injection
+ * (docs/reliability.md). Ring setup failing with -ENOMEM/-EAGAIN is retried,
+ * SQEs the kernel could not take yet (no request could be allocated) are
+ * submitted again, and a request may complete with -ENOMEM or -EAGAIN, or
+ * with -ECANCELED when it is part of a link, on its target or on the
+ * source. Every request is still accounted for as above: exactly one CQE,
+ * never on a third ring, never a second one. (No CQ here can overflow: a
+ * round posts at most MAX_REQS CQEs on rings of CQ_SIZE entries.)
+ *
+ * Usage: cqe-target-chaos [-i iterations] [-s seed] [-t max_seconds] [-f]
  * Exit: 0 pass, 1 fail, 77 kernel without the feature.
  */
 #include <errno.h>
@@ -81,6 +90,10 @@ static unsigned long long iter;
 static unsigned long long stats_cqes, stats_reqs, stats_closed, stats_orphans,
 	stats_dropped,
 	stats_late;
+/* -f */
+static int tolerant;
+static unsigned long long stats_failed, stats_setup_retries,
+	stats_submit_retries;
 
 #define FAIL(...) do {							\
 	fprintf(stderr, "iteration %llu: ", iter);			\
@@ -106,7 +119,7 @@ static unsigned int setup_flags(enum ring_kind k)
 	}
 }
 
-static int ring_init(struct ring *rg, enum ring_kind k)
+static int ring_init_once(struct ring *rg, enum ring_kind k)
 {
 	/*
 	 * SUBMIT_ALL: without it submission stops at the first SQE failed at
@@ -126,6 +139,21 @@ static int ring_init(struct ring *rg, enum ring_kind k)
 	rg->open = 1;
 	rg->orphan = 0;
 	return 0;
+}
+
+/* -f: may an injected allocation failure have caused @ret? */
+static int retryable(int ret)
+{
+	return tolerant && (ret == -ENOMEM || ret == -EAGAIN);
+}
+
+static int ring_init(struct ring *rg, enum ring_kind k)
+{
+	int ret, tries = 0;
+
+	while (retryable(ret = ring_init_once(rg, k)) && ++tries < 1000)
+		stats_setup_retries++;
+	return ret;
 }
 
 static int is_defer(const struct ring *rg)
@@ -237,6 +265,29 @@ static int all_seen(void)
 	return 1;
 }
 
+/* linked to another request, before or after it */
+static int in_link(int i)
+{
+	return (reqs[i].sqe_flags & IOSQE_IO_LINK) ||
+	       (i && (reqs[i - 1].sqe_flags & IOSQE_IO_LINK));
+}
+
+/*
+ * -f: a result an injected allocation failure may give request @i, and
+ * that check() would not accept anyway (a link cancelled on its target)
+ */
+static int injected_failure(int i)
+{
+	const struct req *q = &reqs[i];
+
+	if (!tolerant)
+		return 0;
+	if (q->res == -ECANCELED)
+		return in_link(i) &&
+		       !(q->aim == AIM_LIVE && q->seen_on == q->target);
+	return q->res == -ENOMEM || q->res == -EAGAIN;
+}
+
 static void dump(void)
 {
 	int i;
@@ -267,6 +318,20 @@ static int check(void)
 				     q->op, q->aim);
 			if (final && !q->skip && !q->after_skip)
 				stats_dropped++;
+			continue;
+		}
+		/*
+		 * -f: failed by an allocation failure; only where it was
+		 * submitted (failed before its target was taken) or on its
+		 * target.
+		 */
+		if (injected_failure(i)) {
+			if (q->seen_on != -1 &&
+			    (q->aim != AIM_LIVE || q->seen_on != q->target))
+				FAIL("request %d (aim %d target %d) failed with %d on ring %d",
+				     i, q->aim, q->target, q->res, q->seen_on);
+			if (final)
+				stats_failed++;
 			continue;
 		}
 		if (q->aim != AIM_LIVE) {
@@ -448,8 +513,23 @@ static int one_iteration(void)
 	}
 	/* the last request must not leave a link open */
 	submitted = io_uring_submit(&src.r);
-	if (submitted < 0)
+	if (submitted < 0 && !retryable(submitted))
 		FAIL("submit: %s", strerror(-submitted));
+	/*
+	 * -f: SQEs the kernel couldn't allocate a request for are still in
+	 * the SQ: submit them (or wake the SQPOLL thread) again before any
+	 * target is closed, for about 5 s at most.
+	 */
+	for (i = 0; tolerant && io_uring_sq_ready(&src.r); i++) {
+		if (i == 50000)
+			FAIL("%u SQEs not taken by the kernel after 5 s",
+			     io_uring_sq_ready(&src.r));
+		usleep(100);
+		stats_submit_retries++;
+		submitted = io_uring_submit(&src.r);
+		if (submitted < 0 && !retryable(submitted))
+			FAIL("submit: %s", strerror(-submitted));
+	}
 
 	/* close some targets while their requests are in flight */
 	closing = rand() % (nr_targets + 1);
@@ -538,10 +618,13 @@ int main(int argc, char *argv[])
 	long slab_before, slab_after = -1;
 	struct timespec t0, t1;
 
-	while ((opt = getopt(argc, argv, "i:s:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:s:t:f")) != -1) {
 		char *end = NULL;
 
 		switch (opt) {
+		case 'f':
+			tolerant = 1;
+			continue;
 		case 'i':
 			iterations = strtoull(optarg, &end, 0);
 			break;
@@ -552,7 +635,7 @@ int main(int argc, char *argv[])
 			max_seconds = (int)strtol(optarg, &end, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-i iterations] [-s seed] [-t max_seconds]\n",
+			fprintf(stderr, "usage: %s [-i iterations] [-s seed] [-t max_seconds] [-f]\n",
 				argv[0]);
 			return T_EXIT_FAIL;
 		}
@@ -568,8 +651,8 @@ int main(int argc, char *argv[])
 	ret = cqe_target_supported();
 	if (ret)
 		return ret;
-	printf("seed %u, up to %llu iterations or %d s\n", seed, iterations,
-	       max_seconds);
+	printf("seed %u, up to %llu iterations or %d s%s\n", seed, iterations,
+	       max_seconds, tolerant ? ", fault tolerant (-f)" : "");
 	fflush(stdout);
 	srand(seed);
 	slab_before = kiocb_objects();
@@ -607,6 +690,9 @@ int main(int argc, char *argv[])
 			slab_after - slab_before, seed);
 		return T_EXIT_FAIL;
 	}
+	if (tolerant)
+		printf("-f: %llu requests failed with -ENOMEM/-EAGAIN (or a link cancelled on the source), %llu ring setups retried, %llu waits for the kernel to take SQEs (SQPOLL, or no request allocated)\n",
+		       stats_failed, stats_setup_retries, stats_submit_retries);
 	printf("%llu iterations, %llu requests, %llu CQEs; %llu targets closed in flight, %llu orphaned DEFER_TASKRUN targets, %llu CQEs arriving after the final close: PASS\n",
 	       iter - 1, stats_reqs, stats_cqes, stats_closed, stats_orphans,
 	       stats_late);
