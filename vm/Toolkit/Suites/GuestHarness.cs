@@ -16,20 +16,36 @@ public static class GuestHarness
 {
     public sealed record CTest(string Suite, string Path, double TimeoutSeconds)
     {
+        /// <summary>Arguments the binary is run with (none for liburing's tests and the `vm test` C tests).</summary>
+        public IReadOnlyList<string> Args { get; init; } = [];
+
         /// <summary>liburing's convention (runtests.sh): a test whose name starts with "xfail" passes by exiting 1.</summary>
         public bool ExpectsExit1 => System.IO.Path.GetFileName(Path).StartsWith("xfail", StringComparison.Ordinal);
 
-        /// <summary>The "SUITE:TIMEOUT:PATH" form used on the guest command line and in test-list files.</summary>
-        public string Spec => $"{Suite}:{TimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{Path}";
+        /// <summary>Name reported for this run of the test: the binary's <see cref="TestName"/>, then its arguments.</summary>
+        public string Name => string.Join(' ', [TestName(Path), .. Args]);
+
+        /// <summary>
+        /// The "SUITE:TIMEOUT:PATH" form used on the guest command line and in test-list files;
+        /// arguments, if any, follow the path, each after a tab.
+        /// </summary>
+        public string Spec => $"{Suite}:{TimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}:{string.Join('\t', [Path, .. Args])}";
 
         public static CTest Parse(string spec)
         {
             var parts = spec.Split(':', 3);
             if (parts.Length != 3 || !double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var timeout))
                 throw new ToolkitException(ExitCodes.Usage, $"a C test is given as SUITE:TIMEOUT:PATH, got '{spec}'");
-            return new CTest(parts[0], parts[2], timeout);
+            var pathAndArgs = parts[2].Split('\t');
+            return new CTest(parts[0], pathAndArgs[0], timeout) { Args = pathAndArgs[1..] };
         }
     }
+
+    /// <summary>How a test's process is started: the program and its arguments (a wrapper may come first).</summary>
+    public delegate (string File, IReadOnlyList<string> Args) Launcher(CTest test);
+
+    /// <summary>A finished C test: its result, and the kernel log lines written while it ran.</summary>
+    public sealed record CTestRun(TestCaseResult Result, IReadOnlyList<string> KernelLog, ProcResult Process);
 
     public static int Run(string results, IReadOnlyList<CTest> cTests, string? validationDll, double testTimeout)
     {
@@ -47,14 +63,29 @@ public static class GuestHarness
 
     static void RunCTest(string results, CTest t)
     {
-        var name = TestName(t.Path);
+        var run = RunOne(t);
+        Append(results, run.Result);
+        Report(run.Result);
+    }
+
+    /// <summary>The console line that ends a test ("toolkit-suite: pass SUITE/NAME (1.00 s)"), which the host follows.</summary>
+    public static void Report(TestCaseResult r) =>
+        Console.WriteLine($"toolkit-suite: {r.Outcome.ToString().ToLowerInvariant()} {r.Suite}/{r.Name} ({r.Seconds:F2} s)" +
+            (r.Message != null ? $": {r.Message.Split('\n')[0]}" : ""));
+
+    /// <summary>
+    /// Runs one C test the way every suite does (announced on the console, marked in the kernel log, killed at its
+    /// timeout, failed on a splat in the kernel log lines it produced) and returns its result without recording it,
+    /// so a caller can add its own checks first. <paramref name="launch"/> may start it through a wrapper.
+    /// </summary>
+    public static CTestRun RunOne(CTest t, Launcher? launch = null)
+    {
+        var name = t.Name;
         Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
         if (!File.Exists(t.Path))
         {
             // A missing binary is that test's failure, not the end of the run: the rest still runs.
-            Append(results, new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"test binary {t.Path} is missing"));
-            Console.WriteLine($"toolkit-suite: fail {t.Suite}/{name}: test binary {t.Path} is missing");
-            return;
+            return new CTestRun(new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"test binary {t.Path} is missing"), [], new ProcResult(-1, "", false));
         }
         // Like liburing's runtests.sh: mark the kernel log, so a splat is seen next to the test that caused it.
         // At KERN_DEBUG ("<7>"), below the console loglevel: printk reaches the serial console ahead of buffered
@@ -62,9 +93,10 @@ public static class GuestHarness
         try { File.AppendAllText("/dev/kmsg", $"<7>Running test {t.Suite}/{name}:\n"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         var before = KernelLogLines();
         var sw = Stopwatch.StartNew();
-        var r = Proc.Run(t.Path, [], workDir: System.IO.Path.GetDirectoryName(t.Path), timeout: TimeSpan.FromSeconds(t.TimeoutSeconds));
+        var (file, args) = launch?.Invoke(t) ?? (t.Path, t.Args);
+        var r = Proc.Run(file, args, workDir: System.IO.Path.GetDirectoryName(t.Path), timeout: TimeSpan.FromSeconds(t.TimeoutSeconds));
         var secs = sw.Elapsed.TotalSeconds;
-        var newLog = KernelLogLines().Skip(before.Count).ToList();
+        var newLog = NewLines(before, KernelLogLines());
         var splat = ConsoleAnalyzer.Analyze(newLog).Splats.FirstOrDefault();
         Outcome outcome;
         string? message = null;
@@ -74,8 +106,25 @@ public static class GuestHarness
         else if (r.ExitCode == 0) outcome = Outcome.Pass;
         else if (r.ExitCode == 77) (outcome, message) = (Outcome.Skip, LastLine(r.Output) ?? "skipped");
         else (outcome, message) = (Outcome.Fail, $"exit {r.ExitCode}: {LastLine(r.Output)}");
-        Append(results, new TestCaseResult(t.Suite, name, outcome, Math.Round(secs, 3), message, Proc.Tail(r.Output, 60)));
-        Console.WriteLine($"toolkit-suite: {outcome.ToString().ToLowerInvariant()} {t.Suite}/{name} ({secs:F2} s)" + (message != null ? $": {message.Split('\n')[0]}" : ""));
+        return new CTestRun(new TestCaseResult(t.Suite, name, outcome, Math.Round(secs, 3), message, Proc.Tail(r.Output, 60)), newLog, r);
+    }
+
+    /// <summary>
+    /// The kernel log lines of <paramref name="after"/> that were not in <paramref name="before"/>. When the ring
+    /// buffer wrapped in between, the old lines no longer line up: then the new ones start after the last line of
+    /// <paramref name="before"/> that is still there (dmesg lines carry timestamps, so a line is unique enough).
+    /// </summary>
+    public static List<string> NewLines(IReadOnlyList<string> before, IReadOnlyList<string> after)
+    {
+        var n = before.Count;
+        while (n > 0 && before[n - 1].Length == 0) n--;
+        if (n == 0) return [.. after];
+        // (Not before.Count: dmesg's output ends with a newline, so its last "line" is an empty one that is not in after.)
+        if (after.Count >= n && after[n - 1] == before[n - 1]) return [.. after.Skip(n)];
+        var last = before[n - 1];
+        for (var i = after.Count - 1; i >= 0; i--)
+            if (after[i] == last) return [.. after.Skip(i + 1)];
+        return [.. after];
     }
 
     /// <summary>Runs the Validation executable; after a per-test timeout it restarts without the tests already recorded.</summary>
@@ -90,7 +139,7 @@ public static class GuestHarness
             var before = KernelLogLines();
             var r = Proc.Run("dotnet", [dll, "--results", validationResults, "--test-timeout", testTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 "--exclude-from", done], onLine: Console.WriteLine);
-            var splat = ConsoleAnalyzer.Analyze(KernelLogLines().Skip(before.Count).ToList()).Splats.FirstOrDefault();
+            var splat = ConsoleAnalyzer.Analyze(NewLines(before, KernelLogLines())).Splats.FirstOrDefault();
             if (splat != null)
                 Append(results, new TestCaseResult("validation", "(kernel log during validation)", Outcome.Fail, 0,
                     $"kernel {splat.Kind}:\n" + string.Join('\n', splat.Text.Take(20))));
@@ -103,15 +152,15 @@ public static class GuestHarness
         }
     }
 
-    static string? LastLine(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
+    internal static string? LastLine(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
 
-    static List<string> KernelLogLines()
+    internal static List<string> KernelLogLines()
     {
         var r = Proc.Run("dmesg", []);
         return r.ExitCode == 0 ? [.. r.Output.Split('\n')] : [];
     }
 
-    static void Append(string results, TestCaseResult r)
+    public static void Append(string results, TestCaseResult r)
     {
         using var w = new StreamWriter(results, append: true);
         w.WriteLine(ResultsFile.Line(r));
