@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * IOSQE_CQE_TARGET: one SQE can't make the kernel hold unbounded memory.
+ *
+ * A multishot request whose CQEs go to another ring stops, with its final
+ * CQE (no IORING_CQE_F_MORE) on the target, as soon as the target has no
+ * room for another CQE: its CQ is full, or it has overflow pending, or (a
+ * DEFER_TASKRUN target) the CQEs queued for it but not yet posted plus the
+ * CQEs in its CQ reach its CQ size. Without that a multishot aimed at a
+ * ring nobody reaps (or that is closed and only kept alive by the request)
+ * allocates an overflow entry or a carrier per shot, forever.
+ *
+ * Cases:
+ *  ms-full    multishot TIMEOUT (500 us) from A to B with a 4-entry CQ,
+ *             B not reaping for 1 s: then B gets at most cq_entries + 2
+ *             F_MORE CQEs (2 of slack for a shot in flight while the CQ
+ *             filled), exactly one final CQE, and nothing more in 200 ms.
+ *  ms-closed  the same aimed at a B that registered the read end of a pipe
+ *             as a fixed file and is closed right after the submission:
+ *             the multishot has to end by itself, the request then drops
+ *             B, B is freed with its files: POLLERR on the write end
+ *             within 3 s.
+ *  ms-defer   a DEFER_TASKRUN | SINGLE_ISSUER B (4-entry CQ) whose owner
+ *             thread is idle for 1 s while a 100 us multishot TIMEOUT aims
+ *             at it; then the owner reaps: same bound as ms-full.
+ *  carriers   the per-ring cache of CQE carriers is bounded: ~20,000 NOP
+ *             CQEs from A to a DEFER_TASKRUN B whose owner reaps only at
+ *             the end, then reaped; with both rings still open the io_kiocb
+ *             slab (/proc/slabinfo, active objects) may have grown by at
+ *             most 1,024 objects (the fixed kernel keeps a few hundred
+ *             free carriers per ring). Without an io_kiocb line in
+ *             /proc/slabinfo the subcase is skipped with a message.
+ *
+ * Usage: cqe-target-bound [case-name]
+ * Exit: 0 pass, 1 fail, 77 kernel without the feature.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cqe-target.h"
+#include "cqe-target-proc.h"
+
+#define SMALL_CQ	4
+#define SLACK		2
+#define MS_UD		0x42
+#define REAP_MS		3000		/* give up reaping a runaway multishot */
+#define QUIET_MS	200
+#define RELEASE_MS	3000
+#define NR_CARRIERS	20000
+#define CARRIER_BATCH	64
+#define CARRIER_SLACK	1024
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "%s:%d: check failed: %s: ",		\
+			__func__, __LINE__, #cond);			\
+		fprintf(stderr, __VA_ARGS__);				\
+		fprintf(stderr, "\n");					\
+		return T_EXIT_FAIL;					\
+	}								\
+} while (0)
+
+/* @ring with a CQ of @cq entries (the kernel may round up: *@cq_entries) */
+static int init_small_cq(struct io_uring *ring, unsigned int cq,
+			 unsigned int flags, unsigned int *cq_entries)
+{
+	struct io_uring_params p = {
+		.flags = flags | IORING_SETUP_CQSIZE,
+		.cq_entries = cq,
+	};
+	int ret = io_uring_queue_init_params(cq < 8 ? cq : 8, ring, &p);
+
+	if (!ret && cq_entries)
+		*cq_entries = p.cq_entries;
+	return ret;
+}
+
+/* a multishot TIMEOUT every @us, no count limit, CQEs to @target_fd */
+static int submit_multishot(struct io_uring *src, int target_fd, long us)
+{
+	static struct __kernel_timespec ts;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(src);
+
+	ts.tv_sec = 0;
+	ts.tv_nsec = us * 1000;
+	io_uring_prep_timeout(sqe, &ts, 0, IORING_TIMEOUT_MULTISHOT);
+	sqe->user_data = MS_UD;
+	io_uring_sqe_set_cqe_target(sqe, target_fd);
+	return io_uring_submit(src) == 1 ? 0 : -1;
+}
+
+struct tally {
+	int more;		/* CQEs with F_MORE, before the final one */
+	int finals;		/* CQEs without F_MORE */
+	int after;		/* any CQE after the first final one */
+	int bad;		/* wrong user_data */
+	int final_res;
+	int runaway;		/* still arriving when REAP_MS ran out */
+};
+
+/* reap @ring until QUIET_MS without a CQE, at most REAP_MS */
+static void reap_tally(struct io_uring *ring, struct tally *t)
+{
+	long long end = now_ms() + REAP_MS;
+	struct io_uring_cqe cqe;
+
+	memset(t, 0, sizeof(*t));
+	while (!get_cqe_ms(ring, QUIET_MS, &cqe)) {
+		if (cqe.user_data != MS_UD)
+			t->bad++;
+		else if (t->finals)
+			t->after++;
+		else if (cqe.flags & IORING_CQE_F_MORE)
+			t->more++;
+		if (cqe.user_data == MS_UD && !(cqe.flags & IORING_CQE_F_MORE)) {
+			if (!t->finals)
+				t->final_res = cqe.res;
+			t->finals++;
+		}
+		if (now_ms() > end) {
+			t->runaway = 1;
+			break;
+		}
+	}
+}
+
+static int check_tally(const char *what, const struct tally *t,
+		       unsigned int cq_entries)
+{
+	int bound = (int)cq_entries + SLACK;
+
+	printf("%s: target (cq_entries %u) got %d CQEs with F_MORE, %d without (final res %d), %d after the final, %d foreign%s\n",
+	       what, cq_entries, t->more, t->finals, t->final_res, t->after,
+	       t->bad, t->runaway ? "; still arriving after 3 s of reaping" : "");
+	if (t->more > bound || t->finals != 1 || t->after || t->bad) {
+		fprintf(stderr, "%s: want at most %d CQEs with F_MORE (cq_entries + %d), exactly 1 final CQE and nothing after it; got %d with F_MORE, %d final, %d after, %d foreign%s\n",
+			what, bound, SLACK, t->more, t->finals, t->after,
+			t->bad, t->runaway ? ", the multishot never stopped" : "");
+		return T_EXIT_FAIL;
+	}
+	return T_EXIT_PASS;
+}
+
+static int t_ms_full(void)
+{
+	unsigned int cq_entries;
+	struct io_uring a, b;
+	struct tally t;
+	int ret;
+
+	CHECK(!io_uring_queue_init(8, &a, 0), "ring A");
+	CHECK(!init_small_cq(&b, SMALL_CQ, 0, &cq_entries), "ring B");
+	CHECK(!submit_multishot(&a, b.ring_fd, 500), "submit");
+	/* nobody reaps B; A's task_work (the shots) runs meanwhile */
+	sleep_ms(1000);
+	reap_tally(&b, &t);
+	ret = check_tally("ms-full", &t, cq_entries);
+	/* a runaway multishot is cancelled with A */
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return ret;
+}
+
+static int t_ms_closed(void)
+{
+	struct io_uring a, b;
+	long long ms;
+	int p[2], ret = T_EXIT_PASS;
+
+	CHECK(!io_uring_queue_init(8, &a, 0), "ring A");
+	CHECK(!init_small_cq(&b, SMALL_CQ, 0, NULL), "ring B");
+	CHECK(!pipe(p), "pipe");
+	CHECK(!io_uring_register_files(&b, &p[0], 1), "register_files");
+	close(p[0]);
+	CHECK(!submit_multishot(&a, b.ring_fd, 500), "submit");
+	/* B now lives only through the multishot request */
+	io_uring_queue_exit(&b);
+	ms = wait_no_reader(p[1], RELEASE_MS);
+	if (ms < 0) {
+		fprintf(stderr, "ms-closed: closed target B is still alive %d ms after its close: the multishot aimed at it did not stop\n",
+			RELEASE_MS);
+		ret = T_EXIT_FAIL;
+	} else {
+		printf("ms-closed: B freed %lld ms after its close\n", ms);
+	}
+	io_uring_queue_exit(&a);
+	if (ret) {
+		ms = wait_no_reader(p[1], RELEASE_MS);
+		fprintf(stderr, "ms-closed: (after closing A: B %s)\n",
+			ms < 0 ? "still not freed" : "freed");
+	}
+	close(p[1]);
+	return ret;
+}
+
+/* the DEFER_TASKRUN target's owner for ms-defer and carriers */
+struct owner {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct io_uring ring;
+	unsigned int cq;	/* CQ size to ask for */
+	unsigned int cq_entries;
+	int ready;		/* 1 set up, -errno failed, 0 not yet */
+	int stage;		/* 1 reap, 2 reaped, 3 source closed */
+	int idle_ms;		/* ms-defer: idle this long, then reap */
+	int want;		/* carriers: CQEs to reap */
+	int got, bad;
+	struct tally t;
+};
+
+static void owner_set(struct owner *o, int *field, int val)
+{
+	pthread_mutex_lock(&o->lock);
+	*field = val;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+/* wait until *@field reaches @at_least (or goes negative: an error) */
+static int owner_wait(struct owner *o, int *field, int at_least)
+{
+	int val;
+
+	pthread_mutex_lock(&o->lock);
+	while (*field < at_least && *field >= 0)
+		pthread_cond_wait(&o->cond, &o->lock);
+	val = *field;
+	pthread_mutex_unlock(&o->lock);
+	return val;
+}
+
+static void owner_reap_carriers(struct owner *o)
+{
+	long long end = now_ms() + 60000;
+	struct io_uring_cqe *cqe;
+	unsigned int head, n;
+
+	while (o->got + o->bad < o->want && now_ms() < end) {
+		struct __kernel_timespec ts = { .tv_sec = 1 };
+
+		if (io_uring_wait_cqe_timeout(&o->ring, &cqe, &ts))
+			break;
+		n = 0;
+		io_uring_for_each_cqe(&o->ring, head, cqe) {
+			if (cqe->user_data == (uint64_t)cqe->res && !cqe->flags)
+				o->got++;
+			else
+				o->bad++;
+			n++;
+		}
+		io_uring_cq_advance(&o->ring, n);
+	}
+}
+
+static void *owner_fn(void *data)
+{
+	struct owner *o = data;
+	int ret;
+
+	ret = init_small_cq(&o->ring, o->cq, IORING_SETUP_SINGLE_ISSUER |
+			    IORING_SETUP_DEFER_TASKRUN, &o->cq_entries);
+	owner_set(o, &o->ready, ret ? ret : 1);
+	if (ret)
+		return NULL;
+	if (o->idle_ms) {
+		/* ms-defer: idle, no io_uring_enter() at all */
+		sleep_ms(o->idle_ms);
+		reap_tally(&o->ring, &o->t);
+		owner_set(o, &o->stage, 2);
+	} else {
+		owner_wait(o, &o->stage, 1);
+		owner_reap_carriers(o);
+		owner_set(o, &o->stage, 2);
+	}
+	/* keep B until the source is gone, then drop what is left */
+	owner_wait(o, &o->stage, 3);
+	reap_tally(&o->ring, &(struct tally){ });
+	io_uring_queue_exit(&o->ring);
+	return NULL;
+}
+
+static int start_owner(struct owner *o, pthread_t *thr)
+{
+	int ret;
+
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->cond, NULL);
+	pthread_create(thr, NULL, owner_fn, o);
+	ret = owner_wait(o, &o->ready, 1);
+	if (ret < 0) {
+		fprintf(stderr, "DEFER_TASKRUN ring: %d\n", ret);
+		pthread_join(*thr, NULL);
+		return -1;
+	}
+	return o->ring.ring_fd;
+}
+
+static int t_ms_defer(void)
+{
+	struct owner o = { .cq = SMALL_CQ, .idle_ms = 1000 };
+	struct io_uring a;
+	pthread_t thr;
+	int fd, ret;
+
+	fd = start_owner(&o, &thr);
+	CHECK(fd >= 0, "owner");
+	CHECK(!io_uring_queue_init(8, &a, 0), "ring A");
+	CHECK(!submit_multishot(&a, fd, 100), "submit");
+	/* the owner idles 1 s, then reaps; A's shots run here meanwhile */
+	owner_wait(&o, &o.stage, 2);
+	ret = check_tally("ms-defer", &o.t, o.cq_entries);
+	io_uring_queue_exit(&a);
+	owner_set(&o, &o.stage, 3);
+	pthread_join(thr, NULL);
+	return ret;
+}
+
+/* io_kiocb active objects, -1 without /proc/slabinfo */
+static long kiocb_objects(void)
+{
+	char line[512];
+	long active = -1;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "io_kiocb %ld", &active) == 1)
+			break;
+	fclose(f);
+	return active;
+}
+
+static int send_burst(struct io_uring *a, int target_fd, int nr)
+{
+	struct io_uring_sqe *sqe;
+	int sent = 0, i, ret;
+
+	while (sent < nr) {
+		for (i = 0; i < CARRIER_BATCH && sent + i < nr; i++) {
+			sqe = io_uring_get_sqe(a);
+			io_uring_prep_nop(sqe);
+			sqe->nop_flags = IORING_NOP_INJECT_RESULT;
+			sqe->len = sent + i;
+			sqe->user_data = sent + i;
+			io_uring_sqe_set_cqe_target(sqe, target_fd);
+		}
+		ret = io_uring_submit(a);
+		if (ret != i) {
+			fprintf(stderr, "carriers: submit after %d: %d\n",
+				sent, ret);
+			return -1;
+		}
+		sent += i;
+	}
+	return 0;
+}
+
+static int t_carriers(void)
+{
+	struct owner o = { .cq = 32768, .want = NR_CARRIERS };
+	struct io_uring_cqe cqe;
+	long before, after;
+	struct io_uring a;
+	pthread_t thr;
+	int fd, ret = T_EXIT_PASS;
+
+	before = kiocb_objects();
+	if (before < 0) {
+		printf("carriers: SKIP: no io_kiocb line in /proc/slabinfo (or no /proc/slabinfo): the carrier cache can't be measured\n");
+		return T_EXIT_PASS;
+	}
+	fd = start_owner(&o, &thr);
+	CHECK(fd >= 0, "owner");
+	CHECK(!io_uring_queue_init(CARRIER_BATCH, &a, 0), "ring A");
+	if (send_burst(&a, fd, NR_CARRIERS))
+		ret = T_EXIT_FAIL;
+	if (get_cqe_ms(&a, 20, &cqe) != -ETIME) {
+		fprintf(stderr, "carriers: a CQE on the source: ud=%llu res=%d\n",
+			(unsigned long long)cqe.user_data, cqe.res);
+		ret = T_EXIT_FAIL;
+	}
+	owner_set(&o, &o.stage, 1);
+	owner_wait(&o, &o.stage, 2);
+	/* both rings still open: whatever their caches hold is counted */
+	sleep_ms(500);
+	after = kiocb_objects();
+	printf("carriers: %d of %d CQEs reaped (%d bad); io_kiocb active objects %ld -> %ld (%+ld, bound %d)\n",
+	       o.got, NR_CARRIERS, o.bad, before, after, after - before,
+	       CARRIER_SLACK);
+	if (o.got != NR_CARRIERS || o.bad) {
+		fprintf(stderr, "carriers: reaped %d of %d CQEs, %d bad\n",
+			o.got, NR_CARRIERS, o.bad);
+		ret = T_EXIT_FAIL;
+	}
+	if (after - before > CARRIER_SLACK) {
+		fprintf(stderr, "carriers: io_kiocb grew by %ld objects over %d CQEs delivered to a DEFER_TASKRUN target (both rings still open), want at most %d: the carrier cache is unbounded\n",
+			after - before, NR_CARRIERS, CARRIER_SLACK);
+		ret = T_EXIT_FAIL;
+	}
+	io_uring_queue_exit(&a);
+	owner_set(&o, &o.stage, 3);
+	pthread_join(thr, NULL);
+	return ret;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} cases[] = {
+	{ "ms-full", t_ms_full },
+	{ "ms-closed", t_ms_closed },
+	{ "ms-defer", t_ms_defer },
+	{ "carriers", t_carriers },
+};
+
+int main(int argc, char *argv[])
+{
+	int i, ret, failed = 0, ran = 0;
+
+	ret = cqe_target_supported();
+	if (ret)
+		return ret;
+	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
+		if (argc > 1 && strcmp(argv[1], cases[i].name))
+			continue;
+		ran++;
+		ret = cases[i].fn();
+		printf("%s: %s\n", cases[i].name, ret ? "FAIL" : "ok");
+		fflush(stdout);
+		if (ret)
+			failed++;
+	}
+	if (!ran) {
+		fprintf(stderr, "unknown case %s\n", argv[1]);
+		return T_EXIT_FAIL;
+	}
+	printf("%d/%d cases passed\n", ran - failed, ran);
+	return failed ? T_EXIT_FAIL : T_EXIT_PASS;
+}
