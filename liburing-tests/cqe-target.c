@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include "cqe-target.h"
+#include "cqe-target-proc.h"
 
 #define CHECK(cond, ...) do {						\
 	if (!(cond)) {							\
@@ -844,6 +846,290 @@ static int t_exchange(void)
 			IORING_SETUP_DEFER_TASKRUN);
 }
 
+/* restricted ring: only NOP and TIMEOUT, SQE flags limited to @flags_allowed */
+static int restricted_nop_timeout(struct io_uring *ring,
+				  unsigned int flags_allowed)
+{
+	struct io_uring_restriction res[3] = { };
+	int ret;
+
+	ret = init_ring(ring, 8, IORING_SETUP_R_DISABLED);
+	if (ret)
+		return ret;
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_NOP;
+	res[1].opcode = IORING_RESTRICTION_SQE_OP;
+	res[1].sqe_op = IORING_OP_TIMEOUT;
+	res[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[2].sqe_flags = flags_allowed;
+	ret = io_uring_register_restrictions(ring, res, 3);
+	if (ret)
+		return ret;
+	return io_uring_enable_rings(ring);
+}
+
+/*
+ * Restrictions are checked before the target is looked at: a flagged NOP
+ * on a ring whose sqe_flags_allowed lacks IOSQE_CQE_TARGET fails -EACCES on
+ * that ring whatever cqe_target_fd holds, and says nothing about the fd.
+ */
+static int t_restrictions_first(void)
+{
+	const unsigned int masks[2] = { 0, IOSQE_IO_DRAIN };
+	struct io_uring a[2], b, dis, iopoll;
+	struct io_uring_cqe cqe;
+	int fds[2], efd, closed, i, m, ret, bad = 0;
+	struct {
+		const char *name;
+		int fd;
+	} tg[7];
+
+	CHECK(!init_ring(&b, 8, 0), "setup");
+	CHECK(!init_ring(&dis, 8, IORING_SETUP_R_DISABLED), "setup disabled");
+	CHECK(!init_ring(&iopoll, 8, IORING_SETUP_IOPOLL), "setup iopoll");
+	for (m = 0; m < 2; m++)
+		CHECK(!restricted_nop_timeout(&a[m], masks[m]),
+		      "restricted ring, flags 0x%x", masks[m]);
+	CHECK(!pipe(fds), "pipe");
+	efd = eventfd(0, 0);
+	CHECK(efd >= 0, "eventfd");
+	/* no fd is opened after this one is closed */
+	closed = dup(fds[0]);
+	CHECK(closed >= 0, "dup");
+	close(closed);
+	tg[0].name = "-1";			tg[0].fd = -1;
+	tg[1].name = "closed fd";		tg[1].fd = closed;
+	tg[2].name = "pipe";			tg[2].fd = fds[0];
+	tg[3].name = "eventfd";			tg[3].fd = efd;
+	tg[4].name = "plain ring";		tg[4].fd = b.ring_fd;
+	tg[5].name = "R_DISABLED ring";		tg[5].fd = dis.ring_fd;
+	tg[6].name = "IOPOLL ring";		tg[6].fd = iopoll.ring_fd;
+
+	for (m = 0; m < 2; m++) {
+		for (i = 0; i < 7; i++) {
+			struct io_uring_sqe *sqe;
+
+			sqe = prep_nop_res(&a[m], 0x100 * m + i, 0);
+			io_uring_sqe_set_cqe_target(sqe, tg[i].fd);
+			CHECK(io_uring_submit(&a[m]) == 1, "submit");
+			ret = get_cqe_ms(&a[m], 1000, &cqe);
+			if (ret) {
+				fprintf(stderr, "restricted ring (flags allowed 0x%x), target %s (fd %d): no CQE on the source, want -EACCES there\n",
+					masks[m], tg[i].name, tg[i].fd);
+				bad++;
+			} else if (cqe.res != -EACCES ||
+				   cqe.user_data != (uint64_t)(0x100 * m + i)) {
+				fprintf(stderr, "restricted ring (flags allowed 0x%x), target %s (fd %d): res %d (%s), want -EACCES\n",
+					masks[m], tg[i].name, tg[i].fd, cqe.res,
+					strerror(-cqe.res));
+				bad++;
+			}
+		}
+	}
+	CHECK(!no_cqe(&b) && !no_cqe(&iopoll), "nothing on the targets");
+	for (m = 0; m < 2; m++) {
+		CHECK(!no_cqe(&a[m]), "nothing more on the source");
+		io_uring_queue_exit(&a[m]);
+	}
+	close(fds[0]);
+	close(fds[1]);
+	close(efd);
+	io_uring_queue_exit(&b);
+	io_uring_queue_exit(&dis);
+	io_uring_queue_exit(&iopoll);
+	CHECK(!bad, "%d of 14 flagged NOPs not refused with -EACCES", bad);
+	return 0;
+}
+
+/*
+ * IOSQE_IO_DRAIN is disabled on a ring once a target has been accepted, not
+ * before: a flagged SQE refused before its target was accepted leaves drain
+ * working. What refuses it, and where its CQE goes:
+ */
+enum refusal {
+	RF_RESTRICTED,		/* sqe_flags_allowed lacks the flag: -EACCES */
+	RF_IOPRIO,		/* NOP takes no ioprio: -EINVAL */
+	RF_PERSONALITY,		/* unregistered personality: -EINVAL */
+	RF_BAD_FD,		/* cqe_target_fd -1: -EBADF */
+	RF_WITH_DRAIN,		/* IOSQE_IO_DRAIN | IOSQE_CQE_TARGET: -EOPNOTSUPP */
+	RF_SELF,		/* self target: local completion, res 0 */
+	RF_ACCEPTED,		/* accepted: res 0 on B, then drain -EOPNOTSUPP */
+	RF_NR,
+};
+
+static const struct {
+	const char *name;
+	int res;
+} refusals[RF_NR] = {
+	[RF_RESTRICTED] = { "restriction refusal", -EACCES },
+	[RF_IOPRIO] = { "non-zero ioprio", -EINVAL },
+	[RF_PERSONALITY] = { "unregistered personality", -EINVAL },
+	[RF_BAD_FD] = { "bad target fd", -EBADF },
+	[RF_WITH_DRAIN] = { "IOSQE_IO_DRAIN with the flag", -EOPNOTSUPP },
+	[RF_SELF] = { "self target", 0 },
+	[RF_ACCEPTED] = { "accepted target", 0 },
+};
+
+static int drain_after(enum refusal r, struct io_uring *b)
+{
+	const char *name = refusals[r].name;
+	int drain_res = r == RF_ACCEPTED ? -EOPNOTSUPP : 0;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+	struct io_uring a, *where;
+	int ret, target, bad = 0;
+
+	if (r == RF_RESTRICTED)
+		ret = restricted_nop_timeout(&a, IOSQE_IO_DRAIN);
+	else
+		ret = init_ring(&a, 8, 0);
+	CHECK(!ret, "%s: setup: %d", name, ret);
+	target = r == RF_BAD_FD ? -1 : r == RF_SELF ? a.ring_fd : b->ring_fd;
+	sqe = prep_nop_res(&a, 1, 0);
+	io_uring_sqe_set_cqe_target(sqe, target);
+	if (r == RF_IOPRIO)
+		sqe->ioprio = 1;
+	else if (r == RF_PERSONALITY)
+		sqe->personality = 0x7fff;
+	else if (r == RF_WITH_DRAIN)
+		sqe->flags |= IOSQE_IO_DRAIN;
+	CHECK(io_uring_submit(&a) == 1, "%s: submit", name);
+	where = r == RF_ACCEPTED ? b : &a;
+	ret = get_cqe_ms(where, 1000, &cqe);
+	if (ret || cqe.user_data != 1 || cqe.res != refusals[r].res) {
+		fprintf(stderr, "%s: flagged NOP: %s res %d on the %s, want %d there\n",
+			name, ret ? "no CQE," : "got", ret ? 0 : cqe.res,
+			where == b ? "target" : "source", refusals[r].res);
+		bad++;
+	}
+	sqe = prep_nop_res(&a, 2, 0);
+	sqe->flags |= IOSQE_IO_DRAIN;
+	CHECK(io_uring_submit(&a) == 1, "%s: submit drain", name);
+	ret = get_cqe_ms(&a, 1000, &cqe);
+	if (ret || cqe.user_data != 2 || cqe.res != drain_res) {
+		fprintf(stderr, "%s: then a plain IOSQE_IO_DRAIN NOP: %s res %d (%s), want %d\n",
+			name, ret ? "no CQE," : "got", ret ? 0 : cqe.res,
+			ret ? "-" : strerror(-cqe.res), drain_res);
+		bad++;
+	}
+	if (no_cqe(&a) || no_cqe(b))
+		bad++;
+	io_uring_queue_exit(&a);
+	return bad ? T_EXIT_FAIL : 0;
+}
+
+static int t_drain_after_refusal(void)
+{
+	struct io_uring b;
+	int r, failed = 0;
+
+	CHECK(!init_ring(&b, 8, 0), "setup");
+	for (r = 0; r < RF_NR; r++)
+		if (drain_after(r, &b))
+			failed++;
+	io_uring_queue_exit(&b);
+	CHECK(!failed, "%d of %d drain cases wrong", failed, RF_NR);
+	return 0;
+}
+
+/* SQE bytes 60..63, after cqe_target_fd: reserved */
+static void set_reserved(struct io_uring_sqe *sqe, uint32_t v)
+{
+	memcpy((char *)sqe + 60, &v, sizeof(v));
+}
+
+enum rsv_op { RSV_NOP, RSV_TIMEOUT };
+
+/*
+ * One SQE on a fresh source, aimed at a fresh B if @flagged: its first CQE,
+ * from whichever ring it shows up on within 1 s.
+ */
+static int rsv_one(enum rsv_op op, int flagged, uint32_t b56, uint32_t b60,
+		   const char **where, struct io_uring_cqe *out)
+{
+	static struct __kernel_timespec ts = { .tv_nsec = 10000000 };
+	long long end = now_ms() + 1000;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring a, b;
+	int ret = -ETIME;
+
+	if (init_ring(&a, 8, 0) || init_ring(&b, 8, 0))
+		return -ENOMEM;
+	if (op == RSV_NOP) {
+		sqe = prep_nop_res(&a, 0x60, 60);
+	} else {
+		sqe = io_uring_get_sqe(&a);
+		io_uring_prep_timeout(sqe, &ts, 0, 0);
+		sqe->user_data = 0x60;
+	}
+	if (flagged)
+		io_uring_sqe_set_cqe_target(sqe, b.ring_fd);
+	else
+		memcpy((char *)sqe + 56, &b56, sizeof(b56));
+	set_reserved(sqe, b60);
+	if (io_uring_submit(&a) != 1)
+		ret = -EIO;
+	while (ret == -ETIME && now_ms() < end) {
+		if (!get_cqe_ms(&a, 5, out)) {
+			*where = "source";
+			ret = 0;
+		} else if (!io_uring_peek_cqe(&b, &cqe)) {
+			*out = *cqe;
+			io_uring_cqe_seen(&b, cqe);
+			*where = "target";
+			ret = 0;
+		}
+	}
+	io_uring_queue_exit(&a);
+	io_uring_queue_exit(&b);
+	return ret;
+}
+
+static int t_reserved_bytes(void)
+{
+	static const struct {
+		const char *name;
+		enum rsv_op op;
+		int flagged;
+		uint32_t b56, b60;
+		const char *where;
+		int res;
+	} rc[] = {
+		{ "flagged NOP, bytes 60..63 = 0xffffffff", RSV_NOP, 1, 0, 0xffffffff, "source", -EINVAL },
+		{ "flagged NOP, bytes 60..63 = 1", RSV_NOP, 1, 0, 1, "source", -EINVAL },
+		{ "flagged NOP, bytes 60..63 = 0", RSV_NOP, 1, 0, 0, "target", 60 },
+		{ "flagged TIMEOUT, bytes 60..63 = 0xffffffff", RSV_TIMEOUT, 1, 0, 0xffffffff, "source", -EINVAL },
+		{ "flagged TIMEOUT, bytes 60..63 = 1", RSV_TIMEOUT, 1, 0, 1, "source", -EINVAL },
+		{ "flagged TIMEOUT, bytes 60..63 = 0", RSV_TIMEOUT, 1, 0, 0, "target", -ETIME },
+		{ "TIMEOUT without the flag, bytes 56..59 = 5", RSV_TIMEOUT, 0, 5, 0, "source", -EINVAL },
+		{ "TIMEOUT without the flag, bytes 60..63 = 1", RSV_TIMEOUT, 0, 0, 1, "source", -EINVAL },
+		{ "TIMEOUT without the flag, __pad2 zero", RSV_TIMEOUT, 0, 0, 0, "source", -ETIME },
+	};
+	int nr = sizeof(rc) / sizeof(rc[0]), i, ret, bad = 0;
+	struct io_uring_cqe cqe;
+	const char *where;
+
+	for (i = 0; i < nr; i++) {
+		where = NULL;
+		ret = rsv_one(rc[i].op, rc[i].flagged, rc[i].b56, rc[i].b60,
+			      &where, &cqe);
+		if (ret) {
+			fprintf(stderr, "%s: no CQE anywhere (%d), want res %d on the %s\n",
+				rc[i].name, ret, rc[i].res, rc[i].where);
+			bad++;
+		} else if (strcmp(where, rc[i].where) || cqe.res != rc[i].res ||
+			   cqe.user_data != 0x60) {
+			fprintf(stderr, "%s: res %d on the %s, want res %d on the %s\n",
+				rc[i].name, cqe.res, where, rc[i].res,
+				rc[i].where);
+			bad++;
+		}
+	}
+	CHECK(!bad, "%d of %d reserved-bytes cases wrong", bad, nr);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -868,6 +1154,9 @@ static const struct {
 	{ "defer-taskrun", t_defer_taskrun },
 	{ "target-gone", t_target_gone },
 	{ "exchange", t_exchange },
+	{ "restrictions-first", t_restrictions_first },
+	{ "drain-after-refusal", t_drain_after_refusal },
+	{ "reserved-bytes", t_reserved_bytes },
 };
 
 int main(int argc, char *argv[])
