@@ -14,6 +14,8 @@ public static class Cli
         root.Add(VmCommand());
         root.Add(Suites.VmTest.GuestCommand());
         root.Add(Suites.LiburingSuite.Command());
+        root.Add(Suites.Reliability.Command());
+        root.Add(Suites.ReliabilityGuest.Command());
         root.Add(new Command("report", "Result files") { Reports.Totals.Command() });
         root.Add(Review.ReviewCommand.Create());
         IoUring.Interop.Generator.InteropCommands.AddTo(root); // bindings, liburing, bench interop
@@ -24,13 +26,32 @@ public static class Cli
         IoUring.Interop.Generator.RepoPaths.DefaultKernelTreeProvider = Kernel.KernelSource.CurrentPatchedTree;
         try
         {
-            return root.Parse(args).Invoke();
+            var parsed = root.Parse(args);
+            // Bad usage is exit 2 (vm/README.md), with the parser's own message; System.CommandLine would print the help and exit 1.
+            if (parsed.Errors.Count > 0)
+            {
+                foreach (var e in parsed.Errors) Console.Error.WriteLine($"toolkit: {e.Message}");
+                Console.Error.WriteLine($"toolkit: see `{CommandPath(parsed)} --help`");
+                return ExitCodes.Usage;
+            }
+            return parsed.Invoke();
         }
         catch (ToolkitException e)
         {
             Console.Error.WriteLine($"toolkit: {e.Message}");
             return e.ExitCode;
         }
+    }
+
+    /// <summary>How the parsed command is typed: "scripts/toolkit vm test".</summary>
+    static string CommandPath(ParseResult parsed)
+    {
+        var names = new List<string>();
+        for (var r = (System.CommandLine.Parsing.SymbolResult?)parsed.CommandResult; r != null; r = r.Parent)
+            if (r is System.CommandLine.Parsing.CommandResult c) names.Add(c.Command.Name);
+        names.Reverse();
+        names[0] = "scripts/toolkit";
+        return string.Join(' ', names);
     }
 
     /// <summary>The `bench` command (created by the interop commands); every benchmark is a subcommand of it.</summary>
@@ -50,13 +71,13 @@ public static class Cli
         }
     }
 
-    internal static Option<string> FlavourOption(string name, string description) => new(name)
+    internal static Option<string> FlavourOption(string name, string description, string defaultFlavour = "patched") => new(name)
     {
         Description = description + " (baseline, patched or debug)",
-        DefaultValueFactory = _ => "patched",
+        DefaultValueFactory = _ => defaultFlavour,
         CustomParser = r =>
         {
-            var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "patched";
+            var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : defaultFlavour;
             if (v is not ("baseline" or "patched" or "debug")) r.AddError($"unknown kernel flavour '{v}' (baseline, patched or debug)");
             return v;
         },
