@@ -133,9 +133,12 @@ static int check_tally(const char *what, const struct tally *t,
 {
 	int bound = (int)cq_entries + SLACK;
 
-	printf("%s: target (cq_entries %u) got %d CQEs with F_MORE, %d without (final res %d), %d after the final, %d foreign%s\n",
-	       what, cq_entries, t->more, t->finals, t->final_res, t->after,
-	       t->bad, t->runaway ? "; still arriving after 3 s of reaping" : "");
+	printf("%s: target (cq_entries %u) got %d CQEs with F_MORE, %d without",
+	       what, cq_entries, t->more, t->finals);
+	if (t->finals)
+		printf(" (first final res %d)", t->final_res);
+	printf(", %d after the final, %d foreign%s\n", t->after, t->bad,
+	       t->runaway ? "; still arriving after 3 s of reaping" : "");
 	if (t->more > bound || t->finals != 1 || t->after || t->bad) {
 		fprintf(stderr, "%s: want at most %d CQEs with F_MORE (cq_entries + %d), exactly 1 final CQE and nothing after it; got %d with F_MORE, %d final, %d after, %d foreign%s\n",
 			what, bound, SLACK, t->more, t->finals, t->after,
