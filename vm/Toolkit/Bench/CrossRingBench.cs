@@ -8,7 +8,8 @@ using Toolkit.Vm;
 namespace Toolkit.Bench;
 
 /// <summary>
-/// `bench cross-ring`: (a) ns per plain NOP, baseline vs patched kernel, under QEMU -icount (guest time
+/// `bench cross-ring`: (a0) instructions per plain NOP through raw syscalls at batch 1 and 32 and (a) through the
+/// bindings at batch 32, baseline vs patched kernel, under QEMU -icount (guest time
 /// = instructions executed, so the A/B is deterministic on a noisy machine); (b) delivering completions
 /// to another thread's ring by IOSQE_CQE_TARGET, the MSG_RING relay and eventfd + a queue, in one run
 /// of the patched kernel (2 vCPUs, TCG: wall time, noisy). The guest program is Validation/CrossRing.Bench.
@@ -87,6 +88,63 @@ public static class CrossRingBench
         md.AppendLine(text + ".");
     }
 
+    /// <summary>Batch sizes of the raw-syscall NOP loop: one `io_uring_enter` per NOP, and the batch of (a).</summary>
+    static readonly int[] RawBatches = [1, 32];
+
+    /// <summary>
+    /// liburing-tests/tools/nop-cost.c (raw syscalls, no liburing, no .NET) at each of <see cref="RawBatches"/> in one
+    /// -icount boot; returns the best guest ns per NOP (= instructions) per batch size.
+    /// </summary>
+    static Dictionary<int, double> RawNopCost(KernelInfo k, string binary, int nops)
+    {
+        var runs = RawBatches.Select(b => $"{VmRunner.ShellQuote(binary)} {b} {nops} >> \"$TOOLKIT_RUN_DIR/nop-cost.txt\"");
+        var r = VmRunner.Run(new VmOptions
+        {
+            KernelImage = k.Image, WorkDir = Paths.RepoRoot, ICount = true, Timeout = TimeSpan.FromMinutes(10),
+            Command = ["sh", "-c", string.Join(" && ", runs)],
+        });
+        var file = Path.Combine(r.RunDir, "nop-cost.txt");
+        if (r.ExitCode != 0 || !File.Exists(file))
+            throw new ToolkitException(r.ExitCode != 0 ? r.ExitCode : ExitCodes.Failed, $"bench cross-ring: nop-cost on {k.Flavour} failed:\n{r.Summary()}");
+        var best = new Dictionary<int, double>();
+        foreach (var line in File.ReadAllLines(file).Where(l => l.StartsWith("nop-cost batch=", StringComparison.Ordinal)))
+        {
+            var kv = line["nop-cost ".Length..].Split(' ').Select(x => x.Split('=', 2)).ToDictionary(x => x[0], x => x[1]);
+            best[int.Parse(kv["batch"], CultureInfo.InvariantCulture)] = double.Parse(kv["best_ns_per_nop"], CultureInfo.InvariantCulture);
+        }
+        if (best.Count != RawBatches.Length)
+            throw new ToolkitException(ExitCodes.Failed, $"bench cross-ring: {file} lacks a summary line for every batch size");
+        return best;
+    }
+
+    /// <summary>Builds the raw NOP loop on the host (the guest runs host binaries over 9p).</summary>
+    static string BuildNopCost()
+    {
+        var src = Path.Combine(Paths.RepoRoot, "liburing-tests", "tools", "nop-cost.c");
+        var bin = Path.Combine(Paths.RepoRoot, "artifacts", "crossring-bench", "nop-cost");
+        Directory.CreateDirectory(Path.GetDirectoryName(bin)!);
+        Proc.Check("gcc", ["-O2", "-Wall", "-o", bin, src], ExitCodes.BuildFailed, "building liburing-tests/tools/nop-cost.c");
+        return bin;
+    }
+
+    internal static void AppendRawNop(StringBuilder md, int nops, Dictionary<int, double> baseline, Dictionary<int, double> patched)
+    {
+        md.AppendLine("## (a0) Plain NOP cost through raw syscalls, patched vs baseline (-icount)");
+        md.AppendLine();
+        md.AppendLine("`liburing-tests/tools/nop-cost.c`: no liburing, no .NET; NOPs in batches of B with one `io_uring_enter(B, B, GETEVENTS)` per batch, " +
+            $"reaped from the mapped CQ, {nops} NOPs per repetition, best of 5. Batch 1 prices the syscall entry with every request.");
+        md.AppendLine();
+        md.AppendLine("| batch | baseline: instructions per NOP | patched | patched - baseline | ratio (target ≤ +0.5%) |");
+        md.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+        foreach (var b in RawBatches)
+        {
+            var ratio = patched[b] / baseline[b];
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {b} | {baseline[b]:F2} | {patched[b]:F2} | {patched[b] - baseline[b]:+0.00;-0.00} | **{ratio:F4}** ({(ratio - 1) * 100:+0.00;-0.00}%) |"));
+        }
+        md.AppendLine();
+    }
+
     static int Run(int nops, int deliveries, string output)
     {
         var baseline = Kernel(Flavour.Baseline);
@@ -98,6 +156,10 @@ public static class CrossRingBench
         var dll = Path.Combine(outDir, "CrossRing.Bench.dll");
         var load = HostLoad.OneMinute();
 
+        var nopCost = BuildNopCost();
+        Progress.Step($"(a0) raw-syscall NOP loop, batch {string.Join(" and ", RawBatches)}, under -icount: baseline, then patched");
+        var rawBase = RawNopCost(baseline, nopCost, nops);
+        var rawPatched = RawNopCost(patched, nopCost, nops);
         Progress.Step($"(a) {nops} NOPs under -icount: baseline, then patched");
         var baseRun = Guest(baseline, dll, $"nop {nops}", icount: true);
         var patchedRun = Guest(patched, dll, [$"nop {nops}", $"nop-target {nops}", $"nop-msgring {nops}"], icount: true);
@@ -123,6 +185,7 @@ public static class CrossRingBench
         md.AppendLine($"- machine: {Environment.ProcessorCount} cores, load average {load} at start; QEMU TCG (no KVM), guest 2 vCPUs (icount runs: single-threaded TCG)");
         md.AppendLine($"- kernels: baseline {baseline.KernelRelease}, patched {patched.KernelRelease} (base {patched.BaseVersion}, series {patched.SeriesHash[..12]}, {patched.SeriesPatches} patches)");
         md.AppendLine();
+        AppendRawNop(md, nops, rawBase, rawPatched);
         md.AppendLine("## (a) Plain NOP cost, patched vs baseline (-icount shift=0: 1 guest ns = 1 instruction)");
         md.AppendLine();
         md.AppendLine("NOPs in batches of 32 per `io_uring_enter`, no IOSQE_CQE_TARGET: the cost every request pays for the feature. Best of 5 in-process repetitions per kernel (samples below), tiered JIT off.");
