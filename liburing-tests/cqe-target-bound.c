@@ -30,16 +30,33 @@
  *             most 1,024 objects (the fixed kernel keeps a few hundred
  *             free carriers per ring). Without an io_kiocb line in
  *             /proc/slabinfo the subcase is skipped with a message.
+ *  memcg      carriers are charged to the submitting task's memory cgroup
+ *             (they are io_kiocbs, a SLAB_ACCOUNT cache, allocated at
+ *             submission in the submitter's context). A child process in
+ *             a cgroup v2 child cgroup of its own submits 4,000 POLL_ADDs
+ *             on a pipe nobody writes without the flag, then (on a fresh
+ *             ring, so the requests are new allocations again) 4,000
+ *             targeting B: memory.current must grow by at least 128 bytes
+ *             per request more the second time (a carrier per request;
+ *             charged elsewhere the difference would be ~0). Mounts
+ *             cgroup2 on /sys/fs/cgroup if it is not there; skipped with
+ *             a message without cgroup2 or its memory controller.
  *
  * Usage: cqe-target-bound [case-name]
- * Exit: 0 pass, 1 fail, 77 kernel without the feature.
+ * Exit: 0 pass, 1 fail, 77 kernel without the feature (or every case
+ * that ran was skipped).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "cqe-target.h"
 #include "cqe-target-proc.h"
@@ -53,6 +70,16 @@
 #define NR_CARRIERS	20000
 #define CARRIER_BATCH	64
 #define CARRIER_SLACK	1024
+#define MEMCG_NR	4000
+#define MEMCG_MIN_BYTES	128		/* per carrier; sizeof(io_kiocb) is 256 */
+/* the debug kernel (KASAN, kmemleak, lockdep) under TCG took 40-80 s */
+#define MEMCG_CHILD_MS	180000
+#define MEMCG_REAP_MS	30000
+#define MEMCG_CANCEL_UD	0xcafe0000ULL
+#define CGROUP_ROOT	"/sys/fs/cgroup"
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC	0x63677270
+#endif
 
 #define CHECK(cond, ...) do {						\
 	if (!(cond)) {							\
@@ -411,6 +438,365 @@ static int t_carriers(void)
 	return ret;
 }
 
+/* the contents of @path (at most @len - 1 bytes, NUL-terminated), -errno */
+static int read_text(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int write_text(const char *path, const char *s)
+{
+	ssize_t n;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n < 0 ? n : 0;
+}
+
+/* whether the space-separated list in @path holds @word */
+static int has_word(const char *path, const char *word)
+{
+	char buf[512], *tok, *save;
+
+	if (read_text(path, buf, sizeof(buf)))
+		return 0;
+	for (tok = strtok_r(buf, " \n", &save); tok;
+	     tok = strtok_r(NULL, " \n", &save))
+		if (!strcmp(tok, word))
+			return 1;
+	return 0;
+}
+
+/* memory.current of cgroup @cg, -1 if unreadable */
+static long long memcg_current(const char *cg)
+{
+	char path[256], buf[64];
+
+	snprintf(path, sizeof(path), "%s/memory.current", cg);
+	if (read_text(path, buf, sizeof(buf)))
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+/* the "slab" line of @cg's memory.stat, -1 without one */
+static long long memcg_slab(const char *cg)
+{
+	char path[256], buf[8192], *line, *save;
+	long long val;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	if (read_text(path, buf, sizeof(buf)))
+		return -1;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (sscanf(line, "slab %lld", &val) == 1)
+			return val;
+	return -1;
+}
+
+struct memcg_sample {
+	long long current;
+	long long slab;
+};
+
+static void memcg_sample(const char *cg, struct memcg_sample *s)
+{
+	s->current = memcg_current(cg);
+	s->slab = memcg_slab(cg);
+}
+
+/* @nr POLLIN polls on @fd, CQEs to @target_fd (-1: local); 0 or -1 */
+static int submit_polls(struct io_uring *ring, int fd, int nr, int target_fd)
+{
+	struct io_uring_sqe *sqe;
+	int i, ret, done = 0;
+
+	for (i = 0; i < nr; i++) {
+		sqe = io_uring_get_sqe(ring);
+		if (!sqe) {
+			ret = io_uring_submit(ring);
+			if (ret > 0)
+				done += ret;
+			sqe = io_uring_get_sqe(ring);
+			if (!sqe)
+				break;
+		}
+		io_uring_prep_poll_add(sqe, fd, POLLIN);
+		sqe->user_data = i + 1;
+		if (target_fd >= 0)
+			io_uring_sqe_set_cqe_target(sqe, target_fd);
+	}
+	ret = io_uring_submit(ring);
+	if (ret > 0)
+		done += ret;
+	if (done != nr) {
+		fprintf(stderr, "memcg: submitted %d of %d polls (last submit %d)\n",
+			done, nr, ret);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Cancel the @nr polls on @src, one cancel by user_data each, and reap the
+ * cancels' CQEs (res 0) from @src and the polls' -ECANCELED CQEs from @cqr
+ * (@src itself, or their target). 0 or -1. Not IORING_ASYNC_CANCEL_ANY:
+ * it rescans the poll hash table from its first bucket for each request,
+ * past the ones already cancelled, and did not get through 4,000 polls in
+ * 10 s on the debug kernel under TCG.
+ */
+static int cancel_polls(struct io_uring *src, struct io_uring *cqr, int nr)
+{
+	long long end = now_ms() + MEMCG_REAP_MS;
+	int i, polls = 0, cancels = 0, bad = 0;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe cqe;
+
+	for (i = 0; i < nr; i++) {
+		sqe = io_uring_get_sqe(src);
+		if (!sqe) {
+			io_uring_submit(src);
+			sqe = io_uring_get_sqe(src);
+		}
+		io_uring_prep_cancel64(sqe, i + 1, 0);
+		sqe->user_data = MEMCG_CANCEL_UD + i;
+	}
+	io_uring_submit(src);
+	/* the cancels' CQEs first (on @src), then the polls' (on @cqr) */
+	while ((cancels < nr || polls < nr) && now_ms() < end) {
+		struct io_uring *r = cancels < nr ? src : cqr;
+
+		if (get_cqe_ms(r, 10, &cqe))
+			continue;
+		if (r == src && cqe.user_data >= MEMCG_CANCEL_UD &&
+		    cqe.user_data < MEMCG_CANCEL_UD + nr && !cqe.res)
+			cancels++;
+		else if (r == cqr && cqe.res == -ECANCELED &&
+			 cqe.user_data >= 1 && cqe.user_data <= (unsigned int)nr)
+			polls++;
+		else if (bad++ < 3)
+			fprintf(stderr, "memcg: unexpected CQE ud=0x%llx res=%d\n",
+				(unsigned long long)cqe.user_data, cqe.res);
+	}
+	if (polls != nr || cancels != nr || bad) {
+		fprintf(stderr, "memcg: cancelling %d polls: %d cancels done, %d -ECANCELED CQEs, %d unexpected CQEs\n",
+			nr, cancels, polls, bad);
+		return -1;
+	}
+	return 0;
+}
+
+/* no CQE on @ring right now (a refused or failed poll would post one) */
+static int cq_empty(struct io_uring *ring, const char *what)
+{
+	struct io_uring_cqe *cqe;
+
+	if (io_uring_peek_cqe(ring, &cqe))
+		return 1;
+	fprintf(stderr, "memcg: unexpected CQE on %s: ud=%llu res=%d\n",
+		what, (unsigned long long)cqe->user_data, cqe->res);
+	return 0;
+}
+
+/*
+ * The child of t_memcg(), in cgroup @cg: A1 (plain polls), A2 (targeted
+ * polls) and B (their target) are set up before any sample, so that only
+ * the requests, and for A2 their carriers, are charged in between. A2 is a
+ * ring of its own: A1's cancelled requests stay in A1's request cache and
+ * would be reused without a new charge.
+ */
+static int memcg_child(const char *cg)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_CQSIZE,
+		.cq_entries = 8192,
+	};
+	struct memcg_sample s0, s1, s2, s3;
+	long long plain, targeted, min = (long long)MEMCG_NR * MEMCG_MIN_BYTES;
+	struct io_uring a1, a2, b;
+	char path[256], pid[32];
+	long long t[5];
+	cpu_set_t cpus, all;
+	int fds[2], cpu, err, pinned = 0, ret = T_EXIT_PASS;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	err = write_text(path, pid);
+	if (err) {
+		fprintf(stderr, "memcg: moving to %s: %s\n", cg, strerror(-err));
+		return T_EXIT_FAIL;
+	}
+	/*
+	 * One CPU while measuring: one per-cpu memcg charge stock, less
+	 * noise. Unpinned for the teardown, whose exit work may keep a CPU
+	 * busy for seconds on a PREEMPT_NONE debug kernel.
+	 */
+	cpu = sched_getcpu();
+	if (cpu >= 0 && !sched_getaffinity(0, sizeof(all), &all)) {
+		CPU_ZERO(&cpus);
+		CPU_SET(cpu, &cpus);
+		pinned = !sched_setaffinity(0, sizeof(cpus), &cpus);
+	}
+	CHECK(!pipe(fds), "pipe");
+	CHECK(!io_uring_queue_init_params(256, &a1, &p), "ring A1");
+	CHECK(!io_uring_queue_init_params(256, &a2, &p), "ring A2");
+	CHECK(!io_uring_queue_init_params(8, &b, &p), "ring B");
+
+	t[0] = now_ms();
+	memcg_sample(cg, &s0);
+	if (submit_polls(&a1, fds[0], MEMCG_NR, -1))
+		return T_EXIT_FAIL;
+	memcg_sample(cg, &s1);
+	CHECK(cq_empty(&a1, "A1"), "plain polls pending");
+	t[1] = now_ms();
+	if (cancel_polls(&a1, &a1, MEMCG_NR))
+		return T_EXIT_FAIL;
+	t[2] = now_ms();
+
+	memcg_sample(cg, &s2);
+	if (submit_polls(&a2, fds[0], MEMCG_NR, b.ring_fd))
+		return T_EXIT_FAIL;
+	memcg_sample(cg, &s3);
+	if (pinned)
+		sched_setaffinity(0, sizeof(all), &all);
+	CHECK(cq_empty(&a2, "A2") && cq_empty(&b, "B"), "targeted polls pending");
+	t[3] = now_ms();
+	if (cancel_polls(&a2, &b, MEMCG_NR))
+		ret = T_EXIT_FAIL;
+	t[4] = now_ms();
+	printf("memcg: %d polls: plain submitted in %lld ms, cancelled in %lld ms; targeted submitted in %lld ms, cancelled in %lld ms\n",
+	       MEMCG_NR, t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
+
+	io_uring_queue_exit(&a2);
+	io_uring_queue_exit(&a1);
+	io_uring_queue_exit(&b);
+	close(fds[0]);
+	close(fds[1]);
+
+	plain = s1.current - s0.current;
+	targeted = s3.current - s2.current;
+	printf("memcg: memory.current %lld -> %lld (%+lld) for %d plain polls, %lld -> %lld (%+lld) for %d targeted: carriers %+lld bytes (%+lld per request), want >= %lld (%d per request)\n",
+	       s0.current, s1.current, plain, MEMCG_NR, s2.current,
+	       s3.current, targeted, MEMCG_NR, targeted - plain,
+	       (targeted - plain) / MEMCG_NR, min, MEMCG_MIN_BYTES);
+	if (s0.slab >= 0)
+		printf("memcg: memory.stat slab %lld -> %lld (%+lld) plain, %lld -> %lld (%+lld) targeted: %+lld\n",
+		       s0.slab, s1.slab, s1.slab - s0.slab, s2.slab,
+		       s3.slab, s3.slab - s2.slab,
+		       (s3.slab - s2.slab) - (s1.slab - s0.slab));
+	else
+		printf("memcg: no slab line in %s/memory.stat\n", cg);
+	if (s0.current < 0) {
+		fprintf(stderr, "memcg: cannot read %s/memory.current\n", cg);
+		return T_EXIT_FAIL;
+	}
+	if (targeted - plain < min) {
+		fprintf(stderr, "memcg: %d targeted polls charged only %lld bytes more than %d plain ones to the submitter's memory cgroup, want >= %lld: the carriers are not charged to the submitter\n",
+			MEMCG_NR, targeted - plain, MEMCG_NR, min);
+		ret = T_EXIT_FAIL;
+	}
+	return ret;
+}
+
+static int t_memcg(void)
+{
+	static const char *subtree = CGROUP_ROOT "/cgroup.subtree_control";
+	int mounted = 0, enabled = 0, ret, err;
+	long long end;
+	struct statfs sfs;
+	char cg[128];
+	pid_t pid;
+
+	if (statfs(CGROUP_ROOT, &sfs)) {
+		printf("memcg: SKIP: no %s (%s): kernel without CONFIG_CGROUPS, or sysfs not mounted\n",
+		       CGROUP_ROOT, strerror(errno));
+		return T_EXIT_SKIP;
+	}
+	if (sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		if (mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL)) {
+			printf("memcg: SKIP: %s is not a cgroup2 mount and mounting cgroup2 there failed: %s\n",
+			       CGROUP_ROOT, strerror(errno));
+			return T_EXIT_SKIP;
+		}
+		mounted = 1;
+	}
+	ret = T_EXIT_SKIP;
+	if (!has_word(CGROUP_ROOT "/cgroup.controllers", "memory")) {
+		printf("memcg: SKIP: no memory controller in %s/cgroup.controllers: kernel without CONFIG_MEMCG (or booted with cgroup_disable=memory)\n",
+		       CGROUP_ROOT);
+		goto out_umount;
+	}
+	if (!has_word(subtree, "memory")) {
+		err = write_text(subtree, "+memory");
+		if (err) {
+			printf("memcg: SKIP: cannot enable the memory controller (+memory to %s): %s\n",
+			       subtree, strerror(-err));
+			goto out_umount;
+		}
+		enabled = 1;
+	}
+	ret = T_EXIT_FAIL;
+	snprintf(cg, sizeof(cg), "%s/cqe-target-memcg.%d", CGROUP_ROOT,
+		 (int)getpid());
+	if (mkdir(cg, 0755)) {
+		fprintf(stderr, "memcg: mkdir %s: %s\n", cg, strerror(errno));
+		goto out_disable;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "memcg: fork: %s\n", strerror(errno));
+	} else if (!pid) {
+		ret = memcg_child(cg);
+		fflush(stdout);
+		_exit(ret);
+	} else {
+		ret = wait_child(pid, MEMCG_CHILD_MS);
+		if (ret < 0)
+			fprintf(stderr, "memcg: child did not finish within %d ms (killed)\n",
+				MEMCG_CHILD_MS);
+		else if (ret != T_EXIT_PASS && ret != T_EXIT_SKIP &&
+			 ret != T_EXIT_FAIL)
+			fprintf(stderr, "memcg: child exit status %d\n", ret);
+		if (ret != T_EXIT_PASS && ret != T_EXIT_SKIP)
+			ret = T_EXIT_FAIL;
+	}
+	/* the exited child may take a moment to leave the cgroup */
+	end = now_ms() + 2000;
+	while (rmdir(cg) && errno == EBUSY && now_ms() < end)
+		sleep_ms(10);
+	if (!access(cg, F_OK)) {
+		fprintf(stderr, "memcg: rmdir %s: %s\n", cg, strerror(errno));
+		ret = T_EXIT_FAIL;
+	}
+out_disable:
+	if (enabled)
+		write_text(subtree, "-memory");
+out_umount:
+	if (mounted && umount(CGROUP_ROOT))
+		fprintf(stderr, "memcg: umount %s: %s\n", CGROUP_ROOT,
+			strerror(errno));
+	return ret;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -419,11 +805,12 @@ static const struct {
 	{ "ms-closed", t_ms_closed },
 	{ "ms-defer", t_ms_defer },
 	{ "carriers", t_carriers },
+	{ "memcg", t_memcg },
 };
 
 int main(int argc, char *argv[])
 {
-	int i, ret, failed = 0, ran = 0;
+	int i, ret, failed = 0, skipped = 0, ran = 0;
 
 	ret = cqe_target_supported();
 	if (ret)
@@ -433,15 +820,23 @@ int main(int argc, char *argv[])
 			continue;
 		ran++;
 		ret = cases[i].fn();
-		printf("%s: %s\n", cases[i].name, ret ? "FAIL" : "ok");
+		printf("%s: %s\n", cases[i].name, ret == T_EXIT_SKIP ?
+		       "skipped" : ret ? "FAIL" : "ok");
 		fflush(stdout);
-		if (ret)
+		if (ret == T_EXIT_SKIP)
+			skipped++;
+		else if (ret)
 			failed++;
 	}
 	if (!ran) {
 		fprintf(stderr, "unknown case %s\n", argv[1]);
 		return T_EXIT_FAIL;
 	}
-	printf("%d/%d cases passed\n", ran - failed, ran);
-	return failed ? T_EXIT_FAIL : T_EXIT_PASS;
+	printf("%d/%d cases passed", ran - failed - skipped, ran);
+	if (skipped)
+		printf(", %d skipped", skipped);
+	printf("\n");
+	if (failed)
+		return T_EXIT_FAIL;
+	return skipped == ran ? T_EXIT_SKIP : T_EXIT_PASS;
 }
