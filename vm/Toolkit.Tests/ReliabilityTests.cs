@@ -43,6 +43,8 @@ public class ReliabilityTests
         Assert.That(idle.TimeoutSeconds, Is.GreaterThan(330 + 60), "past the 330 s idle, with room for set-up and teardown");
         var faults = entries.Where(e => e.Phase == "fault-injection").ToList();
         Assert.That(faults.All(e => e.Faults), Is.True);
+        // The tests without a fault-tolerant mode get through their feature probe before anything fails.
+        Assert.That(faults.Where(e => !e.Tolerant).All(e => e.Space > 0 && e.Probability < 10), Is.True);
         Assert.That(faults.Select(e => e.Binary).Distinct(), Is.EquivalentTo(new[] { "cqe-target", "cqe-target-chaos", "cqe-target-stress", "cq-user-word" }));
         // Exactly the tests that have -f are run as fault tolerant.
         Assert.That(faults.All(e => e.Tolerant == e.Args.Contains("-f")), Is.True);
@@ -256,6 +258,9 @@ public class ReliabilityTests
             Assert.That(Array.IndexOf(lines, $"echo 0 > {d}/probability"), Is.LessThan(Array.IndexOf(lines, $"echo Y > {d}/task-filter")));
         }
         Assert.That(lines, Does.Contain("echo N > /sys/kernel/debug/failslab/cache-filter"));
+        Assert.That(lines, Does.Contain("echo 0 > /sys/kernel/debug/failslab/space"));
+        var spaced = FaultInjection.ArmScript(s with { Space = 256 * 1024 });
+        Assert.That(spaced, Does.Contain("echo 262144 > /sys/kernel/debug/failslab/space").And.Contain("echo 64 > /sys/kernel/debug/fail_page_alloc/space"));
         Assert.That(lines, Does.Contain("echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem"));
     }
 
@@ -304,6 +309,47 @@ public class ReliabilityTests
         Assert.That((r.Start, r.End, r.Symbols), Is.EqualTo((0xffffffff81400000UL, 0xffffffff81400400UL, 4)));
         Assert.That(r.First, Is.EqualTo("io_uring_get_opcode"));
         Assert.That(r.Last, Is.EqualTo("io_napi_free"));
+    }
+
+    [Test]
+    public void NamesEveryObjectHasDoNotMakeARun()
+    {
+        // KASAN gives every object _sub_I_65535_1/_sub_D_65535_0 constructors; in .init.text they sit side by side.
+        var lines = new List<string> { "ffffffff81000000 T _stext" };
+        for (var i = 0; i < 50; i++) lines.Add($"ffffffff8{2000000 + i * 16:x} t _sub_I_65535_1");
+        lines.AddRange([
+            "ffffffff81400000 t __refcount_add.constprop.0",   // a static helper io_uring shares with others: not the start
+            "ffffffff81400040 T io_uring_get_opcode",
+            "ffffffff81400100 t __refcount_add.constprop.0",   // inside the run: kept
+            "ffffffff81400200 t io_uring_poll",
+            "ffffffff81400300 t __refcount_add.constprop.0",   // after the last own symbol: not the end
+            "ffffffff81400400 T blk_mq_start_request",
+        ]);
+        var kallsyms = FaultInjection.ParseKallsyms(lines);
+        var names = new HashSet<string> { "_sub_I_65535_1", "__refcount_add.constprop.0", "io_uring_get_opcode", "io_uring_poll" };
+        var r = FaultInjection.FindRange(kallsyms, names)!;
+        Assert.That((r.Start, r.End, r.Symbols, r.First, r.Last),
+            Is.EqualTo((0xffffffff81400040UL, 0xffffffff81400300UL, 3, "io_uring_get_opcode", "io_uring_poll")));
+    }
+
+    [Test]
+    public void IoUringRangeInADebugKernelsSystemMap()
+    {
+        // The real thing, on a copy of a debug build (TOOLKIT_TEST_DEBUG_BUILD: bzImage's build directory with
+        // System.map and io_uring/*.o of that same build): System.map lists what /proc/kallsyms does (no KASLR).
+        // Not the cache's build directory: a rebuild in progress mixes old and new objects.
+        var build = Environment.GetEnvironmentVariable("TOOLKIT_TEST_DEBUG_BUILD") ?? "/nonexistent";
+        var map = Path.Combine(build, "System.map");
+        var objs = Directory.Exists(Path.Combine(build, "io_uring")) ? Directory.GetFiles(Path.Combine(build, "io_uring"), "*.o") : [];
+        if (!File.Exists(map) || objs.Length == 0) Assert.Ignore($"no debug kernel build in {build}");
+        var names = FaultInjection.ParseNm(Proc.Run("nm", ["--defined-only", .. objs]).Output.Split('\n'));
+        var r = FaultInjection.FindRange(FaultInjection.ParseKallsyms(File.ReadLines(map)), names)!;
+        Assert.That(r, Is.Not.Null);
+        Assert.That(r.Symbols, Is.GreaterThan(names.Count / 2), r.ToString());
+        Assert.That(r.End - r.Start, Is.LessThan(4UL << 20), r.ToString());
+        var inside = FaultInjection.ParseKallsyms(File.ReadLines(map)).Where(s => s.Address >= r.Start && s.Address < r.End).Select(s => s.Name).ToList();
+        Assert.That(inside, Does.Contain("io_submit_sqes").And.Contain("io_uring_setup"));
+        Assert.That(inside.Where(n => !names.Contains(n)), Is.Empty, "nothing of another object inside");
     }
 
     [Test]

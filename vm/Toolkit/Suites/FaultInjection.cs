@@ -49,6 +49,11 @@ public static partial class FaultInjection
         public IReadOnlyList<string> Caches { get; init; } = [];
         /// <summary>1: log each failure (rate-limited), 2: and its stack. GFP_NOWARN allocations are never logged.</summary>
         public int Verbose { get; init; } = 2;
+        /// <summary>
+        /// "space": the first this many bytes (failslab) of eligible allocations never fail, nor the first
+        /// <see cref="Space"/>/4096 pages (fail_page_alloc): lets a test get through its set-up first.
+        /// </summary>
+        public int Space { get; init; }
     }
 
     /// <summary>Shell commands that arm the capabilities (probability last, so nothing fails half-configured).</summary>
@@ -71,7 +76,7 @@ public static partial class FaultInjection
             }
             if (cap == "failslab") W("cache-filter", s.Caches.Count > 0 ? "Y" : "N");
             W("interval", "1");
-            W("space", "0");
+            W("space", (cap == "failslab" ? s.Space : s.Space / 4096).ToString(CultureInfo.InvariantCulture));
             W("times", Times.ToString(CultureInfo.InvariantCulture));
             W("verbose", s.Verbose.ToString(CultureInfo.InvariantCulture));
             W("stacktrace-depth", "32");
@@ -142,29 +147,37 @@ public static partial class FaultInjection
     }
 
     /// <summary>
-    /// Where the objects whose functions are <paramref name="names"/> lie in the running kernel: the longest run
-    /// of consecutive text symbols (by address) that all belong to them, up to the first symbol after it. The
-    /// objects of one directory (io_uring/) are linked one after the other, so their .text is one such run;
-    /// what the compiler put elsewhere (.text.unlikely, .init.text) is not in it. Null when none is found,
-    /// or kallsyms shows no addresses (kptr_restrict).
+    /// Where the objects whose functions are <paramref name="names"/> lie in the running kernel. The objects of
+    /// one directory (io_uring/) are linked one after the other, so their .text is one run of consecutive text
+    /// symbols (by address) that are all theirs; what the compiler put elsewhere (.text.unlikely, .init.text) is
+    /// not in it. A name that kallsyms lists more than once (KASAN's _sub_I_65535_1 constructors, which every
+    /// object has; static helpers such as __refcount_add.constprop.0 that other files have too) proves nothing:
+    /// it may sit inside a run but does not start, end or count toward one. The range is the run with the most
+    /// names of their own, from its first such symbol to the start of the symbol after its last one. Null
+    /// when there is none, or kallsyms shows no addresses (kptr_restrict).
     /// </summary>
     public static TextRange? FindRange(IReadOnlyList<Symbol> kallsyms, IReadOnlySet<string> names)
     {
         if (kallsyms.Count == 0 || kallsyms.All(s => s.Address == 0)) return null;
-        int bestStart = -1, bestLen = 0;
+        var count = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var s in kallsyms) count[s.Name] = count.GetValueOrDefault(s.Name) + 1;
+        bool Own(int i) => names.Contains(kallsyms[i].Name) && count[kallsyms[i].Name] == 1;
+        bool Shared(int i) => names.Contains(kallsyms[i].Name) && count[kallsyms[i].Name] > 1;
+        int bestFirst = -1, bestLast = -1, bestOwn = 0;
         for (var i = 0; i < kallsyms.Count;)
         {
-            if (!names.Contains(kallsyms[i].Name)) { i++; continue; }
-            var j = i;
-            while (j < kallsyms.Count && names.Contains(kallsyms[j].Name)) j++;
-            if (j - i > bestLen) (bestStart, bestLen) = (i, j - i);
-            i = j;
+            if (!Own(i)) { i++; continue; }
+            int first = i, last = i, own = 0;
+            for (var j = i; j < kallsyms.Count && (Own(j) || Shared(j)); j++)
+                if (Own(j)) (last, own) = (j, own + 1);
+            if (own > bestOwn) (bestFirst, bestLast, bestOwn) = (first, last, own);
+            i = last + 1;
         }
-        if (bestLen == 0) return null;
-        var last = kallsyms[bestStart + bestLen - 1];
+        if (bestOwn == 0) return null;
+        var lastSym = kallsyms[bestLast];
         // Up to the next symbol at a higher address; the last symbol of all gets one page.
-        var end = kallsyms.Skip(bestStart + bestLen).FirstOrDefault(s => s.Address > last.Address)?.Address ?? last.Address + 4096;
-        return new TextRange(kallsyms[bestStart].Address, end, bestLen, kallsyms[bestStart].Name, last.Name);
+        var end = kallsyms.Skip(bestLast + 1).FirstOrDefault(s => s.Address > lastSym.Address)?.Address ?? lastSym.Address + 4096;
+        return new TextRange(kallsyms[bestFirst].Address, end, bestLast - bestFirst + 1, kallsyms[bestFirst].Name, lastSym.Name);
     }
 
     /// <summary>A logged injected failure ("FAULT_INJECTION: forcing a failure." and, with verbose=2, its stack).</summary>

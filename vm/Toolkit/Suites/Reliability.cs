@@ -19,6 +19,8 @@ public static class Reliability
     public const string Stress = "stress", Chaos = "chaos", Cycle = "cycle", Fault = "fault-injection", LongIdle = "long-idle";
     public static readonly string[] Phases = [Stress, Chaos, Cycle, Fault, LongIdle];
     public static readonly int[] DefaultSeeds = [1, 2, 3];
+    /// <summary>Bytes of io_uring allocations a test without a fault-tolerant mode gets before the first injected failure.</summary>
+    public const int NonTolerantSpace = 256 * 1024;
 
     public sealed record Options
     {
@@ -64,7 +66,8 @@ public static class Reliability
     }
 
     /// <summary>One planned test: which binary (liburing-tests/NAME.c), arguments, its budget, how it runs.</summary>
-    public sealed record Entry(string Phase, string Binary, string[] Args, int TimeoutSeconds, bool Faults = false, bool Tolerant = false, int Probability = 10);
+    public sealed record Entry(string Phase, string Binary, string[] Args, int TimeoutSeconds, bool Faults = false, bool Tolerant = false, int Probability = 10,
+        int Space = 0);
 
     /// <summary>
     /// The tests of each phase. Budgets are for the debug kernel (KASAN, lockdep, kmemleak) under TCG on 2 cores,
@@ -91,16 +94,17 @@ public static class Reliability
                     list.Add(new(Cycle, "cqe-target-cycle", ["-e"], 300));
                     break;
                 case Fault:
-                    // Without a fault-tolerant mode a test fails its own checks on the first -ENOMEM: a lower rate
-                    // lets it get further; only its kernel's health counts (ReliabilityGuest.JudgeUnderFaults).
-                    list.Add(new(Fault, "cqe-target", [], 600, Faults: true, Probability: 2));
+                    // Without a fault-tolerant mode a test fails its own checks on the first -ENOMEM: a lower rate, and
+                    // 256 KiB of io_uring allocations before the first failure (its feature probe, its first cases),
+                    // let it get further; only its kernel's health counts (ReliabilityGuest.JudgeUnderFaults).
+                    list.Add(new(Fault, "cqe-target", [], 600, Faults: true, Probability: 2, Space: NonTolerantSpace));
                     list.Add(new(Fault, "cqe-target-chaos", ["-i", "200", "-s", "1", "-t", "300", "-f"], 400, Faults: true, Tolerant: true));
                     list.Add(new(Fault, "cqe-target-stress", ["-r", "4", "-n", "20000", "-m", "mixed", "-a", "-f"], 600, Faults: true, Tolerant: true));
                     // A window larger than the CQ: CQEs spill into the targets' overflow lists, whose entries fail too.
                     list.Add(new(Fault, "cqe-target-stress", ["-r", "2", "-n", "20000", "-m", "plain", "-w", "1024", "-f"], 600, Faults: true, Tolerant: true));
                     list.Add(new(Fault, "cqe-target-stress", ["-r", "2", "-n", "20000", "-m", "defer", "-f"], 600, Faults: true, Tolerant: true));
                     list.Add(new(Fault, "cqe-target-stress", ["-r", "2", "-n", "20000", "-m", "sqpoll", "-f"], 600, Faults: true, Tolerant: true));
-                    list.Add(new(Fault, "cq-user-word", [], 600, Faults: true, Probability: 2));
+                    list.Add(new(Fault, "cq-user-word", [], 600, Faults: true, Probability: 2, Space: NonTolerantSpace));
                     break;
                 case LongIdle:
                     // Past io_ring_exit_work's 300 s WARN: 330 s idle, plus set-up and teardown.
@@ -121,7 +125,7 @@ public static class Reliability
             else if (!File.Exists(path)) skip = $"{path} was not built: not run";
             return new ReliabilityGuest.PlanTest(e.Phase, path, e.Args, e.TimeoutSeconds)
             {
-                FaultInjection = e.Faults, FaultTolerant = e.Tolerant, FaultProbability = e.Probability, SkipReason = skip,
+                FaultInjection = e.Faults, FaultTolerant = e.Tolerant, FaultProbability = e.Probability, FaultSpace = e.Space, SkipReason = skip,
             };
         }).ToList();
 
@@ -140,7 +144,7 @@ public static class Reliability
         var cmd = new Command("reliability", "Boot the debug kernel (KASAN, lockdep, kmemleak) and run the cross-ring stress at full size, cqe-target-chaos " +
             "for each seed and cqe-target-cycle, each followed by a kmemleak scan; a leaked object allocated in io_uring fails its test, other " +
             "kmemleak reports are warnings. Optionally the fault-injection and long-idle phases. Writes KTAP, JUnit, a summary and every kmemleak " +
-            $"report to artifacts/runs/reliability-*/. Exit 0 all passed and the kernel log is clean, 1 a test failed or leaked, {ExitCodes.Usage} bad option " +
+            $"report and test output to artifacts/runs/reliability-*/ (tests/). Exit 0 all passed and the kernel log is clean, 1 a test failed or leaked, {ExitCodes.Usage} bad option " +
             $"or a kernel without kmemleak, {ExitCodes.NoKernelImage} no kernel image, {ExitCodes.BuildFailed} the C tests do not build, or the `vm run` code " +
             $"({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}, {ExitCodes.CommandTimeout}, {ExitCodes.KernelPanic}, {ExitCodes.KernelSplat}) for a VM-level failure.")
         {
@@ -200,7 +204,7 @@ public static class Reliability
         var runDir = Paths.NewRunDir("reliability");
         CTests.Build(runDir, 60);
         var tests = PlanTests(Entries(o), Path.Combine(Paths.RepoRoot, "liburing-tests"), Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests"));
-        var outDir = Path.Combine(runDir, "kmemleak");
+        var outDir = Path.Combine(runDir, "tests");
         var plan = new ReliabilityGuest.Plan(tests)
         {
             OutDir = outDir,
@@ -282,7 +286,7 @@ public static class Reliability
         text.AppendLine($"reliability: {passed} passed, {failed} failed, {skipped} skipped");
         File.WriteAllText(Path.Combine(runDir, "summary.txt"), text.ToString());
         output.Write(text.ToString());
-        output.WriteLine($"results: {runDir}/summary.txt, results.ktap, junit.xml, kmemleak/");
+        output.WriteLine($"results: {runDir}/summary.txt, results.ktap, junit.xml; test output and kmemleak reports in tests/");
 
         int code;
         if (vm.ExitCode is ExitCodes.BootTimeout or ExitCodes.VmFailure or ExitCodes.KernelPanic or ExitCodes.KernelSplat or ExitCodes.CommandTimeout)

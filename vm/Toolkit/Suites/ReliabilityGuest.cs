@@ -25,6 +25,8 @@ public static class ReliabilityGuest
         public bool FaultInjection { get; init; }
         /// <summary>Percent of eligible allocations that fail, for a fault-injection test.</summary>
         public int FaultProbability { get; init; } = 10;
+        /// <summary>Bytes of eligible allocations that succeed before any fails (<see cref="FaultInjection.Settings.Space"/>).</summary>
+        public int FaultSpace { get; init; }
         /// <summary>The test has a fault-tolerant mode (-f) and asserts its CQE accounting; otherwise only the kernel's health counts.</summary>
         public bool FaultTolerant { get; init; }
         /// <summary>Not run, for this reason (e.g. its binary was not built).</summary>
@@ -44,7 +46,7 @@ public static class ReliabilityGuest
         public string? IoUringSymbols { get; init; }
         /// <summary>File listing the functions of mm/kmemleak.o, whose allocations fault injection must not fail.</summary>
         public string? KmemleakSymbols { get; init; }
-        /// <summary>Where kmemleak reports and fault-injection scripts are saved.</summary>
+        /// <summary>Where each test's output, the kmemleak reports and the fault-injection scripts are saved.</summary>
         public required string OutDir { get; init; }
     }
 
@@ -135,7 +137,7 @@ public static class ReliabilityGuest
                     new Details(t.Suite, name) { Note = faultProblem });
                 continue;
             }
-            var settings = t.FaultInjection ? fault! with { Probability = t.FaultProbability } : null;
+            var settings = t.FaultInjection ? fault! with { Probability = t.FaultProbability, Space = t.FaultSpace } : null;
             GuestHarness.Launcher? launch = null;
             if (settings != null)
             {
@@ -154,6 +156,8 @@ public static class ReliabilityGuest
             }
 
             var run = GuestHarness.RunOne(t.ToCTest(), launch);
+            File.WriteAllText(Path.Combine(plan.OutDir, $"{seq:D2}-{Safe($"{t.Suite}/{name}")}.output.txt"),
+                $"# {t.Suite}/{name}: exit {(run.Process.TimedOut ? "(killed at the timeout)" : run.Process.ExitCode)}\n" + run.Process.Output);
             var result = run.Result;
             var details = new Details(t.Suite, name) { ExitCode = run.Process.TimedOut ? null : run.Process.ExitCode };
             if (settings != null)
@@ -278,7 +282,7 @@ public static class ReliabilityGuest
         string? file = null;
         if (text.Trim().Length > 0)
         {
-            file = Path.Combine(plan.OutDir, $"{seq:D2}-{Safe(label)}.txt");
+            file = Path.Combine(plan.OutDir, $"{seq:D2}-{Safe(label)}.kmemleak.txt");
             File.WriteAllText(file, $"# kmemleak after {label}\n" + text);
         }
         Proc.Run("sh", ["-c", $"echo clear > {Kmemleak.DebugFsFile}"], timeout: TimeSpan.FromSeconds(plan.ScanTimeoutSeconds));
