@@ -79,6 +79,9 @@ public static partial class FaultInjection
             W("space", (cap == "failslab" ? s.Space : s.Space / 4096).ToString(CultureInfo.InvariantCulture));
             W("times", Times.ToString(CultureInfo.InvariantCulture));
             W("verbose", s.Verbose.ToString(CultureInfo.InvariantCulture));
+            // Off by default (RATELIMIT_STATE_INIT_DISABLED): every logged failure would dump its stack.
+            W("verbose_ratelimit_interval_ms", "5000");
+            W("verbose_ratelimit_burst", "10");
             W("stacktrace-depth", "32");
             W("require-start", Hex(s.Require?.Start ?? 0));
             W("require-end", Hex(s.Require?.End ?? ulong.MaxValue));

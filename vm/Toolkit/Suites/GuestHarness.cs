@@ -90,13 +90,14 @@ public static class GuestHarness
         // Like liburing's runtests.sh: mark the kernel log, so a splat is seen next to the test that caused it.
         // At KERN_DEBUG ("<7>"), below the console loglevel: printk reaches the serial console ahead of buffered
         // tty output and split the "toolkit-suite: run" line the host attributes crashes by; dmesg still has it.
-        try { File.AppendAllText("/dev/kmsg", $"<7>Running test {t.Suite}/{name}:\n"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        var marker = $"Running test {t.Suite}/{name}:";
+        try { File.AppendAllText("/dev/kmsg", $"<7>{marker}\n"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         var before = KernelLogLines();
         var sw = Stopwatch.StartNew();
         var (file, args) = launch?.Invoke(t) ?? (t.Path, t.Args);
         var r = Proc.Run(file, args, workDir: System.IO.Path.GetDirectoryName(t.Path), timeout: TimeSpan.FromSeconds(t.TimeoutSeconds));
         var secs = sw.Elapsed.TotalSeconds;
-        var newLog = NewLines(before, KernelLogLines());
+        var newLog = NewLines(before, KernelLogLines(), marker);
         var splat = ConsoleAnalyzer.Analyze(newLog).Splats.FirstOrDefault();
         Outcome outcome;
         string? message = null;
@@ -110,12 +111,17 @@ public static class GuestHarness
     }
 
     /// <summary>
-    /// The kernel log lines of <paramref name="after"/> that were not in <paramref name="before"/>. When the ring
-    /// buffer wrapped in between, the old lines no longer line up: then the new ones start after the last line of
-    /// <paramref name="before"/> that is still there (dmesg lines carry timestamps, so a line is unique enough).
+    /// The kernel log lines of <paramref name="after"/> that were not in <paramref name="before"/>: those after the
+    /// last <paramref name="marker"/> line (the "Running test" line written just before), when it is still in the
+    /// log. Otherwise by position; when the ring buffer wrapped in between, the old lines no longer line up: then
+    /// the new ones start after the last copy of <paramref name="before"/>'s last line (without CONFIG_PRINTK_TIME
+    /// lines repeat, so the marker is the reliable way).
     /// </summary>
-    public static List<string> NewLines(IReadOnlyList<string> before, IReadOnlyList<string> after)
+    public static List<string> NewLines(IReadOnlyList<string> before, IReadOnlyList<string> after, string? marker = null)
     {
+        if (marker != null)
+            for (var i = after.Count - 1; i >= 0; i--)
+                if (after[i].EndsWith(marker, StringComparison.Ordinal)) return [.. after.Skip(i + 1)];
         var n = before.Count;
         while (n > 0 && before[n - 1].Length == 0) n--;
         if (n == 0) return [.. after];
