@@ -23,7 +23,7 @@ public class ReliabilityTests
         }));
         Assert.That(entries.Where(e => e.Phase == "chaos").Select(e => string.Join(' ', e.Args)), Is.EqualTo(new[]
         {
-            "-i 1000 -s 1 -t 600", "-i 1000 -s 2 -t 600", "-i 1000 -s 3 -t 600",
+            "-i 1000 -s 1 -t 1500", "-i 1000 -s 2 -t 1500", "-i 1000 -s 3 -t 1500",
         }));
         Assert.That(entries.Where(e => e.Phase == "cycle").Select(e => string.Join(' ', e.Args)), Is.EqualTo(new[] { "", "-e" }));
         Assert.That(entries.Any(e => e.Faults), Is.False);
@@ -115,7 +115,7 @@ public class ReliabilityTests
             Assert.That(tests.Single(t => t.Suite == "chaos").SkipReason, Does.Contain("was not built"));
             Assert.That(tests.Where(t => t.Suite == "cycle").Select(t => t.SkipReason),
                 Has.All.Contains("liburing-tests/cqe-target-cycle.c does not exist"));
-            Assert.That(tests.Single(t => t.Suite == "chaos").Name, Is.EqualTo("cqe-target-chaos -i 1000 -s 5 -t 600"));
+            Assert.That(tests.Single(t => t.Suite == "chaos").Name, Is.EqualTo("cqe-target-chaos -i 1000 -s 5 -t 1500"));
         }
         finally
         {
