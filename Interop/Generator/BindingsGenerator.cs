@@ -37,21 +37,21 @@ public static class BindingsGenerator
     ];
 
     /// <summary>Resolves and validates the inputs (clear errors for missing paths), building liburing when needed.</summary>
-    public static GenerationInputs ResolveInputs(string? kernelTree, string? liburingPrefix, TextWriter log)
+    public static GenerationInputs ResolveInputs(string kernelTree, string? liburingPrefix, TextWriter log)
     {
-        kernelTree = Path.GetFullPath(kernelTree ?? RepoPaths.DefaultKernelTree);
+        kernelTree = Path.GetFullPath(kernelTree);
         if (!Directory.Exists(kernelTree))
-            throw new InteropException(InteropFailure.InputMissing, $"kernel tree {kernelTree} does not exist (run `scripts/toolkit kernel build --flavour patched` to create the patched tree, or pass --kernel-tree PATH)");
+            throw new ToolkitException(ExitCodes.Usage, $"kernel tree {kernelTree} does not exist (run `scripts/toolkit kernel build --flavour patched` to create the patched tree, or pass --kernel-tree PATH)");
         var header = Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h");
         if (!File.Exists(header))
-            throw new InteropException(InteropFailure.InputMissing, $"{header} does not exist: {kernelTree} is not a kernel source tree");
+            throw new ToolkitException(ExitCodes.Usage, $"{header} does not exist: {kernelTree} is not a kernel source tree");
         var version = KernelVersion(kernelTree);
         LiburingInstall liburing;
         if (liburingPrefix is not null)
         {
             var prefix = Path.GetFullPath(liburingPrefix);
             if (!File.Exists(Path.Combine(prefix, "include", "liburing.h")))
-                throw new InteropException(InteropFailure.InputMissing, $"{prefix}/include/liburing.h does not exist (pass an install prefix of liburing)");
+                throw new ToolkitException(ExitCodes.Usage, $"{prefix}/include/liburing.h does not exist (pass an install prefix of liburing)");
             liburing = new LiburingInstall(ReadLiburingVersion(prefix), "", prefix, "external");
         }
         else liburing = LiburingBuild.Ensure(log: log);
@@ -96,7 +96,7 @@ public static class BindingsGenerator
         IncludeDirs = [overlay],
         IsPrimaryFile = f => f == Path.Combine(overlay, "linux", "io_uring.h"),
         DisplayPath = f => DisplayPath(f, (overlay, "")),
-        LibraryFor = _ => throw new InteropException(InteropFailure.Inconsistent, "the UAPI header declares no functions"),
+        LibraryFor = _ => throw new ToolkitException(ExitCodes.GeneratorError, "the UAPI header declares no functions"),
     };
 
     public static UnitSpec LiburingUnit(LiburingInstall liburing)
@@ -248,7 +248,7 @@ public static class BindingsGenerator
                 Directory.CreateDirectory(Path.GetDirectoryName(fresh)!);
                 File.WriteAllText(fresh, text, new UTF8Encoding(false));
                 if (current is null) { sb.Append($"missing file: {rel}\n"); continue; }
-                var diff = ProcessRunner.Run("diff", ["-u", "--label", $"a/{rel} (committed)", "--label", $"b/{rel} (generated now)", committed, fresh]);
+                var diff = Proc.Capture("diff", ["-u", "--label", $"a/{rel} (committed)", "--label", $"b/{rel} (generated now)", committed, fresh]);
                 sb.Append(diff.StdOut.Length > 0 ? diff.StdOut : $"{rel} differs\n");
             }
             return sb.ToString();

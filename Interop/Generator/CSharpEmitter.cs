@@ -85,7 +85,7 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
             return;
         }
         if (r.Size == 0)
-            throw new InteropException(InteropFailure.UnsupportedConstruct, $"{r.Location}: {what} has size 0, which C# cannot represent");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{r.Location}: {what} has size 0, which C# cannot represent");
         sb.Append($"/// <summary><c>{Xml(what)}</c> ({Xml(r.Location)}): {r.Size} bytes, alignment {r.Align}.</summary>\n");
         sb.Append($"[StructLayout(LayoutKind.Explicit, Size = {r.Size}, Pack = {r.Align})]\n");
         sb.Append($"public unsafe partial struct {r.Name}\n{{\n");
@@ -105,7 +105,7 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
             {
                 var element = Mapper.Map(((CArray)f.Type).Element, where);
                 if (element.EndsWith('*'))
-                    throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: flexible array of pointers");
+                    throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: flexible array of pointers");
                 sb.Append($"    /// <summary>Flexible array member <c>{Xml(f.Type.Spell())} {f.Name}</c> at offset {f.Offset}{origin}: element <paramref name=\"index\"/> (no bounds check, the length is known only at run time).</summary>\n");
                 sb.Append($"    [UnscopedRef] public ref {element} {name}(int index) => ref Unsafe.Add(ref Unsafe.As<byte, {element}>(ref Unsafe.AddByteOffset(ref Unsafe.As<{r.Name}, byte>(ref this), (nint){f.Offset})), index);\n");
                 sb.Append($"    /// <summary>The first <paramref name=\"count\"/> elements of <c>{f.Name}</c> as a span over the native memory.</summary>\n");
@@ -156,7 +156,7 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
             "liburing" => "NativeLibraryNames.Liburing",
             "liburing-ffi" => "NativeLibraryNames.LiburingFfi",
             "libc" => "NativeLibraryNames.Libc",
-            _ => throw new InteropException(InteropFailure.Inconsistent, $"{where}: unknown library {f.Library}"),
+            _ => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unknown library {f.Library}"),
         };
         var origin = f.IsInline ? "static inline in the header; the exported copy in liburing-ffi.so.2" : $"exported by {f.Library}";
         sb.Append($"\n    /// <summary><c>{Xml(cSignature)}</c> ({Xml(f.Location)}; {origin}).{(f.Note is null ? "" : " " + Xml(f.Note))}</summary>\n");

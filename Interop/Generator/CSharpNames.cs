@@ -34,7 +34,7 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
         "double" => "double",
         "__int128" => "Int128",
         "unsigned __int128" => "UInt128",
-        _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"builtin type {c} has no C# equivalent"),
+        _ => throw new ToolkitException(ExitCodes.GeneratorError, $"builtin type {c} has no C# equivalent"),
     };
 
     public static string IntegerType(int size, bool signed) => (size, signed) switch
@@ -43,7 +43,7 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
         (2, true) => "short", (2, false) => "ushort",
         (4, true) => "int", (4, false) => "uint",
         (8, true) => "long", (8, false) => "ulong",
-        _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"no C# integer type of {size} bytes"),
+        _ => throw new ToolkitException(ExitCodes.GeneratorError, $"no C# integer type of {size} bytes"),
     };
 
     /// <summary>The C# spelling of a (canonical) C type used as a field, parameter or return type.</summary>
@@ -58,7 +58,7 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
         CTagged { Tag: "enum" } e when enums.ContainsKey(e.Name) => e.Name,
         CTagged r when records.ContainsKey(r.Name) => r.Name,
         CArray { Length: > 0 } a => FixedArray(a, where),
-        _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: type {t} has no C# mapping"),
+        _ => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: type {t} has no C# mapping"),
     };
 
     string FixedArray(CArray a, string where)

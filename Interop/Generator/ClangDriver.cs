@@ -11,8 +11,8 @@ public sealed class ClangDriver
     public ClangDriver(string? clangPath = null)
     {
         var requested = clangPath ?? Environment.GetEnvironmentVariable("IOURING_INTEROP_CLANG") ?? "clang-14";
-        ClangPath = ProcessRunner.FindOnPath(requested)
-            ?? throw new InteropException(InteropFailure.ToolMissing,
+        ClangPath = Proc.Which(requested)
+            ?? throw new ToolkitException(ExitCodes.MissingDependency,
                 $"{requested} not found; the bindings generator needs clang 14 (apt-get install clang-14, or run scripts/install-deps)");
     }
 
@@ -29,19 +29,19 @@ public sealed class ClangDriver
     {
         var result = RunOnSource(source, includeDirs, ["-fsyntax-only", .. extra]);
         if (!result.Succeeded)
-            throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang could not parse {what}:\n{Diagnostics(result.StdErr)}");
+            throw new ToolkitException(ExitCodes.BuildFailed, $"clang could not parse {what}:\n{Diagnostics(result.StdErr)}");
         return result.StdOut;
     }
 
     /// <summary>Like <see cref="SyntaxOnly"/> but returns the result so a caller can interpret errors itself.</summary>
-    public ProcessResult RunOnSource(string source, IReadOnlyList<string> includeDirs, IEnumerable<string> extra)
+    public CapturedProcess RunOnSource(string source, IReadOnlyList<string> includeDirs, IEnumerable<string> extra)
     {
         var dir = Directory.CreateTempSubdirectory("uring-interop-clang-");
         try
         {
             var file = Path.Combine(dir.FullName, "probe.c");
             File.WriteAllText(file, source);
-            return ProcessRunner.Run(ClangPath, [.. CommonArgs(includeDirs), .. extra, file], dir.FullName);
+            return Proc.Capture(ClangPath, [.. CommonArgs(includeDirs), .. extra, file], dir.FullName);
         }
         finally
         {
@@ -58,12 +58,12 @@ public sealed class ClangDriver
             var file = Path.Combine(dir.FullName, "probe.c");
             var exe = Path.Combine(dir.FullName, "probe");
             File.WriteAllText(file, source);
-            var compile = ProcessRunner.Run(ClangPath, [.. CommonArgs(includeDirs), "-w", "-o", exe, file], dir.FullName);
+            var compile = Proc.Capture(ClangPath, [.. CommonArgs(includeDirs), "-w", "-o", exe, file], dir.FullName);
             if (!compile.Succeeded)
-                throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang could not compile the {what}:\n{Diagnostics(compile.StdErr)}");
-            var run = ProcessRunner.Run(exe, [], dir.FullName);
+                throw new ToolkitException(ExitCodes.BuildFailed, $"clang could not compile the {what}:\n{Diagnostics(compile.StdErr)}");
+            var run = Proc.Capture(exe, [], dir.FullName);
             if (!run.Succeeded)
-                throw new InteropException(InteropFailure.Inconsistent, $"the {what} exited with {run.ExitCode}: {run.StdErr}");
+                throw new ToolkitException(ExitCodes.GeneratorError, $"the {what} exited with {run.ExitCode}: {run.StdErr}");
             return run.StdOut;
         }
         finally

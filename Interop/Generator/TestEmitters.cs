@@ -88,7 +88,7 @@ public static class TestEmitters
         CPointer => 8,
         CTagged r => AllRecords.TryGetValue(r.Name, out var def) ? def.Size : unit.Records.First(x => x.Name == r.Name).Size,
         CArray a => (a.Length ?? 0) * ElementSize(unit, a.Element),
-        _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"flexible array of {t}"),
+        _ => throw new ToolkitException(ExitCodes.GeneratorError, $"flexible array of {t}"),
     };
 
     /// <summary>Records of all units (a trailing array's element type may come from another unit).</summary>

@@ -73,7 +73,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             foreach (var name in spec.FunctionSelection.Order(StringComparer.Ordinal))
             {
                 var decl = ast.FirstOrDefault(n => n.Kind == "FunctionDecl" && n.Name == name)
-                    ?? throw new InteropException(InteropFailure.Inconsistent, $"{spec.Name}: selected function {name} is not declared by the headers");
+                    ?? throw new ToolkitException(ExitCodes.GeneratorError, $"{spec.Name}: selected function {name} is not declared by the headers");
                 if (!spec.IsPrimaryFile(decl.File)) CollectFunction(decl);
             }
         }
@@ -143,7 +143,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     {
         if (_model.Typedefs.TryGetValue(name, out var known)) return known;
         if (!_typedefNodes.TryGetValue(name, out var node))
-            throw new InteropException(InteropFailure.Inconsistent, $"{where}: typedef {name} not found in the AST");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: typedef {name} not found in the AST");
         CType target;
         var owned = _typedefOfAnonymousRecord.FirstOrDefault(kv => kv.Value == name);
         if (owned.Key is not null)
@@ -162,12 +162,12 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             var t = CTypeParser.Parse(spelling, attributes);
             foreach (var a in attributes)
                 if (!a.StartsWith("aligned", StringComparison.Ordinal))
-                    throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unsupported attribute __attribute__(({a})) in type '{spelling}'");
+                    throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unsupported attribute __attribute__(({a})) in type '{spelling}'");
             return t;
         }
         catch (FormatException e)
         {
-            throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unsupported type '{spelling}': {e.Message}");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unsupported type '{spelling}': {e.Message}");
         }
     }
 
@@ -190,7 +190,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         if (node is null && !_recordsByTag.TryGetValue(tagKey, out node))
         {
             if (!_declaredTags.Contains(tagKey) && !_typedefNodes.ContainsKey(csName))
-                throw new InteropException(InteropFailure.Inconsistent, $"{spec.Name}: {tagKey} is referenced but never declared");
+                throw new ToolkitException(ExitCodes.GeneratorError, $"{spec.Name}: {tagKey} is referenced but never declared");
             // Only forward-declared: usable behind pointers; by-value use is rejected in FillLayout's callers.
             var opaque = new RecordDef { Name = csName, CSpelling = null, Opaque = true, Location = "(incomplete type)", Unit = spec.Name };
             _emitted[csName] = opaque;
@@ -244,7 +244,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     AstNode AnonymousRecordOf(AstNode field)
     {
         if (_unnamedRecordOfField.TryGetValue(field.Id, out var r)) return r;
-        throw new InteropException(InteropFailure.UnsupportedConstruct, $"{Loc(field)}: cannot find the unnamed record of '{field.QualType}'");
+        throw new ToolkitException(ExitCodes.GeneratorError, $"{Loc(field)}: cannot find the unnamed record of '{field.QualType}'");
     }
 
     void RequireType(CType t, string where, bool byValue)
@@ -254,16 +254,16 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             case CPointer p: RequireType(p.Pointee, where, byValue: false); break;
             case CArray a: RequireType(a.Element, where, byValue); break;
             case CFunctionPointer f:
-                if (f.Variadic) throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: pointer to a variadic function");
+                if (f.Variadic) throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: pointer to a variadic function");
                 RequireType(f.Return, where, false);
                 foreach (var p in f.Parameters) RequireType(p, where, false);
                 break;
             case CTagged { Tag: "enum" } e:
-                if (e.AnonKey is not null) throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: use of an unnamed enum type");
+                if (e.AnonKey is not null) throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: use of an unnamed enum type");
                 if (!spec.ProvidedEnums.Contains(e.Name) && !_enums.ContainsKey(e.Name))
                 {
                     if (!_enumsByName.TryGetValue(e.Name, out var en))
-                        throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: enum {e.Name} has no definition");
+                        throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: enum {e.Name} has no definition");
                     CollectEnum(en, e.Name);
                 }
                 break;
@@ -278,9 +278,9 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 if (_recordsByTag.ContainsKey(key) || _declaredTags.Contains(key)) RequireRecord(key, r.Name, null);
                 else if (_typedefOfAnonymousRecord.ContainsValue(r.Name))
                     RequireRecord(key, r.Name, _recordsById[_typedefOfAnonymousRecord.First(kv => kv.Value == r.Name).Key]);
-                else throw new InteropException(InteropFailure.Inconsistent, $"{where}: {key} is not declared");
+                else throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: {key} is not declared");
                 if (byValue && _emitted.TryGetValue(r.Name, out var d) && d.Opaque)
-                    throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: incomplete type {key} used by value");
+                    throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: incomplete type {key} used by value");
                 break;
         }
     }
@@ -362,7 +362,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         if (node.Flag("variadic"))
         {
             if (!spec.VariadicOverrides.TryGetValue(node.Name, out var ov))
-                throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: variadic functions cannot be bound with [LibraryImport]");
+                throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: variadic functions cannot be bound with [LibraryImport]");
             for (var i = 1; i <= ov.ExtraLongParameters; i++) parameters.Add(new ParamDef($"arg{i}", new CBuiltin("long")));
             note = ov.Why;
         }
@@ -382,7 +382,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             if (functionType[i] == ')') depth++;
             else if (functionType[i] == '(' && --depth == 0) return functionType[..i].Trim();
         }
-        throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unexpected function type '{functionType}'");
+        throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unexpected function type '{functionType}'");
     }
 
     void DumpLayouts()
@@ -395,21 +395,21 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             probe.Append(CultureInfo.InvariantCulture, $"unsigned long __uring_layout_probe_{i++} = sizeof({e.CSpelling});\n");
         var result = clang.RunOnSource(probe.ToString(), spec.IncludeDirs, ["-fsyntax-only", "-Xclang", "-fdump-record-layouts"]);
         if (!result.Succeeded)
-            throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang could not lay out the {spec.Name} records:\n{ClangDriver.Diagnostics(result.StdErr)}");
+            throw new ToolkitException(ExitCodes.BuildFailed, $"clang could not lay out the {spec.Name} records:\n{ClangDriver.Diagnostics(result.StdErr)}");
         try
         {
             _layouts = LayoutDumpParser.Parse(result.StdOut);
         }
         catch (FormatException e)
         {
-            throw new InteropException(InteropFailure.Inconsistent, $"{spec.Name}: cannot read clang's record layout dump: {e.Message}");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{spec.Name}: cannot read clang's record layout dump: {e.Message}");
         }
     }
 
     RecordLayout LayoutOf(RecordDef record)
     {
         if (record.CSpelling is not null && _layouts.TryGetValue(record.CSpelling, out var l)) return l;
-        throw new InteropException(InteropFailure.Inconsistent, $"{record.Location}: clang printed no layout for {record.CSpelling}");
+        throw new ToolkitException(ExitCodes.GeneratorError, $"{record.Location}: clang printed no layout for {record.CSpelling}");
     }
 
     void FillLayout(RecordDef record)
@@ -425,7 +425,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     {
         var fields = node.Inner.Where(c => c.Kind == "FieldDecl").ToList();
         if (fields.Count != entry.Children.Count)
-            throw new InteropException(InteropFailure.Inconsistent,
+            throw new ToolkitException(ExitCodes.GeneratorError,
                 $"{Loc(node)}: {record.Name} has {fields.Count} fields in the AST but {entry.Children.Count} in clang's layout dump");
         for (var i = 0; i < fields.Count; i++)
         {
@@ -480,7 +480,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     void AddBitfield(RecordDef record, AstNode f, LayoutEntry d, string where, bool viaAnonymous)
     {
         if (d.Bits is not { } bits || !f.Flag("isBitfield"))
-            throw new InteropException(InteropFailure.Inconsistent, $"{where}: the AST and clang's layout dump disagree on whether this is a bitfield");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: the AST and clang's layout dump disagree on whether this is a bitfield");
         if (f.Name.Length == 0)
         {
             _model.Skipped.Add(new SkippedDecl($"{record.Name}.(unnamed bitfield)", Loc(f), "unnamed bitfield: padding, no value to access"));
@@ -492,11 +492,11 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             CBuiltin { Name: "char" or "signed char" or "short" or "int" or "long" or "long long" } => true,
             CBuiltin { Name: "unsigned char" or "unsigned short" or "unsigned int" or "unsigned long" or "unsigned long long" or "_Bool" } => false,
             CTagged { Tag: "enum" } => false, // refined below once the enum's signedness is probed
-            _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield of non-integer type {type.Spell()}"),
+            _ => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: bitfield of non-integer type {type.Spell()}"),
         };
         var width = bits.Last - bits.First + 1;
         if (width <= 0 || width > 64)
-            throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: bitfield width {width} is not supported");
+            throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: bitfield width {width} is not supported");
         record.Fields.Add(new FieldDef(f.Name, type, d.Offset, SizeOf(type, where), FieldKind.Bitfield, viaAnonymous)
         {
             BitStart = bits.First, BitWidth = width, Signed = signed,
@@ -517,7 +517,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             foreach (var (key, layout) in _layouts)
                 if (key.EndsWith(suffix, StringComparison.Ordinal) && layout.Root.Children.Count == d.Children.Count) return layout;
         }
-        throw new InteropException(InteropFailure.Inconsistent, $"{where}: clang printed no layout for its unnamed type {d.TypeText}");
+        throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: clang printed no layout for its unnamed type {d.TypeText}");
     }
 
     bool _typedefOfAnonymousRecordByKey(string key)
@@ -536,14 +536,14 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             "int" or "unsigned int" or "float" => 4,
             "long" or "unsigned long" or "long long" or "unsigned long long" or "double" => 8,
             "__int128" or "unsigned __int128" => 16,
-            _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unsupported builtin type {b.Name}"),
+            _ => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unsupported builtin type {b.Name}"),
         },
         CTagged { Tag: "enum" } e => _enumSizes.TryGetValue(e.Name, out var s) ? s : 4,
         CTagged r when _emitted.TryGetValue(r.Name, out var def) && !def.Opaque => def.Size == 0 ? LayoutOf(def).Size : def.Size,
         // Records bound by an earlier unit are still laid out in this translation unit.
         CTagged r when _layouts.TryGetValue(r.Tag + " " + r.Name, out var l) || _layouts.TryGetValue(r.Name, out l) => l.Size,
-        CTagged r => throw new InteropException(InteropFailure.Inconsistent, $"{where}: size of {r.Spell()} is unknown"),
-        _ => throw new InteropException(InteropFailure.UnsupportedConstruct, $"{where}: unsupported type {t}"),
+        CTagged r => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: size of {r.Spell()} is unknown"),
+        _ => throw new ToolkitException(ExitCodes.GeneratorError, $"{where}: unsupported type {t}"),
     };
 
     [GeneratedRegex(@"^#\s*define\s+(?<name>[A-Za-z_]\w*)(?<fn>\()?(?<body>.*)$")]
@@ -562,7 +562,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
     {
         var pre = clang.RunOnSource(spec.Prelude, spec.IncludeDirs, ["-E", "-dD"]);
         if (!pre.Succeeded)
-            throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang -E could not preprocess the {spec.Name} headers:\n{ClangDriver.Diagnostics(pre.StdErr)}");
+            throw new ToolkitException(ExitCodes.BuildFailed, $"clang -E could not preprocess the {spec.Name} headers:\n{ClangDriver.Diagnostics(pre.StdErr)}");
         var macros = new Dictionary<string, MacroSeen>();
         var order = new List<string>();
         string file = "";
@@ -590,7 +590,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         }
         foreach (var wanted in spec.MacroSelection)
             if (!macros.ContainsKey(wanted))
-                throw new InteropException(InteropFailure.Inconsistent, $"{spec.Name}: selected macro {wanted} is not defined by the headers");
+                throw new ToolkitException(ExitCodes.GeneratorError, $"{spec.Name}: selected macro {wanted} is not defined by the headers");
 
         var candidates = new List<MacroSeen>();
         foreach (var name in order)
@@ -614,14 +614,14 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
             if (m.Success) rejected.TryAdd(int.Parse(m.Groups["line"].Value) - 100000, m.Groups["msg"].Value.Trim());
         }
         if (!checkResult.Succeeded && rejected.Count == 0)
-            throw new InteropException(InteropFailure.HeaderDoesNotParse, $"clang failed on the {spec.Name} constant probe:\n{ClangDriver.Diagnostics(checkResult.StdErr)}");
+            throw new ToolkitException(ExitCodes.BuildFailed, $"clang failed on the {spec.Name} constant probe:\n{ClangDriver.Diagnostics(checkResult.StdErr)}");
         var integer = new List<MacroSeen>();
         for (var i = 0; i < candidates.Count; i++)
         {
             var m = candidates[i];
             if (!rejected.TryGetValue(i, out var why)) { integer.Add(m); continue; }
             if (spec.MacroSelection.Contains(m.Name))
-                throw new InteropException(InteropFailure.UnsupportedConstruct, $"{spec.DisplayPath(m.File)}:{m.Line}: selected macro {m.Name} is not an integer constant ({why})");
+                throw new ToolkitException(ExitCodes.GeneratorError, $"{spec.DisplayPath(m.File)}:{m.Line}: selected macro {m.Name} is not an integer constant ({why})");
             _model.Skipped.Add(new SkippedDecl(m.Name, $"{spec.DisplayPath(m.File)}:{m.Line}", $"not an integer constant expression (clang: {why})"));
         }
 
@@ -690,9 +690,9 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
         var exports = new Dictionary<string, HashSet<string>>();
         foreach (var (lib, path) in spec.SharedObjects)
         {
-            if (!File.Exists(path)) throw new InteropException(InteropFailure.InputMissing, $"{path} does not exist (build liburing first: toolkit liburing build)");
-            var nm = ProcessRunner.Run(ProcessRunner.Require("nm", "list the symbols liburing exports"), ["-D", "--defined-only", path]);
-            if (!nm.Succeeded) throw new InteropException(InteropFailure.Inconsistent, $"nm -D {path} failed: {nm.StdErr}");
+            if (!File.Exists(path)) throw new ToolkitException(ExitCodes.Usage, $"{path} does not exist (build liburing first: toolkit liburing build)");
+            var nm = Proc.Capture(Proc.Require("nm", "list the symbols liburing exports"), ["-D", "--defined-only", path]);
+            if (!nm.Succeeded) throw new ToolkitException(ExitCodes.GeneratorError, $"nm -D {path} failed: {nm.StdErr}");
             exports[lib] = nm.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
                 .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Last().Split('@')[0]).ToHashSet();
         }
@@ -705,7 +705,7 @@ public sealed partial class UnitExtractor(ClangDriver clang, UnitSpec spec)
                 _model.Functions.Remove(f);
                 _model.Skipped.Add(new SkippedDecl(f.Name, f.Location, $"static inline helper not exported by {f.Library}"));
             }
-            else throw new InteropException(InteropFailure.Inconsistent, $"{f.Location}: {f.Name} is declared but not exported by {Path.GetFileName(spec.SharedObjects[f.Library])}");
+            else throw new ToolkitException(ExitCodes.GeneratorError, $"{f.Location}: {f.Name} is declared but not exported by {Path.GetFileName(spec.SharedObjects[f.Library])}");
         }
     }
 }

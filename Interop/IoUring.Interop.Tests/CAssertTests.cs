@@ -7,7 +7,7 @@ public sealed class CAssertTests
 {
     static string GeneratedFile(string unit) => Path.Combine(TestEnvironment.RepoRoot, BindingsGenerator.TestsDir, $"layout_asserts_{unit}.c");
 
-    static ProcessResult Compile(string compiler, string unit, string? sourceOverride = null)
+    static CapturedProcess Compile(string compiler, string unit, string? sourceOverride = null)
     {
         var overlay = BindingsGenerator.CreateUapiOverlay(TestEnvironment.KernelTree);
         var dir = Directory.CreateTempSubdirectory("uring-asserts-").FullName;
@@ -24,7 +24,7 @@ public sealed class CAssertTests
             List<string> args = ["-fsyntax-only", "-std=gnu11"];
             if (include is not null) args.AddRange(["-I", include]);
             args.Add(file);
-            return ProcessRunner.Run(compiler, args);
+            return Proc.Capture(compiler, args);
         }
         finally
         {

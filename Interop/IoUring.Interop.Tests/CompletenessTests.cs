@@ -7,7 +7,7 @@ public sealed class CompletenessTests
 {
     static HashSet<string> Exports(string sharedObject)
     {
-        var nm = ProcessRunner.Run("nm", ["-D", "--defined-only", sharedObject]);
+        var nm = Proc.Capture("nm", ["-D", "--defined-only", sharedObject]);
         Assert.That(nm.ExitCode, Is.Zero, nm.StdErr);
         return nm.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))

@@ -8,7 +8,7 @@ namespace IoUring.Interop.Tests;
 [NonParallelizable]
 public sealed class GeneratorTests
 {
-    static GenerationInputs DefaultInputs() => BindingsGenerator.ResolveInputs(null, null, TextWriter.Null);
+    static GenerationInputs DefaultInputs() => BindingsGenerator.ResolveInputs(TestEnvironment.KernelTree, null, TextWriter.Null);
 
     /// <summary>A minimal "kernel tree": the Makefile (for the version) and the UAPI header, optionally edited.</summary>
     static string PatchedTree(Func<string, string> edit)
@@ -24,7 +24,7 @@ public sealed class GeneratorTests
     static (int Exit, string Out, string Err) RunCli(params string[] args)
     {
         var root = new RootCommand("test");
-        InteropCommands.AddTo(root);
+        root.Add(InteropCommands.Bindings(Toolkit.Kernel.KernelSource.WithPatchedTree));
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         var (o, e) = (new StringWriter(), new StringWriter());
         Console.SetOut(o);
@@ -107,7 +107,7 @@ public sealed class GeneratorTests
             Assert.That(output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"], Does.Contain("offsetof(struct io_cqring_offsets, user_word) == 28"));
 
             var (exit, stdout, _) = RunCli("bindings", "generate", "--check", "--kernel-tree", tree);
-            Assert.That(exit, Is.EqualTo(InteropExitCodes.GeneratorError));
+            Assert.That(exit, Is.EqualTo(ExitCodes.GeneratorError));
             Assert.That(stdout, Does.Contain("+    public const uint IORING_SETUP_TOOLKIT_TEST = 0x40000000U;"));
         }
         finally
@@ -119,8 +119,8 @@ public sealed class GeneratorTests
     [Test]
     public void MissingClangIsAMissingDependency()
     {
-        var e = Assert.Throws<InteropException>(() => _ = new ClangDriver("clang-does-not-exist-14"))!;
-        Assert.That(e.ExitCode, Is.EqualTo(InteropExitCodes.MissingDependency));
+        var e = Assert.Throws<ToolkitException>(() => _ = new ClangDriver("clang-does-not-exist-14"))!;
+        Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.MissingDependency));
         Assert.That(e.Message, Does.Contain("clang-does-not-exist-14"));
 
         var previous = Environment.GetEnvironmentVariable("IOURING_INTEROP_CLANG");
@@ -129,7 +129,7 @@ public sealed class GeneratorTests
         {
             var before = HashOfGeneratedOutput();
             var (exit, _, stderr) = RunCli("bindings", "generate");
-            Assert.That(exit, Is.EqualTo(InteropExitCodes.MissingDependency), stderr);
+            Assert.That(exit, Is.EqualTo(ExitCodes.MissingDependency), stderr);
             Assert.That(stderr, Does.Contain("/nonexistent/clang-14"));
             Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
         }
@@ -144,14 +144,14 @@ public sealed class GeneratorTests
     {
         var before = HashOfGeneratedOutput();
         var (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", "/nonexistent/kernel");
-        Assert.That(exit, Is.EqualTo(InteropExitCodes.Usage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(stderr, Does.Contain("/nonexistent/kernel does not exist"));
 
         var empty = Directory.CreateTempSubdirectory("uring-empty-tree-").FullName;
         try
         {
             (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", empty);
-            Assert.That(exit, Is.EqualTo(InteropExitCodes.Usage));
+            Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
             Assert.That(stderr, Does.Contain("include/uapi/linux/io_uring.h does not exist"));
         }
         finally
@@ -159,7 +159,7 @@ public sealed class GeneratorTests
             Directory.Delete(empty, true);
         }
         (exit, _, stderr) = RunCli("bindings", "generate", "--liburing-prefix", "/nonexistent/prefix");
-        Assert.That(exit, Is.EqualTo(InteropExitCodes.Usage));
+        Assert.That(exit, Is.EqualTo(ExitCodes.Usage));
         Assert.That(stderr, Does.Contain("/nonexistent/prefix/include/liburing.h does not exist"));
         Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
     }
@@ -172,7 +172,7 @@ public sealed class GeneratorTests
         {
             var before = HashOfGeneratedOutput();
             var (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", tree);
-            Assert.That(exit, Is.EqualTo(InteropExitCodes.BuildFailed), "distinct from unsupported constructs (237)");
+            Assert.That(exit, Is.EqualTo(ExitCodes.BuildFailed), "distinct from unsupported constructs (237)");
             Assert.That(stderr, Does.Contain("clang could not parse the uapi headers"));
             Assert.That(stderr, Does.Contain("io_uring.h:").And.Contain("error:"));
             Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
@@ -191,13 +191,12 @@ public sealed class GeneratorTests
         {
             var line = File.ReadAllLines(Path.Combine(tree, "include/uapi/linux/io_uring.h")).ToList().FindIndex(l => l.Contains("long double precise;")) + 1;
             var before = HashOfGeneratedOutput();
-            var e = Assert.Throws<InteropException>(() => BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null))!;
-            Assert.That(e.Failure, Is.EqualTo(InteropFailure.UnsupportedConstruct));
-            Assert.That(e.ExitCode, Is.EqualTo(InteropExitCodes.GeneratorError));
+            var e = Assert.Throws<ToolkitException>(() => BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null))!;
+            Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.GeneratorError));
             Assert.That(e.Message, Does.Contain($"linux/io_uring.h:{line}").And.Contain("io_uring_toolkit_float.precise").And.Contain("long double"));
 
             var (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", tree);
-            Assert.That(exit, Is.EqualTo(InteropExitCodes.GeneratorError));
+            Assert.That(exit, Is.EqualTo(ExitCodes.GeneratorError));
             Assert.That(stderr, Does.Contain($"linux/io_uring.h:{line}"));
             Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
         }
@@ -285,9 +284,9 @@ public sealed class GeneratorTests
                 Console.WriteLine($"bitfield fields checked: {LayoutExpectations.Fields.Count(f => f.Field.EndsWith("(bits)"))}, failures: {failures}");
                 return failures;
                 """);
-            var build = ProcessRunner.Run("dotnet", ["build", project, "-c", "Release", "-nologo", "-v", "q"], project);
+            var build = Proc.Capture("dotnet", ["build", project, "-c", "Release", "-nologo", "-v", "q"], project);
             Assert.That(build.ExitCode, Is.Zero, build.StdOut + build.StdErr);
-            var run = ProcessRunner.Run("dotnet", ["run", "--no-build", "-c", "Release", "--project", project], project);
+            var run = Proc.Capture("dotnet", ["run", "--no-build", "-c", "Release", "--project", project], project);
             Assert.That(run.ExitCode, Is.Zero, run.StdOut + run.StdErr);
             Assert.That(run.StdOut, Does.Contain("bitfield fields checked: 5, failures: 0"));
         }
@@ -302,19 +301,9 @@ public sealed class GeneratorTests
     static int CompileAndRun(string compiler, string cFile, string include)
     {
         var exe = Path.ChangeExtension(cFile, null) + "-" + compiler;
-        var compile = ProcessRunner.Run(compiler, ["-std=gnu11", "-DURING_CHECK_MAIN", "-I", include, "-o", exe, cFile]);
+        var compile = Proc.Capture(compiler, ["-std=gnu11", "-DURING_CHECK_MAIN", "-I", include, "-o", exe, cFile]);
         Assert.That(compile.ExitCode, Is.Zero, compile.StdErr);
-        return ProcessRunner.Run(exe, []).ExitCode;
-    }
-
-    [Test]
-    public void ExitCodesMirrorTheToolkit()
-    {
-        Assert.That(InteropExitCodes.Usage, Is.EqualTo(Toolkit.ExitCodes.Usage));
-        Assert.That(InteropExitCodes.MissingDependency, Is.EqualTo(Toolkit.ExitCodes.MissingDependency));
-        Assert.That(InteropExitCodes.PatchDoesNotApply, Is.EqualTo(Toolkit.ExitCodes.PatchDoesNotApply));
-        Assert.That(InteropExitCodes.BuildFailed, Is.EqualTo(Toolkit.ExitCodes.BuildFailed));
-        Assert.That(InteropExitCodes.GeneratorError, Is.EqualTo(Toolkit.ExitCodes.GeneratorError));
+        return Proc.Capture(exe, []).ExitCode;
     }
 
     [TestCase("unsigned int", "unsigned int")]

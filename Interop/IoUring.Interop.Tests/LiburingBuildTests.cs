@@ -18,8 +18,8 @@ public sealed class LiburingBuildTests
         Assert.That(File.ReadAllText(pc), Does.Contain($"prefix={install.Prefix}"), "the .pc file points at the cache, not at the staging directory");
         Assert.That(File.Exists(Path.Combine(install.SourceDir, "config-host.mak")), "configured, so `make -C test` works in place");
         Assert.That(Directory.Exists(Path.Combine(install.SourceDir, "test")));
-        Assert.That(install.Prefix, Does.StartWith(Path.Combine(RepoPaths.CacheRoot, "liburing", $"2.9-{install.SeriesHash}")));
-        Assert.That(install.SeriesHash, Is.EqualTo(LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(RepoPaths.LiburingPatchesDir))));
+        Assert.That(install.Prefix, Does.StartWith(Path.Combine(Paths.CacheRoot, "liburing", $"2.9-{install.SeriesHash}")));
+        Assert.That(install.SeriesHash, Is.EqualTo(LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(Paths.LiburingPatchesDir))));
     }
 
     [Test]
@@ -39,7 +39,7 @@ public sealed class LiburingBuildTests
             Assert.That(new[] { ab, ba, ba2 }, Is.Unique);
             Assert.That(ab, Has.Length.EqualTo(12));
             File.WriteAllText(Path.Combine(dir, "series"), "missing.patch\n");
-            var e = Assert.Throws<InteropException>(() => LiburingBuild.ReadSeries(dir))!;
+            var e = Assert.Throws<ToolkitException>(() => LiburingBuild.ReadSeries(dir))!;
             Assert.That(e.Message, Does.Contain("missing.patch"));
         }
         finally
@@ -60,13 +60,13 @@ public sealed class LiburingBuildTests
             File.WriteAllText(Path.Combine(dir, "series"), "# two patches\n0001-a.patch\n\n0002-b.patch\n");
             var expected = LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(dir));
             var project = Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop", "IoUring.Interop.csproj");
-            var result = ProcessRunner.Run("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/",
+            var result = Proc.Capture("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/",
                 "-getProperty:LiburingSeriesHash"]);
             Assert.That(result.ExitCode, Is.Zero, result.StdOut + result.StdErr);
             Assert.That(result.StdOut.Trim(), Is.EqualTo(expected));
 
             File.WriteAllText(Path.Combine(dir, "series"), "");
-            result = ProcessRunner.Run("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/", "-getProperty:LiburingSeriesHash"]);
+            result = Proc.Capture("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/", "-getProperty:LiburingSeriesHash"]);
             Assert.That(result.StdOut.Trim(), Is.EqualTo(LiburingBuild.SeriesHash([])));
         }
         finally
@@ -109,8 +109,8 @@ public sealed class LiburingBuildTests
 
                 """.Replace("\r", ""));
             File.WriteAllText(Path.Combine(patches, "series"), "0001-readme-marker.patch\n0002-does-not-apply.patch\n");
-            var e = Assert.Throws<InteropException>(() => LiburingBuild.Ensure(new LiburingBuildOptions { PatchesDir = patches, CacheDir = cache }))!;
-            Assert.That(e.ExitCode, Is.EqualTo(InteropExitCodes.PatchDoesNotApply));
+            var e = Assert.Throws<ToolkitException>(() => LiburingBuild.Ensure(new LiburingBuildOptions { PatchesDir = patches, CacheDir = cache }))!;
+            Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.PatchDoesNotApply));
             Assert.That(e.Message, Does.Contain("0002-does-not-apply.patch"));
             Assert.That(Directory.GetDirectories(cache).Select(Path.GetFileName), Is.EquivalentTo(new[] { "downloads", $"2.9-{install.SeriesHash}" }),
                 "the failed build leaves no directory that looks complete");

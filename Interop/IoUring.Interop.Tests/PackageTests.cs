@@ -44,9 +44,9 @@ public sealed class PackageTests
         }
     }
 
-    static ProcessResult Dotnet(string dir, params string[] args)
+    static CapturedProcess Dotnet(string dir, params string[] args)
     {
-        var result = ProcessRunner.Run("dotnet", [.. args, "-nologo"], dir, new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
+        var result = Proc.Capture("dotnet", [.. args, "-nologo"], dir, new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
         Assert.That(result.ExitCode, Is.Zero, $"dotnet {string.Join(' ', args)}:\n{result.StdOut}\n{result.StdErr}");
         return result;
     }

@@ -10,9 +10,10 @@ public sealed class TestEnvironment
 
     public static LiburingInstall Liburing => _liburing ??= LiburingBuild.Ensure();
 
-    public static string RepoRoot => RepoPaths.Root;
+    public static string RepoRoot => Paths.RepoRoot;
 
-    public static string KernelTree => RepoPaths.DefaultKernelTree;
+    /// <summary>The patched tree at the committed series (its lock is released on return: tests do not edit the series).</summary>
+    public static string KernelTree => Toolkit.Kernel.KernelSource.WithPatchedTree(t => t);
 
     [OneTimeSetUp]
     public void PointResolverAtCachedLiburing() => NativeResolver.OverrideDirectory = Liburing.LibDir;

@@ -1,0 +1,186 @@
+using System.Security.Cryptography;
+using System.Text;
+using Toolkit.Infra;
+
+namespace Toolkit.Liburing;
+
+/// <summary>A built liburing: the configured source tree (usable for <c>make -C test</c>) and its install prefix.</summary>
+/// <param name="Version">Debian source version, e.g. "2.9-1".</param>
+/// <param name="SourceDir">Configured source tree with the patch series applied.</param>
+/// <param name="Prefix">Install prefix holding lib/liburing.so.2, lib/liburing-ffi.so.2 and include/.</param>
+/// <param name="SeriesHash">First 12 hex digits of the SHA-256 over the patch series (names and contents).</param>
+public sealed record LiburingInstall(string Version, string SourceDir, string Prefix, string SeriesHash)
+{
+    public string LibDir => Path.Combine(Prefix, "lib");
+    public string IncludeDir => Path.Combine(Prefix, "include");
+    public string LiburingSo => Path.Combine(LibDir, "liburing.so.2");
+    public string LiburingFfiSo => Path.Combine(LibDir, "liburing-ffi.so.2");
+    /// <summary>Upstream version without the Debian revision ("2.9").</summary>
+    public string UpstreamVersion => Version.Split('-')[0];
+}
+
+/// <summary>Options for <see cref="LiburingBuild.Ensure"/>; the defaults are what the toolkit uses.</summary>
+public sealed record LiburingBuildOptions
+{
+    /// <summary>Debian source package version fetched with apt-get source (trixie deb-src).</summary>
+    public string DebianVersion { get; init; } = LiburingBuild.DefaultDebianVersion;
+    /// <summary>Folder holding the <c>series</c> file and the patches it names.</summary>
+    public string? PatchesDir { get; init; }
+    /// <summary>Cache root; the build goes to &lt;root&gt;/&lt;version&gt;-&lt;hash&gt;/.</summary>
+    public string? CacheDir { get; init; }
+    /// <summary>Rebuild even when a complete build exists.</summary>
+    public bool Force { get; init; }
+}
+
+/// <summary>
+/// Builds liburing from Debian's source package into a cache keyed by version and patch series,
+/// so every part of the toolkit (bindings, C tests, liburing's own test suite) links the same library.
+/// </summary>
+public static class LiburingBuild
+{
+    public const string DefaultDebianVersion = "2.9-1";
+    const string CompleteStamp = ".complete";
+    /// <summary>
+    /// Bump when the build steps change what lands in the prefix (e.g. pkg-config files were added):
+    /// a cached build made by an older recipe is then rebuilt instead of being used as if complete.
+    /// </summary>
+    const int RecipeVersion = 2;
+
+    /// <summary>Returns the cached build for the current patch series, building it first when absent.</summary>
+    public static LiburingInstall Ensure(LiburingBuildOptions? options = null, TextWriter? log = null)
+    {
+        options ??= new LiburingBuildOptions();
+        log ??= TextWriter.Null;
+        var patchesDir = options.PatchesDir ?? Paths.LiburingPatchesDir;
+        var patches = ReadSeries(patchesDir);
+        var hash = SeriesHash(patches);
+        var cacheRoot = options.CacheDir ?? Path.Combine(Paths.CacheRoot, "liburing");
+        var upstream = options.DebianVersion.Split('-')[0];
+        var finalDir = Path.Combine(cacheRoot, $"{upstream}-{hash}");
+        var install = new LiburingInstall(options.DebianVersion, Path.Combine(finalDir, "src"), Path.Combine(finalDir, "prefix"), hash);
+        Directory.CreateDirectory(cacheRoot);
+
+        // Tests and CLI invocations may race for the same build; one builds, the others wait.
+        using var lockFile = FileLock.Acquire(Path.Combine(cacheRoot, ".lock"), "the liburing build cache",
+            TimeSpan.FromMinutes(15));
+        if (!options.Force && IsComplete(install))
+        {
+            log.WriteLine($"liburing {options.DebianVersion} (series {hash}) already built: {install.Prefix}");
+            return install;
+        }
+
+        Proc.Require("apt-get", "fetch the liburing source package");
+        Proc.Require("dpkg-source", "unpack the liburing source package");
+        Proc.Require("make", "build liburing");
+        Proc.Require("git", "apply the liburing patch series");
+
+        var downloads = Path.Combine(cacheRoot, "downloads");
+        Directory.CreateDirectory(downloads);
+        var dsc = Path.Combine(downloads, $"liburing_{options.DebianVersion}.dsc");
+        if (!File.Exists(dsc))
+        {
+            log.WriteLine($"fetching liburing={options.DebianVersion} with apt-get source");
+            var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={options.DebianVersion}"], downloads);
+            if (!fetch.Succeeded || !File.Exists(dsc))
+                throw new ToolkitException(ExitCodes.MissingDependency,
+                    $"apt-get source liburing={options.DebianVersion} failed (is the trixie deb-src entry present? run scripts/install-deps):\n{fetch.StdErr.Trim()}");
+        }
+
+        // Build in a scratch directory and rename at the end, so a half-built tree is never mistaken for a result.
+        var scratch = Path.Combine(cacheRoot, $".build-{upstream}-{hash}-{Environment.ProcessId}");
+        if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
+        Directory.CreateDirectory(scratch);
+        try
+        {
+            var src = Path.Combine(scratch, "src");
+            var prefix = Path.Combine(scratch, "prefix");
+            var unpack = Proc.Capture("dpkg-source", ["--no-check", "-x", dsc, src], scratch);
+            if (!unpack.Succeeded)
+                throw new ToolkitException(ExitCodes.BuildFailed, $"dpkg-source -x {Path.GetFileName(dsc)} failed:\n{unpack.StdErr.Trim()}");
+
+            foreach (var patch in patches)
+            {
+                log.WriteLine($"applying {patch.Name}");
+                var apply = Proc.Capture("git", ["apply", "--verbose", patch.Path], src);
+                if (!apply.Succeeded)
+                    throw new ToolkitException(ExitCodes.PatchDoesNotApply,
+                        $"liburing patch {patch.Name} (from {Path.GetFileName(patchesDir)}/series) does not apply to liburing {options.DebianVersion}:\n{apply.StdErr.Trim()}");
+            }
+
+            // The install prefix is the final location: liburing.pc and nothing else records it,
+            // but configure wants an absolute path and the tree is renamed into place afterwards.
+            var finalPrefix = install.Prefix;
+            var configure = Proc.Capture(Path.Combine(src, "configure"), [
+                $"--prefix={finalPrefix}", $"--libdir={finalPrefix}/lib", $"--libdevdir={finalPrefix}/lib",
+                $"--includedir={finalPrefix}/include", $"--mandir={finalPrefix}/man", "--use-libc"], src);
+            if (!configure.Succeeded)
+                throw new ToolkitException(ExitCodes.BuildFailed, $"liburing ./configure failed:\n{configure.StdOut}{configure.StdErr}");
+            log.WriteLine("building liburing (src/)");
+            var jobs = Math.Max(1, Environment.ProcessorCount).ToString();
+            var make = Proc.Capture("make", ["-j", jobs, "-C", "src"], src);
+            if (!make.Succeeded)
+                throw new ToolkitException(ExitCodes.BuildFailed, $"building liburing failed:\n{Proc.Tail(make.StdOut + make.StdErr, 60)}");
+            // The top-level install stages into DESTDIR (library, headers, liburing.pc / liburing-ffi.pc
+            // for C tests that use pkg-config, man pages); the configured prefix inside it is the final one.
+            var destdir = Path.Combine(scratch, "destdir");
+            var inst = Proc.Capture("make", ["install", $"DESTDIR={destdir}"], src);
+            if (!inst.Succeeded)
+                throw new ToolkitException(ExitCodes.BuildFailed, $"installing liburing failed:\n{Proc.Tail(inst.StdOut + inst.StdErr, 40)}");
+            Directory.Move(destdir + finalPrefix, prefix);
+            Directory.Delete(destdir, true);
+
+            if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
+            Directory.Move(scratch, finalDir);
+            File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
+                $"liburing {options.DebianVersion}\nseries {hash}\nrecipe {RecipeVersion}\n" + string.Concat(patches.Select(p => p.Name + "\n")));
+        }
+        finally
+        {
+            if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
+        }
+        if (!IsComplete(install))
+            throw new ToolkitException(ExitCodes.BuildFailed, $"liburing build finished but {install.LiburingFfiSo} is missing");
+        log.WriteLine($"liburing {options.DebianVersion} (series {hash}) built: {install.Prefix}");
+        return install;
+    }
+
+    public sealed record Patch(string Name, string Path);
+
+    /// <summary>Reads the series file: one patch file name per line; blank lines and # comments ignored.</summary>
+    public static IReadOnlyList<Patch> ReadSeries(string patchesDir)
+    {
+        var series = Path.Combine(patchesDir, "series");
+        if (!File.Exists(series))
+            throw new ToolkitException(ExitCodes.Usage, $"liburing patch series file {series} does not exist");
+        var result = new List<Patch>();
+        foreach (var raw in File.ReadAllLines(series))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0 || line.StartsWith('#')) continue;
+            var path = Path.Combine(patchesDir, line);
+            if (!File.Exists(path))
+                throw new ToolkitException(ExitCodes.PatchDoesNotApply, $"liburing patch {line} is listed in series but {path} does not exist");
+            result.Add(new Patch(line, path));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Hash of the ordered series, so any change gives a fresh cache directory: SHA-256 over one line
+    /// "&lt;name&gt; &lt;SHA-256 of the patch, upper-case hex&gt;\n" per patch, first 12 hex digits. The
+    /// IoUring.Interop project computes the same key in MSBuild to find the natives it packs.
+    /// </summary>
+    public static string SeriesHash(IReadOnlyList<Patch> patches)
+    {
+        var text = new StringBuilder();
+        foreach (var p in patches)
+            text.Append(System.IO.Path.GetFileName(p.Path)).Append(' ').Append(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p.Path)))).Append('\n');
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
+    }
+
+    static bool IsComplete(LiburingInstall install)
+        => File.Exists(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp))
+           && File.ReadLines(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp)).Contains($"recipe {RecipeVersion}")
+           && File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo)
+           && File.Exists(Path.Combine(install.IncludeDir, "liburing.h"));
+}

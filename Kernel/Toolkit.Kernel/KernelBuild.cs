@@ -1,0 +1,172 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Toolkit.Infra;
+
+namespace Toolkit.Kernel;
+
+public enum Flavour { Baseline, Patched, Debug }
+
+/// <summary>What a built kernel is: written next to the image and copied into every result.</summary>
+public sealed record KernelInfo(string Flavour, string Package, string BaseVersion, string KernelRelease,
+    string SeriesHash, int SeriesPatches, string ConfigHash, string Image)
+{
+    public static KernelInfo? Load(string buildDir)
+    {
+        var f = Path.Combine(buildDir, "toolkit-kernel.json");
+        return File.Exists(f) ? JsonSerializer.Deserialize<KernelInfo>(File.ReadAllText(f)) : null;
+    }
+}
+
+/// <summary>
+/// Out-of-tree builds of the three flavours from one unpacked source: baseline (base tree),
+/// patched (series applied) and debug (patched + vm/config/debug.config). Config = tinyconfig +
+/// vm/config/base.config (+ debug.config), checked after olddefconfig.
+/// </summary>
+public static class KernelBuild
+{
+    /// <summary>The one place a flavour name is checked; the error text is what every command prints.</summary>
+    public static bool TryParseFlavour(string s, out Flavour flavour, out string error)
+    {
+        (flavour, var ok) = s switch
+        {
+            "baseline" => (Flavour.Baseline, true),
+            "patched" => (Flavour.Patched, true),
+            "debug" => (Flavour.Debug, true),
+            _ => (default, false),
+        };
+        error = ok ? "" : $"unknown kernel flavour '{s}' (baseline, patched or debug)";
+        return ok;
+    }
+
+    public static Flavour ParseFlavour(string s) =>
+        TryParseFlavour(s, out var f, out var error) ? f : throw new ToolkitException(ExitCodes.Usage, error);
+
+    public static string Name(this Flavour f) => f.ToString().ToLowerInvariant();
+
+    public static string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot, "build", $"{f.Name()}-{KernelSource.ExpectedSeries}");
+
+    public static string ImagePath(Flavour f) => Path.Combine(BuildDir(f), "arch", "x86", "boot", "bzImage");
+
+    public static IReadOnlyList<string> Fragments(Flavour f)
+    {
+        var dir = Path.Combine(Paths.VmDir, "config");
+        var list = new List<string> { Path.Combine(dir, "base.config") };
+        if (f == Flavour.Debug) list.Add(Path.Combine(dir, "debug.config"));
+        return list;
+    }
+
+    /// <summary>Builds (incrementally) and returns the built kernel's description.</summary>
+    public static KernelInfo Build(Flavour flavour, int jobs)
+    {
+        foreach (var tool in new[] { "make", "gcc", "git", "tar", "xz", "flex", "bison", "bc" })
+            if (!Proc.OnPath(tool))
+                throw new ToolkitException(ExitCodes.MissingDependency, $"'{tool}' is not installed: run scripts/install-deps");
+        var src = KernelSource.Locate();
+        var series = PatchSeries.Load(Paths.KernelPatchesDir);
+        var outDir = BuildDir(flavour);
+        using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot, "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
+        src.EnsureUnpackedLocked();
+        // The patched tree must not change under a running make: a shared hold for the whole build.
+        using var patchedLock = flavour == Flavour.Baseline ? null : src.UsePatchedTree(series);
+        var tree = flavour == Flavour.Baseline ? src.BaseTree : src.PatchedTree;
+
+        Directory.CreateDirectory(outDir);
+        var log = Path.Combine(outDir, "build.log");
+        File.WriteAllText(log, "");
+        var env = BuildEnv();
+        var configHash = Configure(tree, outDir, flavour, log);
+
+        Progress.Step($"building {flavour.Name()} kernel in {outDir} (-j{jobs}, log: {log})");
+        var started = DateTime.UtcNow;
+        var files = 0;
+        Make(tree, outDir, log, env, [$"-j{jobs}", "CC=ccache gcc", "bzImage"], "kernel build", line =>
+        {
+            var t = line.TrimStart();
+            if (t.StartsWith("CC ", StringComparison.Ordinal) || t.StartsWith("LD ", StringComparison.Ordinal) ||
+                t.StartsWith("AR ", StringComparison.Ordinal))
+            {
+                files++;
+                Progress.Detail($"  [{files}] {t}");
+            }
+        });
+        var release = Proc.Check("make", ["-s", "-C", tree, $"O={outDir}", "kernelrelease"], ExitCodes.BuildFailed, "make kernelrelease", env: env).Trim();
+        var info = new KernelInfo(flavour.Name(), src.PackageName, src.PackageVersion, release,
+            flavour == Flavour.Baseline ? "none" : series.Hash, flavour == Flavour.Baseline ? 0 : series.Patches.Count,
+            configHash, ImagePath(flavour));
+        File.WriteAllText(Path.Combine(outDir, "toolkit-kernel.json"), JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
+        Progress.Step($"built {release} ({flavour.Name()}) in {(DateTime.UtcNow - started).TotalSeconds:F0} s: {info.Image}");
+        return info;
+    }
+
+    /// <summary>The options a flavour asks for: its fragments plus the LOCALVERSION naming it.</summary>
+    public static List<ConfigOption> RequestedOptions(Flavour flavour)
+    {
+        var requested = new List<ConfigOption>();
+        foreach (var frag in Fragments(flavour))
+        {
+            if (!File.Exists(frag)) throw new ToolkitException(ExitCodes.BadConfig, $"config fragment {frag} is missing");
+            requested.AddRange(KernelConfig.ParseFragment(frag));
+        }
+        // The flavour shows in `uname -r`, so a guest can tell which kernel it booted.
+        requested.Add(new ConfigOption("CONFIG_LOCALVERSION", $"\"-{flavour.Name()}\"", "(toolkit)", 0));
+        requested.Add(new ConfigOption("CONFIG_LOCALVERSION_AUTO", null, "(toolkit)", 0));
+        return requested;
+    }
+
+    /// <summary>
+    /// Configures any source tree + output directory the way <paramref name="flavour"/> is configured
+    /// (tinyconfig + fragments, dropped options are errors). Skipped when the stamp says the same options
+    /// and tree were already configured there. Returns the config hash. Used by the flavour builds and by
+    /// `review`, which builds its own tree in its own directory.
+    /// </summary>
+    public static string Configure(string tree, string outDir, Flavour flavour, string log)
+    {
+        var env = BuildEnv();
+        var requested = RequestedOptions(flavour);
+        var configHash = Hash(string.Join('\n', requested.Select(o => o.ToString())) + "\n" + tree);
+        var configStamp = Path.Combine(outDir, ".toolkit-config-hash");
+        var dotConfig = Path.Combine(outDir, ".config");
+        if (!File.Exists(dotConfig) || !File.Exists(configStamp) || File.ReadAllText(configStamp).Trim() != configHash)
+        {
+            Progress.Step($"configuring {flavour.Name()} kernel (tinyconfig + {string.Join(" + ", Fragments(flavour).Select(Path.GetFileName))}) in {outDir}");
+            File.Delete(configStamp);
+            Make(tree, outDir, log, env, ["tinyconfig"], "make tinyconfig");
+            var merged = KernelConfig.Merge(File.ReadAllLines(dotConfig), requested);
+            File.WriteAllLines(dotConfig, merged);
+            Make(tree, outDir, log, env, ["olddefconfig"], "make olddefconfig");
+            var dropped = KernelConfig.FindDropped(requested, KernelConfig.ReadConfig(File.ReadAllLines(dotConfig)));
+            if (dropped.Count > 0)
+                throw new ToolkitException(ExitCodes.BadConfig,
+                    $"olddefconfig dropped {dropped.Count} requested option(s) for the {flavour.Name()} kernel:\n  " + string.Join("\n  ", dropped));
+            File.WriteAllText(configStamp, configHash + "\n");
+        }
+        return configHash;
+    }
+
+    /// <summary>Fixed build identity, so rebuilds are reproducible and init/version.o is not rebuilt each time.</summary>
+    public static Dictionary<string, string?> BuildEnv() => new()
+    {
+        ["KBUILD_BUILD_TIMESTAMP"] = "1970-01-01",
+        ["KBUILD_BUILD_USER"] = "toolkit",
+        ["KBUILD_BUILD_HOST"] = "toolkit",
+        ["KBUILD_BUILD_VERSION"] = "1",
+        ["CCACHE_BASEDIR"] = Paths.CacheRoot,
+        ["CCACHE_NOHASHDIR"] = "1",
+        ["LC_ALL"] = "C",
+        // Set but empty: stops setlocalversion appending "+" because the source is a git tree.
+        ["LOCALVERSION"] = "",
+    };
+
+    internal static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args, string what,
+        Action<string>? onLine = null)
+    {
+        var r = Proc.Run("make", ["-C", tree, $"O={outDir}", .. args], logFile: log, onLine: onLine, env: env);
+        if (r.ExitCode == 0) return;
+        var errors = r.Output.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase) || l.Contains("No space left")).Take(20);
+        throw new ToolkitException(Proc.DiskFullOr(ExitCodes.BuildFailed, r.Output),
+            $"{what} failed (exit {r.ExitCode}); full log: {log}\n{string.Join('\n', errors)}\n--- last lines ---\n{Proc.Tail(r.Output, 15)}");
+    }
+
+    static string Hash(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)));
+}

@@ -1,6 +1,0 @@
-namespace Toolkit.Tests;
-
-static class TestPaths
-{
-    public static string Repo => Infra.Paths.RepoRoot;
-}
