@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Toolkit.Infra;
 using System.Text.RegularExpressions;
 
 namespace IoUring.Interop.Wakeup.Tests;
@@ -26,21 +26,17 @@ public sealed partial class SpinModelTests
 
     sealed record PanResult(int Errors, long States, string Output);
 
+    /// <summary>A tool's exit code and its stdout followed by its stderr (spin and pan print to both).</summary>
     static (int Code, string Output) Exec(string file, string workDir, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { WorkingDirectory = workDir, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        var stdout = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stdout + stderr.Result);
+        var r = Proc.Capture(file, args, workDir);
+        return (r.ExitCode, r.StdOut + r.StdErr);
     }
 
     static PanResult Verify(string? define)
     {
         foreach (var tool in new[] { "spin", "gcc" })
-            if (!(Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, tool))))
+            if (!Proc.OnPath(tool))
                 Assert.Ignore($"{tool} is not installed (Debian: apt-get install spin gcc)");
         var work = Directory.CreateTempSubdirectory("cqword-spin-").FullName;
         try

@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Toolkit.Infra;
 
 namespace IoUring.Interop.Wakeup.Tests;
 
@@ -16,10 +16,7 @@ public sealed class WaitInstructionsTests
         try
         {
             File.WriteAllBytes(file, WaitInstructions.StubBytes);
-            var psi = new ProcessStartInfo("objdump", ["-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", file]) { RedirectStandardOutput = true };
-            using var p = Process.Start(psi)!;
-            var text = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
+            var text = Proc.Capture("objdump", ["-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", file]).StdOut;
             TestContext.Out.WriteLine(text);
             // Instructions in order, the int3 padding excluded; operands as this objdump prints them
             // (binutils 2.40 prints monitorx/mwaitx without their implicit operands).
