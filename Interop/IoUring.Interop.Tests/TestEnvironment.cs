@@ -18,6 +18,6 @@ public static class TestEnvironment
 
     public static string KernelTree => RepoPaths.DefaultKernelTree;
 
-    /// <summary>Builds (or finds) liburing once; the bindings load it from then on (call before any P/Invoke).</summary>
+    /// <summary>Builds (or finds) liburing once; the bindings load it from then on (call before a P/Invoke).</summary>
     public static void PointResolverAtCachedLiburing() => NativeResolver.OverrideDirectory = Liburing.LibDir;
 }

@@ -11,11 +11,12 @@ public class ReviewParserTests
     public void MultiFolderSeriesParsesWithFoldedFromAndCoverLetter()
     {
         var s = ReviewSeries.Load(Fixture("multi-folder"), Path.GetTempPath());
-        // multi-folder/ holds three series like kernel-patches/: fixes (1 patch, no cover letter), word (2) and later (2),
-        // the last two with a cover letter; `series` lists them out of alphabetical order.
+        // multi-folder/ holds three series like kernel-patches/: fixes (1 patch, no cover letter), word (2) and
+        // later (2), the last two with a cover letter; `series` lists them out of alphabetical order.
         Assert.That(s.Patches.Select(p => Path.GetFileName(Path.GetDirectoryName(p.File))),
             Is.EqualTo(new[] { "fixes", "word", "word", "later", "later" }), "patches come in the order of `series`");
-        Assert.That(s.Covers.Select(c => Path.GetFileName(Path.GetDirectoryName(c.File))), Is.EqualTo(new[] { "word", "later" }),
+        Assert.That(s.Covers.Select(c => Path.GetFileName(Path.GetDirectoryName(c.File))),
+            Is.EqualTo(new[] { "word", "later" }),
             "the cover letter next to each multi-patch series is found");
         Assert.That(s.Patches[0].Number, Is.Null, "a single patch is sent as [PATCH], unnumbered");
         var p = s.Patches[1];
@@ -23,7 +24,8 @@ public class ReviewParserTests
         Assert.That(p.Number, Is.EqualTo((1, 2)));
         Assert.That(p.Summary, Does.StartWith("io_uring: "));
         Assert.That(p.Files, Is.EqualTo(new[] { "io_uring/io_uring.c", "io_uring/nop.c" }));
-        Assert.That(s.Patches[2].Summary, Does.EndWith("add IORING_FEAT_FIXTURE_WORD"), "a folded Subject: keeps its tail");
+        Assert.That(s.Patches[2].Summary, Does.EndWith("add IORING_FEAT_FIXTURE_WORD"),
+            "a folded Subject: keeps its tail");
     }
 
     [Test]

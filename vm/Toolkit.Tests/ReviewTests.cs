@@ -48,7 +48,8 @@ public class ReviewTests
         Assert.That(uapi.Verdict, Is.EqualTo(Verdict.Warn), uapi.Summary);
         Assert.That(uapi.Details, Has.Some.Contains("io_cqring_offsets.resv1 (offset 28) renamed to user_word"));
         Assert.That(uapi.Details, Has.Some.Contains("new #define IORING_FEAT_FIXTURE_WORD"));
-        Assert.That(One(report, "uapi", "0001-io_uring-say").Verdict, Is.EqualTo(Verdict.Pass), "word/0001 touches no UAPI header");
+        Assert.That(One(report, "uapi", "0001-io_uring-say").Verdict, Is.EqualTo(Verdict.Pass),
+            "word/0001 touches no UAPI header");
     }
 
     [Test]

@@ -224,7 +224,8 @@ public static partial class LiburingSuite
     {
         var makefile = Path.Combine(liburing.SourceDir, "test", "Makefile");
         if (!File.Exists(makefile))
-            throw new ToolkitException(ExitCodes.MissingDependency, $"the liburing source at {liburing.SourceDir} has no test/Makefile: " +
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"the liburing source at {liburing.SourceDir} has no test/Makefile: " +
                 "remove that cache directory's .complete stamp's parent to rebuild it, or check the source package");
         return makefile;
     }
