@@ -23,9 +23,7 @@
 #include <sys/mman.h>
 #include <liburing.h>
 
-#define T_EXIT_PASS	0
-#define T_EXIT_FAIL	1
-#define T_EXIT_SKIP	77
+#include "helpers.h"
 
 #ifndef IORING_FEAT_CQ_USER_WORD
 #error "liburing headers without IORING_FEAT_CQ_USER_WORD"

@@ -81,16 +81,6 @@
 #define CGROUP2_SUPER_MAGIC	0x63677270
 #endif
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s: ",		\
-			__func__, __LINE__, #cond);			\
-		fprintf(stderr, __VA_ARGS__);				\
-		fprintf(stderr, "\n");					\
-		return T_EXIT_FAIL;					\
-	}								\
-} while (0)
-
 /* @ring with a CQ of @cq entries (the kernel may round up: *@cq_entries) */
 static int init_small_cq(struct io_uring *ring, unsigned int cq,
 			 unsigned int flags, unsigned int *cq_entries)
@@ -190,8 +180,7 @@ static int t_ms_full(void)
 	reap_tally(&b, &t);
 	ret = check_tally("ms-full", &t, cq_entries);
 	/* a runaway multishot is cancelled with A */
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return ret;
 }
 
@@ -349,22 +338,6 @@ static int t_ms_defer(void)
 	return ret;
 }
 
-/* io_kiocb active objects, -1 without /proc/slabinfo */
-static long kiocb_objects(void)
-{
-	char line[512];
-	long active = -1;
-	FILE *f = fopen("/proc/slabinfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "io_kiocb %ld", &active) == 1)
-			break;
-	fclose(f);
-	return active;
-}
-
 static int send_burst(struct io_uring *a, int target_fd, int nr)
 {
 	struct io_uring_sqe *sqe;
@@ -399,7 +372,7 @@ static int t_carriers(void)
 	pthread_t thr;
 	int fd, ret = T_EXIT_PASS;
 
-	before = kiocb_objects();
+	before = io_kiocb_active();
 	if (before < 0) {
 		printf("carriers: SKIP: no io_kiocb line in /proc/slabinfo (or no /proc/slabinfo): the carrier cache can't be measured\n");
 		return T_EXIT_PASS;
@@ -418,7 +391,7 @@ static int t_carriers(void)
 	owner_wait(&o, &o.stage, 2);
 	/* both rings still open: whatever their caches hold is counted */
 	sleep_ms(500);
-	after = kiocb_objects();
+	after = io_kiocb_active();
 	printf("carriers: %d of %d CQEs reaped (%d bad); io_kiocb active objects %ld -> %ld (%+ld, bound %d)\n",
 	       o.got, NR_CARRIERS, o.bad, before, after, after - before,
 	       CARRIER_SLACK);
@@ -684,11 +657,8 @@ static int memcg_child(const char *cg)
 	printf("memcg: %d polls: plain submitted in %lld ms, cancelled in %lld ms; targeted submitted in %lld ms, cancelled in %lld ms\n",
 	       MEMCG_NR, t[1] - t[0], t[2] - t[1], t[3] - t[2], t[4] - t[3]);
 
-	io_uring_queue_exit(&a2);
-	io_uring_queue_exit(&a1);
-	io_uring_queue_exit(&b);
-	close(fds[0]);
-	close(fds[1]);
+	rings_exit(&a2, &a1, &b);
+	close_pair(fds);
 
 	plain = s1.current - s0.current;
 	targeted = s3.current - s2.current;
@@ -797,10 +767,7 @@ out_umount:
 	return ret;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} cases[] = {
+static const struct t_case cases[] = {
 	{ "ms-full", t_ms_full },
 	{ "ms-closed", t_ms_closed },
 	{ "ms-defer", t_ms_defer },
@@ -810,33 +777,9 @@ static const struct {
 
 int main(int argc, char *argv[])
 {
-	int i, ret, failed = 0, skipped = 0, ran = 0;
+	int ret = cqe_target_supported();
 
-	ret = cqe_target_supported();
 	if (ret)
 		return ret;
-	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
-		if (argc > 1 && strcmp(argv[1], cases[i].name))
-			continue;
-		ran++;
-		ret = cases[i].fn();
-		printf("%s: %s\n", cases[i].name, ret == T_EXIT_SKIP ?
-		       "skipped" : ret ? "FAIL" : "ok");
-		fflush(stdout);
-		if (ret == T_EXIT_SKIP)
-			skipped++;
-		else if (ret)
-			failed++;
-	}
-	if (!ran) {
-		fprintf(stderr, "unknown case %s\n", argv[1]);
-		return T_EXIT_FAIL;
-	}
-	printf("%d/%d cases passed", ran - failed - skipped, ran);
-	if (skipped)
-		printf(", %d skipped", skipped);
-	printf("\n");
-	if (failed)
-		return T_EXIT_FAIL;
-	return skipped == ran ? T_EXIT_SKIP : T_EXIT_PASS;
+	return run_cases(cases, T_ARRAY_SIZE(cases), argc, argv);
 }

@@ -589,8 +589,6 @@ static int one_iteration(void)
 static long kiocb_objects(void)
 {
 	FILE *f = fopen("/sys/kernel/slab/io_kiocb/shrink", "w");
-	char line[512];
-	long active = -1;
 
 	/*
 	 * Shrinking the cache also empties KASAN's quarantine of it: without
@@ -600,14 +598,7 @@ static long kiocb_objects(void)
 		fputs("1", f);
 		fclose(f);
 	}
-	f = fopen("/proc/slabinfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "io_kiocb %ld", &active) == 1)
-			break;
-	fclose(f);
-	return active;
+	return io_kiocb_active();
 }
 
 int main(int argc, char *argv[])
@@ -648,13 +639,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "-i and -t must be at least 1\n");
 		return T_EXIT_FAIL;
 	}
-	ret = cqe_target_supported();
-	/*
-	 * -f: the probe's own ring setup or NOP may fail with an injected
-	 * -ENOMEM (SKIP or FAIL); a kernel without the feature skips each time
-	 */
-	for (i = 0; tolerant && ret && i < 100; i++)
-		ret = cqe_target_supported();
+	ret = cqe_target_supported_retry(tolerant);
 	if (ret)
 		return ret;
 	printf("seed %u, up to %llu iterations or %d s%s\n", seed, iterations,

@@ -164,8 +164,7 @@ static int test_cycle(const struct cycle *c)
 		return T_EXIT_FAIL;
 	}
 	if (run_child(c, p[0], p[1])) {
-		close(p[0]);
-		close(p[1]);
+		close_pair(p);
 		return T_EXIT_FAIL;
 	}
 	/* the parent keeps only the write end */

@@ -275,13 +275,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "bad arguments\n");
 		return T_EXIT_FAIL;
 	}
-	ret = cqe_target_supported();
-	/*
-	 * -f: the probe's own ring setup or NOP may fail with an injected
-	 * -ENOMEM (SKIP or FAIL); a kernel without the feature skips each time
-	 */
-	for (i = 0; tolerant && ret && i < 100; i++)
-		ret = cqe_target_supported();
+	ret = cqe_target_supported_retry(tolerant);
 	if (ret)
 		return ret;
 

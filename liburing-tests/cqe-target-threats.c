@@ -58,24 +58,6 @@
 #define CHILD_MS	10000
 #define CHILD_SKIP	42
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s: ",		\
-			__func__, __LINE__, #cond);			\
-		fprintf(stderr, __VA_ARGS__);				\
-		fprintf(stderr, "\n");					\
-		return T_EXIT_FAIL;					\
-	}								\
-} while (0)
-
-static int init_ring(struct io_uring *ring, unsigned int entries,
-		     unsigned int flags)
-{
-	struct io_uring_params p = { .flags = flags };
-
-	return io_uring_queue_init_params(entries, ring, &p);
-}
-
 /* @ring has no CQE, also after 20 ms of task_work */
 static int no_cqe(struct io_uring *ring, const char *which)
 {
@@ -179,11 +161,9 @@ static int t_fork(void)
 			 "fork: the exited child's poll, on the target");
 	if (!ret)
 		ret = no_cqe_peek(&s, "S");
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	/* S's SQ state in this process is stale after the child's submit */
-	io_uring_queue_exit(&s);
-	io_uring_queue_exit(&t);
+	rings_exit(&s, &t);
 	return ret ? T_EXIT_FAIL : T_EXIT_PASS;
 }
 
@@ -239,8 +219,7 @@ static int exit_case(int keep)
 	ret = expect_one(&t, 0xe0, -ECANCELED, CANCEL_MS, what);
 	/* EOF: the grandchild (if any) exits and drops A */
 	close(hold[1]);
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	io_uring_queue_exit(&t);
 	return ret ? T_EXIT_FAIL : T_EXIT_PASS;
 }
@@ -299,8 +278,7 @@ static int t_dup(void)
 	      "poll CQE in the closed target: ud=0x%llx res=0x%x",
 	      (unsigned long long)cqe.user_data, cqe.res);
 	CHECK(!no_cqe(&s, "S"), "nothing on the source");
-	close(p[0]);
-	close(p[1]);
+	close_pair(p);
 	io_uring_queue_exit(&s);
 	/* ring_fd is -1: only unmaps */
 	io_uring_queue_exit(&t);
@@ -373,10 +351,8 @@ static int t_scm_rights(void)
 		close(fd);
 	}
 	CHECK(!no_cqe(&s, "S") && !no_cqe(&t, "T"), "nothing more");
-	close(sv[0]);
-	close(sv[1]);
-	io_uring_queue_exit(&s);
-	io_uring_queue_exit(&t);
+	close_pair(sv);
+	rings_exit(&s, &t);
 	return T_EXIT_PASS;
 }
 
@@ -470,8 +446,7 @@ static int t_personality(void)
 	      (unsigned long long)cqe.user_data, cqe.res);
 	CHECK(!no_cqe(&s, "S") && !no_cqe(&t, "T"), "nothing more");
 	io_uring_unregister_personality(&s, id);
-	io_uring_queue_exit(&s);
-	io_uring_queue_exit(&t);
+	rings_exit(&s, &t);
 	return T_EXIT_PASS;
 }
 
@@ -521,8 +496,7 @@ static int t_sqpoll_defer(void)
 	if (!ret)
 		ret = nops_across(&defer, &sq, sq.ring_fd, 4,
 				  "DEFER_TASKRUN -> SQPOLL");
-	io_uring_queue_exit(&sq);
-	io_uring_queue_exit(&defer);
+	rings_exit(&sq, &defer);
 	return ret ? T_EXIT_FAIL : T_EXIT_PASS;
 }
 
@@ -548,8 +522,7 @@ static int t_iopoll_defer(void)
 				(unsigned long long)cqe.user_data, cqe.res);
 		ret = -1;
 	}
-	io_uring_queue_exit(&s);
-	io_uring_queue_exit(&x);
+	rings_exit(&s, &x);
 	return ret ? T_EXIT_FAIL : T_EXIT_PASS;
 }
 
@@ -574,15 +547,11 @@ static int t_r_disabled(void)
 	      "enabled target: ret %d ud=0x%llx res=%d, want ud=0x21 res=21 on it",
 	      ret, (unsigned long long)cqe.user_data, cqe.res);
 	CHECK(!no_cqe(&s, "S") && !no_cqe(&d, "D"), "nothing more");
-	io_uring_queue_exit(&s);
-	io_uring_queue_exit(&d);
+	rings_exit(&s, &d);
 	return T_EXIT_PASS;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} cases[] = {
+static const struct t_case cases[] = {
 	{ "fork", t_fork },
 	{ "exit", t_exit },
 	{ "dup", t_dup },
@@ -596,25 +565,9 @@ static const struct {
 
 int main(int argc, char *argv[])
 {
-	int i, ret, failed = 0, ran = 0;
+	int ret = cqe_target_supported();
 
-	ret = cqe_target_supported();
 	if (ret)
 		return ret;
-	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
-		if (argc > 1 && strcmp(argv[1], cases[i].name))
-			continue;
-		ran++;
-		ret = cases[i].fn();
-		printf("%s: %s\n", cases[i].name, ret ? "FAIL" : "ok");
-		fflush(stdout);
-		if (ret)
-			failed++;
-	}
-	if (!ran) {
-		fprintf(stderr, "unknown case %s\n", argv[1]);
-		return T_EXIT_FAIL;
-	}
-	printf("%d/%d cases passed\n", ran - failed, ran);
-	return failed ? T_EXIT_FAIL : T_EXIT_PASS;
+	return run_cases(cases, T_ARRAY_SIZE(cases), argc, argv);
 }

@@ -19,24 +19,6 @@
 #include "cqe-target.h"
 #include "cqe-target-proc.h"
 
-#define CHECK(cond, ...) do {						\
-	if (!(cond)) {							\
-		fprintf(stderr, "%s:%d: check failed: %s: ",		\
-			__func__, __LINE__, #cond);			\
-		fprintf(stderr, __VA_ARGS__);				\
-		fprintf(stderr, "\n");					\
-		return T_EXIT_FAIL;					\
-	}								\
-} while (0)
-
-static int init_ring(struct io_uring *ring, unsigned int entries,
-		     unsigned int flags)
-{
-	struct io_uring_params p = { .flags = flags };
-
-	return io_uring_queue_init_params(entries, ring, &p);
-}
-
 /* @ring has no CQE now, also after giving pending task_work a chance */
 static int no_cqe(struct io_uring *ring)
 {
@@ -114,8 +96,7 @@ static int t_basic(void)
 	CHECK(!expect(&b, 0x2222, -ENOENT, ~0U, 0), "second CQE on B");
 	CHECK(!no_cqe(&a), "nothing on A");
 	CHECK(!no_cqe(&b), "nothing more on B");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -152,11 +133,8 @@ static int t_async(void)
 	CHECK(!expect_set(&c, (const uint64_t[]){ 0xa1, 0xa3, 0xa9 },
 			  (const int[]){ 1, 3, 3 }, 3), "C");
 	CHECK(!no_cqe(&a) && !no_cqe(&b) && !no_cqe(&c), "nothing more");
-	close(fds[0]);
-	close(fds[1]);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&c);
+	close_pair(fds);
+	rings_exit(&a, &b, &c);
 	return 0;
 }
 
@@ -171,12 +149,8 @@ static int t_cflags(void)
 	int fds[2], i, ret;
 
 	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 8, 0), "setup");
-	br = io_uring_setup_buf_ring(&a, 4, 7, 0, &ret);
+	br = provide_bufs(&a, 4, 7, bufs, sizeof(bufs[0]), 10, &ret);
 	CHECK(br, "buf ring: %d", ret);
-	for (i = 0; i < 4; i++)
-		io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), i + 10,
-				      io_uring_buf_ring_mask(4), i);
-	io_uring_buf_ring_advance(br, 4);
 	CHECK(!pipe(fds), "pipe");
 	CHECK(write(fds[1], "hello", 5) == 5, "write");
 	sqe = io_uring_get_sqe(&a);
@@ -194,11 +168,9 @@ static int t_cflags(void)
 	CHECK(i >= 10 && i < 14 && !memcmp(bufs[i - 10], "hello", 5),
 	      "bid %d", i);
 	CHECK(!no_cqe(&a), "nothing on A");
-	close(fds[0]);
-	close(fds[1]);
+	close_pair(fds);
 	io_uring_free_buf_ring(&a, br, 4, 7);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -221,8 +193,7 @@ static int t_multishot_timeout(void)
 	CHECK(!expect(&b, 0x42, -ETIME, IORING_CQE_F_MORE, 0), "last shot");
 	CHECK(!no_cqe(&a), "nothing on A");
 	CHECK(!no_cqe(&b), "nothing more on B");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -254,10 +225,8 @@ static int t_multishot_poll(void)
 	CHECK(!expect(&b, 0x33, -ECANCELED, IORING_CQE_F_MORE, 0),
 	      "final CQE on B");
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
-	close(fds[0]);
-	close(fds[1]);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	close_pair(fds);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -272,12 +241,8 @@ static int t_multishot_recv(void)
 	int sv[2], i, ret;
 
 	CHECK(!init_ring(&a, 8, 0) && !init_ring(&b, 16, 0), "setup");
-	br = io_uring_setup_buf_ring(&a, 8, 3, 0, &ret);
+	br = provide_bufs(&a, 8, 3, bufs, sizeof(bufs[0]), 0, &ret);
 	CHECK(br, "buf ring: %d", ret);
-	for (i = 0; i < 8; i++)
-		io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), i,
-				      io_uring_buf_ring_mask(8), i);
-	io_uring_buf_ring_advance(br, 8);
 	CHECK(!socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
 	sqe = io_uring_get_sqe(&a);
 	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
@@ -304,8 +269,7 @@ static int t_multishot_recv(void)
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
 	close(sv[0]);
 	io_uring_free_buf_ring(&a, br, 8, 3);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -333,10 +297,8 @@ static int t_link_timeout(void)
 	CHECK(!expect_set(&b, (const uint64_t[]){ 1, 2 },
 			  (const int[]){ -ECANCELED, -ETIME }, 2), "B");
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
-	close(fds[0]);
-	close(fds[1]);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	close_pair(fds);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -372,9 +334,7 @@ static int t_links(void)
 	CHECK(!expect_set(&a, (const uint64_t[]){ 3, 6 },
 			  (const int[]){ 0, -ECANCELED }, 2), "A");
 	CHECK(!no_cqe(&a) && !no_cqe(&b) && !no_cqe(&c), "nothing more");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&c);
+	rings_exit(&a, &b, &c);
 	return 0;
 }
 
@@ -396,8 +356,7 @@ static int t_skip_success(void)
 	CHECK(!expect(&b, 8, -EIO, ~0U, 0), "failed one on B");
 	CHECK(!expect(&b, 9, 0, ~0U, 0), "marker on B");
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -442,8 +401,7 @@ static int t_cqe32(void)
 	CHECK(io_uring_submit(&b) == 1, "submit");
 	CHECK(!expect(&a, 0x16, 16, ~0U, 0), "32 -> 16 bytes");
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -476,8 +434,7 @@ static int t_overflow(void)
 	}
 	CHECK(n == 256, "got %d of 256", n);
 	CHECK(!no_cqe(&a), "nothing on A");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -511,12 +468,8 @@ static int t_bad_targets(void)
 	CHECK(!expect(&a, 4, -EBADFD, ~0U, 0), "disabled ring");
 	CHECK(!expect(&a, 5, -EINVAL, ~0U, 0), "IOPOLL ring");
 	CHECK(!no_cqe(&b) && !no_cqe(&a), "nothing more");
-	close(fds[0]);
-	close(fds[1]);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&dis);
-	io_uring_queue_exit(&iopoll);
+	close_pair(fds);
+	rings_exit(&a, &b, &dis, &iopoll);
 	return 0;
 }
 
@@ -542,30 +495,44 @@ static int t_bad_opcodes(void)
 	CHECK(!expect(&a, 1, -EINVAL, ~0U, 0), "URING_CMD");
 	CHECK(!expect(&a, 2, -EINVAL, ~0U, 0), "SEND_ZC");
 	CHECK(!no_cqe(&b) && !no_cqe(&a), "nothing more");
-	close(sv[0]);
-	close(sv[1]);
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	close_pair(sv);
+	rings_exit(&a, &b);
 	return 0;
+}
+
+/*
+ * An R_DISABLED ring restricted to the @nr_ops opcodes in @ops and the SQE
+ * flags @flags_allowed, then enabled (restrictions only register while the
+ * ring is disabled)
+ */
+static int restricted_ops(struct io_uring *ring, const int *ops, int nr_ops,
+			  unsigned int flags_allowed)
+{
+	struct io_uring_restriction res[4] = { };
+	int i, ret;
+
+	if (nr_ops >= (int)T_ARRAY_SIZE(res))
+		return -EINVAL;
+	ret = init_ring(ring, 8, IORING_SETUP_R_DISABLED);
+	if (ret)
+		return ret;
+	for (i = 0; i < nr_ops; i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	res[i].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[i].sqe_flags = flags_allowed;
+	ret = io_uring_register_restrictions(ring, res, nr_ops + 1);
+	if (ret)
+		return ret;
+	return io_uring_enable_rings(ring);
 }
 
 /* IORING_REGISTER_RESTRICTIONS filters the flag like any SQE flag */
 static int restricted_ring(struct io_uring *ring, unsigned int flags_allowed)
 {
-	struct io_uring_restriction res[2] = { };
-	int ret;
-
-	ret = init_ring(ring, 8, IORING_SETUP_R_DISABLED);
-	if (ret)
-		return ret;
-	res[0].opcode = IORING_RESTRICTION_SQE_OP;
-	res[0].sqe_op = IORING_OP_NOP;
-	res[1].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[1].sqe_flags = flags_allowed;
-	ret = io_uring_register_restrictions(ring, res, 2);
-	if (ret)
-		return ret;
-	return io_uring_enable_rings(ring);
+	return restricted_ops(ring, (const int[]){ IORING_OP_NOP }, 1,
+			      flags_allowed);
 }
 
 static int t_restrictions(void)
@@ -585,9 +552,7 @@ static int t_restrictions(void)
 	CHECK(io_uring_submit(&a2) == 1, "submit");
 	CHECK(!expect(&b, 2, 0, ~0U, 0), "flag allowed");
 	CHECK(!no_cqe(&a) && !no_cqe(&a2) && !no_cqe(&b), "nothing more");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&a2);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &a2, &b);
 	return 0;
 }
 
@@ -610,8 +575,7 @@ static int t_drain_disabled(void)
 	CHECK(!expect(&a, 1, -EOPNOTSUPP, ~0U, 0), "drain + target");
 	CHECK(!expect(&b, 2, 0, ~0U, 0), "target");
 	CHECK(!expect(&a, 3, -EOPNOTSUPP, ~0U, 0), "drain after target");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -631,8 +595,7 @@ static int t_sqpoll_source(void)
 	for (i = 0; i < 4; i++)
 		CHECK(!expect(&b, 0x50 + i, i, ~0U, 0), "CQE %d on B", i);
 	CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return 0;
 }
 
@@ -697,8 +660,7 @@ static int t_defer_taskrun(void)
 	CHECK(!d.ret, "DEFER_TASKRUN source thread: %d", d.ret);
 	for (i = 0; i < d.nr; i++)
 		CHECK(!expect(&plain, 0x1000 + i, i, ~0U, 0), "CQE %d", i);
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&plain);
+	rings_exit(&b, &plain);
 	return 0;
 }
 
@@ -741,8 +703,7 @@ static int t_target_gone(void)
 	sqe->user_data = 2;
 	io_uring_sqe_set_cqe_target(sqe, c.ring_fd);
 	CHECK(io_uring_submit(&a) == 2, "submit");
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&c);
+	rings_exit(&b, &c);
 	CHECK(!no_cqe(&a), "nothing on A");
 	usleep(60000);
 	CHECK(!no_cqe(&a), "nothing on A after the timeout fired");
@@ -759,8 +720,7 @@ static int t_target_gone(void)
 
 	/* tearing A down cancels the poll, its CQE goes to dying C */
 	io_uring_queue_exit(&a);
-	close(fds[0]);
-	close(fds[1]);
+	close_pair(fds);
 	return 0;
 }
 
@@ -850,22 +810,9 @@ static int t_exchange(void)
 static int restricted_nop_timeout(struct io_uring *ring,
 				  unsigned int flags_allowed)
 {
-	struct io_uring_restriction res[3] = { };
-	int ret;
-
-	ret = init_ring(ring, 8, IORING_SETUP_R_DISABLED);
-	if (ret)
-		return ret;
-	res[0].opcode = IORING_RESTRICTION_SQE_OP;
-	res[0].sqe_op = IORING_OP_NOP;
-	res[1].opcode = IORING_RESTRICTION_SQE_OP;
-	res[1].sqe_op = IORING_OP_TIMEOUT;
-	res[2].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[2].sqe_flags = flags_allowed;
-	ret = io_uring_register_restrictions(ring, res, 3);
-	if (ret)
-		return ret;
-	return io_uring_enable_rings(ring);
+	return restricted_ops(ring,
+			      (const int[]){ IORING_OP_NOP, IORING_OP_TIMEOUT },
+			      2, flags_allowed);
 }
 
 /*
@@ -931,12 +878,9 @@ static int t_restrictions_first(void)
 		CHECK(!no_cqe(&a[m]), "nothing more on the source");
 		io_uring_queue_exit(&a[m]);
 	}
-	close(fds[0]);
-	close(fds[1]);
+	close_pair(fds);
 	close(efd);
-	io_uring_queue_exit(&b);
-	io_uring_queue_exit(&dis);
-	io_uring_queue_exit(&iopoll);
+	rings_exit(&b, &dis, &iopoll);
 	CHECK(!bad, "%d of 14 flagged NOPs not refused with -EACCES", bad);
 	return 0;
 }
@@ -1081,8 +1025,7 @@ static int rsv_one(enum rsv_op op, int flagged, uint32_t b56, uint32_t b60,
 			ret = 0;
 		}
 	}
-	io_uring_queue_exit(&a);
-	io_uring_queue_exit(&b);
+	rings_exit(&a, &b);
 	return ret;
 }
 
@@ -1130,10 +1073,7 @@ static int t_reserved_bytes(void)
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} cases[] = {
+static const struct t_case cases[] = {
 	{ "basic", t_basic },
 	{ "cflags", t_cflags },
 	{ "async", t_async },
@@ -1161,25 +1101,9 @@ static const struct {
 
 int main(int argc, char *argv[])
 {
-	int i, ret, failed = 0, ran = 0;
+	int ret = cqe_target_supported();
 
-	ret = cqe_target_supported();
 	if (ret)
 		return ret;
-	for (i = 0; i < (int)(sizeof(cases) / sizeof(cases[0])); i++) {
-		if (argc > 1 && strcmp(argv[1], cases[i].name))
-			continue;
-		ran++;
-		ret = cases[i].fn();
-		printf("%s: %s\n", cases[i].name, ret ? "FAIL" : "ok");
-		fflush(stdout);
-		if (ret)
-			failed++;
-	}
-	if (!ran) {
-		fprintf(stderr, "unknown case %s\n", argv[1]);
-		return T_EXIT_FAIL;
-	}
-	printf("%d/%d cases passed\n", ran - failed, ran);
-	return failed ? T_EXIT_FAIL : T_EXIT_PASS;
+	return run_cases(cases, T_ARRAY_SIZE(cases), argc, argv);
 }

@@ -13,9 +13,7 @@
 #include <time.h>
 #include <liburing.h>
 
-#define T_EXIT_PASS	0
-#define T_EXIT_FAIL	1
-#define T_EXIT_SKIP	77
+#include "helpers.h"
 
 #ifndef IORING_FEAT_CQE_TARGET
 /* liburing without the cqe-target patch: same ABI, spelled out */
@@ -91,6 +89,37 @@ static inline int cqe_target_supported(void)
 		return T_EXIT_FAIL;
 	}
 	return 0;
+}
+
+/*
+ * cqe_target_supported(), retried up to 100 times when @tolerant: under
+ * fault injection (-f) the probe's own ring setup or NOP may fail with an
+ * injected -ENOMEM (SKIP or FAIL); a kernel without the feature skips
+ * every time.
+ */
+static inline int cqe_target_supported_retry(int tolerant)
+{
+	int i, ret = cqe_target_supported();
+
+	for (i = 0; tolerant && ret && i < 100; i++)
+		ret = cqe_target_supported();
+	return ret;
+}
+
+/* active io_kiocb objects (requests and CQE carriers), -1 without /proc/slabinfo */
+static inline long io_kiocb_active(void)
+{
+	char line[512];
+	long active = -1;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "io_kiocb %ld", &active) == 1)
+			break;
+	fclose(f);
+	return active;
 }
 
 /* wait up to @ms for a CQE on @ring, copy it out and mark it seen */

@@ -31,9 +31,7 @@
 #include <sys/mman.h>
 #include <liburing.h>
 
-#define T_EXIT_PASS	0
-#define T_EXIT_FAIL	1
-#define T_EXIT_SKIP	77
+#include "helpers.h"
 
 #define MEM_SIZE	(64 * 1024)
 #define PATTERN		0x5a

@@ -3,6 +3,7 @@ using IoUring.Interop.Generator;
 namespace IoUring.Interop.Tests;
 
 /// <summary>The generated _Static_assert files, compiled by gcc and clang against the same headers the generator read.</summary>
+[Category("liburing")]
 public sealed class CAssertTests
 {
     static string GeneratedFile(string unit) => Path.Combine(TestEnvironment.RepoRoot, BindingsGenerator.TestsDir, $"layout_asserts_{unit}.c");

@@ -3,8 +3,13 @@ using IoUring.Interop.Generator;
 namespace IoUring.Interop.Tests;
 
 /// <summary>The raw API is complete: every function liburing exports is bound, and the resolver's search order is as documented.</summary>
+[Category("liburing")]
 public sealed class CompletenessTests
 {
+    // The natives under test are the cached liburing build's, not whatever the system has.
+    [OneTimeSetUp]
+    public void PointResolverAtCachedLiburing() => TestEnvironment.PointResolverAtCachedLiburing();
+
     static HashSet<string> Exports(string sharedObject)
     {
         var nm = Proc.Capture("nm", ["-D", "--defined-only", sharedObject]);

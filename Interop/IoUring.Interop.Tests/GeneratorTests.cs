@@ -52,14 +52,14 @@ public sealed class GeneratorTests
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void CommittedBindingsAreUpToDate()
     {
         var (exit, stdout, stderr) = RunCli("bindings", "generate", "--check");
         Assert.That(exit, Is.Zero, stdout + stderr);
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void RegenerationIsByteIdenticalAndMachineIndependent()
     {
         var clang = new ClangDriver();
@@ -76,7 +76,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void StaleOutputIsReportedAsADiff()
     {
         var output = BindingsGenerator.Generate(DefaultInputs(), new ClangDriver(), TextWriter.Null);
@@ -89,7 +89,7 @@ public sealed class GeneratorTests
     }
 
     /// <summary>A patched tree (new constant, a reserved word turned into a field) flows into the bindings; --check flags it.</summary>
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void PatchedKernelTreeChangesTheBindings()
     {
         var tree = PatchedTree(h => h
@@ -116,7 +116,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void MissingClangIsAMissingDependency()
     {
         var e = Assert.Throws<ToolkitException>(() => _ = new ClangDriver("clang-does-not-exist-14"))!;
@@ -139,7 +139,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void MissingKernelTreeOrHeaderIsAUsageError()
     {
         var before = HashOfGeneratedOutput();
@@ -164,7 +164,7 @@ public sealed class GeneratorTests
         Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void HeaderThatDoesNotParseShowsClangDiagnostics()
     {
         var tree = PatchedTree(h => h.Replace("struct io_uring_sqe {", "struct io_uring_sqe { __u8 broken_field_without_semicolon"));
@@ -183,7 +183,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void UnsupportedConstructNamesTheDeclarationAndLine()
     {
         var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", "struct io_uring_toolkit_float {\n\tlong double precise;\n};\n\nstruct io_uring_cqe {"));
@@ -223,7 +223,7 @@ public sealed class GeneratorTests
     /// No bitfield appears in today's inputs, so a patched tree adds one: the generated properties
     /// must put every bit where gcc/clang do (run-time C check) and where the generated C# tables say.
     /// </summary>
-    [Test]
+    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
     public void BitfieldsBecomePropertiesCheckedAgainstCAndCSharp()
     {
         var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", BitfieldStruct.Replace("\r", "") + "struct io_uring_cqe {"));

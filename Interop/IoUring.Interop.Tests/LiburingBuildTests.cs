@@ -3,7 +3,7 @@ using IoUring.Interop.Generator;
 namespace IoUring.Interop.Tests;
 
 /// <summary>The liburing build: cache layout, patch series handling, failure on a patch that does not apply.</summary>
-[NonParallelizable]
+[Category("liburing"), NonParallelizable]
 public sealed class LiburingBuildTests
 {
     [Test]

@@ -4,7 +4,7 @@ using IoUring.Interop.Generator;
 namespace IoUring.Interop.Tests;
 
 /// <summary>The NuGet package: contents, and the sample consumer restoring it from a local feed and doing a NOP round trip.</summary>
-[NonParallelizable]
+[Category("liburing"), NonParallelizable]
 public sealed class PackageTests
 {
     [Test]

@@ -5,8 +5,13 @@ using static IoUring.Interop.Liburing;
 namespace IoUring.Interop.Tests;
 
 /// <summary>The bindings against the host kernel: NOP round trips, the libc selection, and the managed fast path byte for byte.</summary>
+[Category("liburing")]
 public sealed unsafe class RoundTripTests
 {
+    // The natives under test are the cached liburing build's, not whatever the system has.
+    [OneTimeSetUp]
+    public void PointResolverAtCachedLiburing() => TestEnvironment.PointResolverAtCachedLiburing();
+
     [Test]
     public void NopRoundTripThroughLiburing()
     {

@@ -8,7 +8,8 @@ namespace IoUring.Interop.Wakeup.Tests;
 /// (no lost wakeup, no invalid end state), and every deliberately broken variant must yield a counterexample,
 /// which shows the model can see the bug each fence, the re-check and the split word encoding prevent.
 /// </summary>
-[NonParallelizable]
+// `slow`: each model check compiles and searches a state space for 8-20 s, out of the fast filter.
+[Category("slow"), NonParallelizable]
 public sealed partial class SpinModelTests
 {
     static string Model

@@ -196,9 +196,7 @@ public static partial class LiburingSuite
         Progress.Step("building liburing 2.9 (cached) and its test/ directory");
         LiburingInstall liburing;
         using (var w = new StreamWriter(log, append: true)) liburing = LiburingBuild.Ensure(log: w);
-        if (!File.Exists(Path.Combine(liburing.SourceDir, "test", "Makefile")))
-            throw new ToolkitException(ExitCodes.MissingDependency, $"the liburing source at {liburing.SourceDir} has no test/Makefile: " +
-                "remove that cache directory's .complete stamp's parent to rebuild it, or check the source package");
+        TestMakefile(liburing);
         var copy = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-suite", Path.GetFileName(Path.GetDirectoryName(liburing.SourceDir))!);
         var src = Path.Combine(copy, "src");
         // The copy is tied to one build of the cache (its .complete stamp's time): a rebuilt cache is copied afresh.
@@ -216,6 +214,20 @@ public static partial class LiburingSuite
         Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", "all"], ExitCodes.BuildFailed,
             "building liburing's test/", logFile: log);
         return Path.Combine(src, "test");
+    }
+
+    /// <summary>
+    /// liburing's test/Makefile in the cached source (the private copy the suite builds in is made from it),
+    /// so a caller can read the test list without building test/.
+    /// </summary>
+    public static string TestMakefile(LiburingInstall liburing)
+    {
+        var makefile = Path.Combine(liburing.SourceDir, "test", "Makefile");
+        if (!File.Exists(makefile))
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"the liburing source at {liburing.SourceDir} has no test/Makefile: " +
+                "remove that cache directory's .complete stamp's parent to rebuild it, or check the source package");
+        return makefile;
     }
 
     [GeneratedRegex(@"^\s+([A-Za-z0-9_.+-]+)\.(c|cc)\s*\\?\s*$", RegexOptions.Multiline)]

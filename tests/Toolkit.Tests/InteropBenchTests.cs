@@ -3,7 +3,7 @@ using Toolkit.Bench;
 namespace Toolkit.Tests;
 
 /// <summary>`toolkit bench interop` end to end with very short runs: builds both programs, measures every batch size, writes the report.</summary>
-[NonParallelizable]
+[Category("liburing"), NonParallelizable]
 public sealed class InteropBenchTests
 {
     [Test]

@@ -8,22 +8,47 @@ public class ReviewParserTests
     static string Fixture(string name) => TestPaths.Fixture("review", name);
 
     [Test]
-    public void ProjectSeriesParsesWithFoldedFromAndCoverLetter()
+    public void MultiFolderSeriesParsesWithFoldedFromAndCoverLetter()
     {
-        var s = ReviewSeries.Load(null, Path.GetTempPath());
-        // kernel-patches/ holds three series: fixes (1 patch, no cover letter), cq-user-word (2) and cross-ring (2, v2),
-        // the last two with a cover letter.
+        var s = ReviewSeries.Load(Fixture("multi-folder"), Path.GetTempPath());
+        // multi-folder/ holds three series like kernel-patches/: fixes (1 patch, no cover letter), word (2) and
+        // later (2), the last two with a cover letter; `series` lists them out of alphabetical order.
         Assert.That(s.Patches.Select(p => Path.GetFileName(Path.GetDirectoryName(p.File))),
-            Is.EqualTo(new[] { "fixes", "cq-user-word", "cq-user-word", "cross-ring", "cross-ring" }));
-        Assert.That(s.Covers.Select(c => Path.GetFileName(Path.GetDirectoryName(c.File))), Is.EqualTo(new[] { "cq-user-word", "cross-ring" }),
+            Is.EqualTo(new[] { "fixes", "word", "word", "later", "later" }), "patches come in the order of `series`");
+        Assert.That(s.Covers.Select(c => Path.GetFileName(Path.GetDirectoryName(c.File))),
+            Is.EqualTo(new[] { "word", "later" }),
             "the cover letter next to each multi-patch series is found");
         Assert.That(s.Patches[0].Number, Is.Null, "a single patch is sent as [PATCH], unnumbered");
         var p = s.Patches[1];
-        Assert.That(p.FromEmail, Does.EndWith(".example"), "a From: folded over two lines is unfolded");
+        Assert.That(p.FromEmail, Is.EqualTo("fixture@example.org"), "a From: folded over two lines is unfolded");
         Assert.That(p.Number, Is.EqualTo((1, 2)));
         Assert.That(p.Summary, Does.StartWith("io_uring: "));
-        Assert.That(p.Files, Is.EqualTo(new[] { "include/linux/io_uring_types.h", "io_uring/io_uring.c" }));
-        Assert.That(s.Patches[2].Summary, Does.EndWith("add IORING_FEAT_CQ_USER_WORD"), "a folded Subject: keeps its tail");
+        Assert.That(p.Files, Is.EqualTo(new[] { "io_uring/io_uring.c", "io_uring/nop.c" }));
+        Assert.That(s.Patches[2].Summary, Does.EndWith("add IORING_FEAT_FIXTURE_WORD"),
+            "a folded Subject: keeps its tail");
+    }
+
+    [Test]
+    public void CommittedSeriesParsesWithACoverLetterPerMultiPatchFolder()
+    {
+        // kernel-patches/ changes with the work: only its shape is asserted, never its content.
+        var s = ReviewSeries.Load(null, Path.GetTempPath());
+        Assert.That(s.Patches, Is.Not.Empty);
+        var folders = s.Patches.GroupBy(p => Path.GetDirectoryName(p.File)!).ToList();
+        foreach (var f in folders)
+        {
+            var numbered = f.Count() > 1;
+            var want = numbered ? Enumerable.Range(1, f.Count()).Cast<int?>() : [null];
+            Assert.That(f.Select(p => p.Number?.Index), Is.EqualTo(want),
+                $"{f.Key}: a single patch is unnumbered, a series is numbered 1..n in `series` order");
+            Assert.That(s.Covers.Count(c => Path.GetDirectoryName(c.File) == f.Key), Is.EqualTo(numbered ? 1 : 0),
+                $"{f.Key}: one cover letter beside a multi-patch series, none beside a single patch");
+        }
+        foreach (var p in s.Patches)
+        {
+            Assert.That(p.FromEmail, Does.Contain("@"), $"{p.Name}: an author address");
+            Assert.That(p.Files, Is.Not.Empty, $"{p.Name}: a diff that touches files");
+        }
     }
 
     [Test]
