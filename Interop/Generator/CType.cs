@@ -90,6 +90,23 @@ public static partial class CTypeParser
 
     static CType ParseType(List<string> t, ref int pos, string original)
     {
+        var type = ParseBaseType(t, ref pos, original);
+        while (pos < t.Count && t[pos] == "*")
+        {
+            pos++;
+            type = new CPointer(type);
+            SkipQualifiers(t, ref pos);
+        }
+        // Function pointer: ret (*)(params). Pointers to arrays and other nested declarators are not used by
+        // the inputs.
+        if (pos + 2 < t.Count && t[pos] == "(" && t[pos + 1] == "*")
+            return ParseFunctionPointer(type, t, ref pos, original);
+        return ParseArrayDimensions(type, t, ref pos, original);
+    }
+
+    /// <summary>Qualifiers, then a tag, a builtin word sequence or a typedef name.</summary>
+    static CType ParseBaseType(List<string> t, ref int pos, string original)
+    {
         CType? baseType = null;
         var builtin = new List<string>();
         while (pos < t.Count)
@@ -116,39 +133,37 @@ public static partial class CTypeParser
             if (baseType is not null) throw new FormatException($"mixed builtin and named type in '{original}'");
             baseType = new CBuiltin(NormalizeBuiltin(builtin, original));
         }
-        if (baseType is null) throw new FormatException($"no base type in '{original}'");
+        return baseType ?? throw new FormatException($"no base type in '{original}'");
+    }
 
-        var type = baseType;
-        while (pos < t.Count && t[pos] == "*")
+    /// <summary>"(*)(params)" after the return type; extra stars make pointers to the function pointer.</summary>
+    static CType ParseFunctionPointer(CType returnType, List<string> t, ref int pos, string original)
+    {
+        pos += 2;
+        var depth = 1;
+        while (pos < t.Count && t[pos] == "*") { depth++; pos++; }
+        SkipQualifiers(t, ref pos);
+        Expect(t, ref pos, ")", original);
+        if (pos >= t.Count || t[pos] != "(")
+            throw new FormatException($"unsupported declarator (pointer to array?) in '{original}'");
+        pos++;
+        var parameters = new List<CType>();
+        var variadic = false;
+        while (pos < t.Count && t[pos] != ")")
         {
-            pos++;
-            type = new CPointer(type);
-            while (pos < t.Count && Qualifiers.Contains(t[pos])) pos++;
+            if (t[pos] == "...") { variadic = true; pos++; }
+            else parameters.Add(ParseType(t, ref pos, original));
+            if (pos < t.Count && t[pos] == ",") pos++;
         }
-        // Function pointer: ret (*)(params). Pointers to arrays and other nested declarators are not used by the inputs.
-        if (pos + 2 < t.Count && t[pos] == "(" && t[pos + 1] == "*")
-        {
-            pos += 2;
-            var depth = 1;
-            while (pos < t.Count && t[pos] == "*") { depth++; pos++; }
-            while (pos < t.Count && Qualifiers.Contains(t[pos])) pos++;
-            Expect(t, ref pos, ")", original);
-            if (pos >= t.Count || t[pos] != "(") throw new FormatException($"unsupported declarator (pointer to array?) in '{original}'");
-            pos++;
-            var parameters = new List<CType>();
-            var variadic = false;
-            while (pos < t.Count && t[pos] != ")")
-            {
-                if (t[pos] == "...") { variadic = true; pos++; }
-                else parameters.Add(ParseType(t, ref pos, original));
-                if (pos < t.Count && t[pos] == ",") pos++;
-            }
-            Expect(t, ref pos, ")", original);
-            if (parameters is [CBuiltin { Name: "void" }]) parameters.Clear();
-            CType fn = new CFunctionPointer(type, parameters, variadic);
-            for (var i = 1; i < depth; i++) fn = new CPointer(fn);
-            return fn;
-        }
+        Expect(t, ref pos, ")", original);
+        if (parameters is [CBuiltin { Name: "void" }]) parameters.Clear();
+        CType fn = new CFunctionPointer(returnType, parameters, variadic);
+        for (var i = 1; i < depth; i++) fn = new CPointer(fn);
+        return fn;
+    }
+
+    static CType ParseArrayDimensions(CType element, List<string> t, ref int pos, string original)
+    {
         var lengths = new List<long?>();
         while (pos < t.Count && t[pos] == "[")
         {
@@ -159,8 +174,14 @@ public static partial class CTypeParser
             lengths.Add(length);
         }
         // int[2][3] is an array of 2 arrays of 3 ints: wrap from the innermost (rightmost) dimension.
+        var type = element;
         for (var i = lengths.Count - 1; i >= 0; i--) type = new CArray(type, lengths[i]);
         return type;
+    }
+
+    static void SkipQualifiers(List<string> t, ref int pos)
+    {
+        while (pos < t.Count && Qualifiers.Contains(t[pos])) pos++;
     }
 
     static void Expect(List<string> t, ref int pos, string what, string original)

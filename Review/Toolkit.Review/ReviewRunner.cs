@@ -15,6 +15,8 @@ public sealed class ReviewOptions
     /// <summary>How many objects that include a touched header get the W=1 / sparse treatment.</summary>
     public int HeaderObjects { get; init; } = 4;
     public required string RunDir { get; init; }
+
+    public bool Runs(string check) => Only == null || Only.Contains(check);
 }
 
 /// <summary>
@@ -48,137 +50,221 @@ public static partial class ReviewRunner
     public static ReviewReport Run(ReviewOptions o)
     {
         var sw = Stopwatch.StartNew();
-        bool On(string c) => o.Only == null || o.Only.Contains(c);
         var series = ReviewSeries.Load(o.Series, Path.Combine(o.RunDir, "patches"));
         var results = new List<CheckResult>();
         Progress.Step($"reviewing {series.Patches.Count} patch(es) from {series.Source}");
 
-        results.AddRange(MetaChecks.Series(series).Where(r => On(r.Check)));
-        foreach (var p in series.Patches)
-        {
-            if (On("signoff")) results.Add(MetaChecks.SignedOff(p));
-            if (On("subject")) results.Add(MetaChecks.Subject(p));
-        }
-
+        results.AddRange(MetaCheckResults(o, series));
         var src = KernelSource.Locate();
         src.EnsureUnpackedLocked();
-        if (On("apply_6.1")) results.AddRange(ApplyOld(series));
+        if (o.Runs("apply_6.1")) results.AddRange(ApplyOld(series));
+        if (o.Runs("checkpatch") || TreeChecks.Any(o.Runs)) ReviewOnTree(o, series, src, results);
 
-        var needTree = On("checkpatch") || TreeChecks.Any(On);
-        if (!needTree) return Finish();
+        return new ReviewReport(series.Source, Tree, $"{src.PackageName} {src.PackageVersion}",
+            series.Patches.Select(p => p.Name).ToList(), Order(results), sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The checks of the mails alone: the series' (cover letter, numbering), then each patch's.</summary>
+    static List<CheckResult> MetaCheckResults(ReviewOptions o, ReviewSeries series)
+    {
+        var results = MetaChecks.Series(series).Where(r => o.Runs(r.Check)).ToList();
+        foreach (var p in series.Patches)
+        {
+            if (o.Runs("signoff")) results.Add(MetaChecks.SignedOff(p));
+            if (o.Runs("subject")) results.Add(MetaChecks.Subject(p));
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// What every tree check of one run needs: the options, the base source, review.log, the build env.
+    /// </summary>
+    sealed record TreeSession(ReviewOptions Options, KernelSource Src, string Log, Dictionary<string, string?> Env,
+        bool Build)
+    {
+        public bool Runs(string check) => Options.Runs(check);
+    }
+
+    /// <summary>
+    /// The checks that need review's kernel tree: checkpatch (its script), then the per-patch tree checks.
+    /// </summary>
+    static void ReviewOnTree(ReviewOptions o, ReviewSeries series, KernelSource src, List<CheckResult> results)
+    {
         using var treeLock = FileLock.Acquire(Path.Combine(Root, ".tree.lock"), "review's kernel tree");
         var log = Path.Combine(o.RunDir, "review.log");
         PrepareTree(src, log);
 
-        if (On("checkpatch"))
+        if (o.Runs("checkpatch"))
             foreach (var p in series.Patches) results.Add(Checkpatch(p, o.RunDir));
-        if (!TreeChecks.Any(On)) return Finish();
+        if (!TreeChecks.Any(o.Runs)) return;
 
-        var build = BuildChecks.Any(On);
-        var env = KernelBuild.BuildEnv();
-        if (build)
-        {
-            Directory.CreateDirectory(OutDir);
-            KernelBuild.Configure(Tree, OutDir, Flavour.Baseline, log);
-            var t0 = Stopwatch.StartNew();
-            var baseBuild = MakeImage(env, log, o.Jobs, "base");
-            if (baseBuild.ExitCode != 0)
-                throw new ToolkitException(Proc.DiskFullOr(ExitCodes.BuildFailed, baseBuild.Output),
-                    $"the unpatched {src.PackageName} {src.PackageVersion} does not build in {OutDir}; log: {log}\n{Proc.Tail(baseBuild.Output, 15)}");
-            Progress.Step($"base tree built in {t0.Elapsed.TotalSeconds:F0} s");
-        }
-
-        var applied = true;
+        var session = new TreeSession(o, src, log, KernelBuild.BuildEnv(), BuildChecks.Any(o.Runs));
+        if (session.Build) BuildBase(session);
         var brokenAt = new List<string>();
         for (var i = 0; i < series.Patches.Count; i++)
         {
             var p = series.Patches[i];
-            if (!applied)
-            {
-                foreach (var c in TreeChecks.Where(On)) results.Add(CheckResult.Of(c, p.Name, Verdict.Skip, "an earlier patch did not apply"));
-                continue;
-            }
             Progress.Step($"[{i + 1}/{series.Patches.Count}] {p.Summary}");
-            var objs = build ? ObjectsFor(p, o.HeaderObjects) : new Objects([], []);
-            var uapiHeaders = p.Files.Where(Uapi.IsUapi).ToList();
+            if (ReviewPatch(session, i, p, brokenAt, results)) continue;
+            foreach (var later in series.Patches.Skip(i + 1))
+                foreach (var c in TreeChecks.Where(o.Runs))
+                    results.Add(CheckResult.Of(c, later.Name, Verdict.Skip, "an earlier patch did not apply"));
+            break;
+        }
+    }
 
-            // Time spent per check, before and after the patch together: the report says where a review's time goes.
-            var spent = new Dictionary<string, double>();
-            T Timed<T>(string check, Func<T> f)
+    /// <summary>Configures and builds the unpatched tree; a base that does not build stops the review.</summary>
+    static void BuildBase(TreeSession s)
+    {
+        Directory.CreateDirectory(OutDir);
+        KernelBuild.Configure(Tree, OutDir, Flavour.Baseline, s.Log);
+        var t0 = Stopwatch.StartNew();
+        var baseBuild = MakeImage(s.Env, s.Log, s.Options.Jobs, "base");
+        if (baseBuild.ExitCode != 0)
+            throw new ToolkitException(Proc.DiskFullOr(ExitCodes.BuildFailed, baseBuild.Output),
+                $"the unpatched {s.Src.PackageName} {s.Src.PackageVersion} does not build in {OutDir}; log: {s.Log}\n"
+                + Proc.Tail(baseBuild.Output, 15));
+        Progress.Step($"base tree built in {t0.Elapsed.TotalSeconds:F0} s");
+    }
+
+    /// <summary>
+    /// One patch's tree checks: findings before it, git am, the build, findings after it. False when it does
+    /// not apply (the later patches are then skipped).
+    /// </summary>
+    static bool ReviewPatch(TreeSession s, int index, PatchMail p, List<string> brokenAt, List<CheckResult> results)
+    {
+        var objs = s.Build ? ObjectsFor(p, s.Options.HeaderObjects) : new Objects([], []);
+        var uapiHeaders = p.Files.Where(Uapi.IsUapi).ToList();
+        var timer = new CheckTimer();
+        var before = FindingsBefore(s, p, objs, uapiHeaders, timer);
+        if (!Apply(s, index, p, results)) return false;
+        var builtOk = !s.Build || Build(s, p, brokenAt, results);
+
+        // sparse before W=1, as before the patch: the objects are then still built with the normal flags.
+        if (s.Runs("sparse"))
+            results.Add(ObjectCheck("sparse", "sparse warnings", p, objs, builtOk, before.Sparse,
+                () => timer.Time("sparse", () => Sparse(objs.Targets, s.Env, s.Log))));
+        if (s.Runs("build_w1"))
+            results.Add(ObjectCheck("build_w1", "W=1 warnings", p, objs, builtOk, before.W1,
+                () => timer.Time("build_w1", () => W1(objs.Targets, s.Env, s.Log))));
+        if (s.Runs("kdoc")) results.Add(KdocCheck(s, p, before.Kdoc, timer));
+        if (s.Runs("uapi")) results.Add(UapiCheck(s, p, uapiHeaders, builtOk, before.Uapi, timer));
+        timer.SetSecondsOf(p.Name, results);
+        return true;
+    }
+
+    sealed record FindingsBeforePatch(List<Diagnostic> Kdoc, List<Diagnostic> Sparse, List<Diagnostic> W1,
+        Dictionary<string, UapiSnapshot>? Uapi);
+
+    /// <summary>Before the patch: what the touched files already produce, so only new findings count.</summary>
+    static FindingsBeforePatch FindingsBefore(TreeSession s, PatchMail p, Objects objs, List<string> uapiHeaders,
+        CheckTimer timer)
+    {
+        var compiled = objs.Targets.Count > 0;
+        var kdoc = s.Runs("kdoc") ? timer.Time("kdoc", () => KernelDoc(p.Files, s.Log)) : [];
+        var sparse = s.Runs("sparse") && compiled ? timer.Time("sparse", () => Sparse(objs.Targets, s.Env, s.Log)) : [];
+        var w1 = s.Runs("build_w1") && compiled ? timer.Time("build_w1", () => W1(objs.Targets, s.Env, s.Log)) : [];
+        var uapi = s.Runs("uapi") && uapiHeaders.Count > 0
+            ? timer.Time("uapi", () => UapiSnapshots(uapiHeaders, s.Env, s.Log, s.Options.RunDir))
+            : null;
+        return new FindingsBeforePatch(kdoc, sparse, w1, uapi);
+    }
+
+    /// <summary>git am of one patch. One that does not apply fails "apply" and skips its other tree checks.</summary>
+    static bool Apply(TreeSession s, int index, PatchMail p, List<CheckResult> results)
+    {
+        var ta = Stopwatch.StartNew();
+        if (!KernelSource.GitAm(Tree, p.File, s.Log))
+        {
+            results.Add(ApplyFailure(p, s.Src, ta.Elapsed.TotalSeconds));
+            foreach (var c in TreeChecks.Where(c => c != "apply" && s.Runs(c)))
+                results.Add(CheckResult.Of(c, p.Name, Verdict.Skip, "the patch does not apply"));
+            return false;
+        }
+        if (s.Runs("apply"))
+            results.Add(CheckResult.Of("apply", p.Name, Verdict.Pass,
+                $"git am on {s.Src.PackageName} {s.Src.PackageVersion}"
+                + (index > 0 ? $" + {index} earlier patch(es)" : ""),
+                seconds: ta.Elapsed.TotalSeconds));
+        return true;
+    }
+
+    /// <summary>
+    /// Builds bzImage after the patch. "build" fails when it does not build (the series is not bisectable)
+    /// and says so when a series broken by an earlier patch builds again.
+    /// </summary>
+    static bool Build(TreeSession s, PatchMail p, List<string> brokenAt, List<CheckResult> results)
+    {
+        var tb = Stopwatch.StartNew();
+        var r = MakeImage(s.Env, s.Log, s.Options.Jobs, p.Name);
+        var builtOk = r.ExitCode == 0;
+        if (!builtOk && Proc.DiskFullOr(0, r.Output) == ExitCodes.DiskFull)
+            throw new ToolkitException(ExitCodes.DiskFull, $"the disk filled up building after {p.Name}; log: {s.Log}");
+        if (s.Runs("build"))
+        {
+            if (builtOk)
+                results.Add(CheckResult.Of("build", p.Name, Verdict.Pass,
+                    brokenAt.Count == 0 ? "bzImage builds" : $"bzImage builds again (broken since {brokenAt[0]})",
+                    seconds: tb.Elapsed.TotalSeconds));
+            else
             {
-                var t = Stopwatch.StartNew();
-                try { return f(); }
-                finally { spent[check] = spent.GetValueOrDefault(check) + t.Elapsed.TotalSeconds; }
+                brokenAt.Add(p.Name);
+                var errors = Diagnostics.Parse(r.Output, Tree, cwd: OutDir).Where(d => d.Kind != "warning")
+                    .Select(d => d.ToString()).Distinct().ToList();
+                results.Add(CheckResult.Of("build", p.Name, Verdict.Fail,
+                    "the kernel does not build after this patch (series not bisectable)",
+                    errors.Count > 0 ? errors : [Proc.Tail(r.Output, 10)], tb.Elapsed.TotalSeconds));
             }
+        }
+        if (builtOk) brokenAt.Clear();
+        return builtOk;
+    }
 
-            // Before the patch: what the touched files already produce, so only new findings count.
-            var kdocBefore = On("kdoc") ? Timed("kdoc", () => KernelDoc(p.Files, log)) : [];
-            var sparseBefore = On("sparse") && objs.Targets.Count > 0 ? Timed("sparse", () => Sparse(objs.Targets, env, log)) : [];
-            var w1Before = On("build_w1") && objs.Targets.Count > 0 ? Timed("build_w1", () => W1(objs.Targets, env, log)) : [];
-            var uapiBefore = On("uapi") && uapiHeaders.Count > 0 ? Timed("uapi", () => UapiSnapshots(uapiHeaders, env, log, o.RunDir)) : null;
+    /// <summary>sparse or W=1 on the patch's objects: only findings the patch adds count.</summary>
+    static CheckResult ObjectCheck(string check, string what, PatchMail p, Objects objs, bool builtOk,
+        List<Diagnostic> before, Func<List<Diagnostic>> after)
+        => objs.Targets.Count == 0
+            ? CheckResult.Of(check, p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
+            : !builtOk ? CheckResult.Of(check, p.Name, Verdict.Skip, "the build failed")
+            : Compare(check, p.Name, before, after(), what, objs);
 
-            var ta = Stopwatch.StartNew();
-            if (!KernelSource.GitAm(Tree, p.File, log))
-            {
-                results.Add(ApplyFailure(p, src, ta.Elapsed.TotalSeconds));
-                foreach (var c in TreeChecks.Where(c => c != "apply" && On(c))) results.Add(CheckResult.Of(c, p.Name, Verdict.Skip, "the patch does not apply"));
-                applied = false;
-                continue;
-            }
-            if (On("apply")) results.Add(CheckResult.Of("apply", p.Name, Verdict.Pass, $"git am on {src.PackageName} {src.PackageVersion}" +
-                (i > 0 ? $" + {i} earlier patch(es)" : ""), seconds: ta.Elapsed.TotalSeconds));
+    static CheckResult KdocCheck(TreeSession s, PatchMail p, List<Diagnostic> before, CheckTimer timer)
+    {
+        var files = p.Files.Where(f => f.EndsWith(".c") || f.EndsWith(".h")).ToList();
+        return files.Count == 0
+            ? CheckResult.Of("kdoc", p.Name, Verdict.Pass, "no C file touched")
+            : Compare("kdoc", p.Name, before, timer.Time("kdoc", () => KernelDoc(p.Files, s.Log)),
+                "kernel-doc warnings", null);
+    }
 
-            var builtOk = true;
-            if (build)
-            {
-                var tb = Stopwatch.StartNew();
-                var r = MakeImage(env, log, o.Jobs, p.Name);
-                builtOk = r.ExitCode == 0;
-                if (r.ExitCode != 0 && Proc.DiskFullOr(0, r.Output) == ExitCodes.DiskFull)
-                    throw new ToolkitException(ExitCodes.DiskFull, $"the disk filled up building after {p.Name}; log: {log}");
-                if (On("build"))
-                {
-                    if (builtOk)
-                        results.Add(CheckResult.Of("build", p.Name, Verdict.Pass,
-                            brokenAt.Count == 0 ? "bzImage builds" : $"bzImage builds again (broken since {brokenAt[0]})", seconds: tb.Elapsed.TotalSeconds));
-                    else
-                    {
-                        brokenAt.Add(p.Name);
-                        var errors = Diagnostics.Parse(r.Output, Tree, cwd: OutDir).Where(d => d.Kind != "warning").Select(d => d.ToString()).Distinct().ToList();
-                        results.Add(CheckResult.Of("build", p.Name, Verdict.Fail, "the kernel does not build after this patch (series not bisectable)",
-                            errors.Count > 0 ? errors : [Proc.Tail(r.Output, 10)], tb.Elapsed.TotalSeconds));
-                    }
-                }
-                if (builtOk) brokenAt.Clear();
-            }
+    static CheckResult UapiCheck(TreeSession s, PatchMail p, List<string> headers, bool builtOk,
+        Dictionary<string, UapiSnapshot>? before, CheckTimer timer)
+        => headers.Count == 0 ? CheckResult.Of("uapi", p.Name, Verdict.Pass, "no UAPI header touched")
+            : !builtOk ? CheckResult.Of("uapi", p.Name, Verdict.Skip, "the build failed")
+            : UapiResult(p.Name, headers, before!,
+                timer.Time("uapi", () => UapiSnapshots(headers, s.Env, s.Log, s.Options.RunDir)));
 
-            // sparse before W=1, as before the patch: the objects are then still built with the normal flags.
-            if (On("sparse")) results.Add(objs.Targets.Count == 0
-                ? CheckResult.Of("sparse", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
-                : !builtOk ? CheckResult.Of("sparse", p.Name, Verdict.Skip, "the build failed")
-                : Compare("sparse", p.Name, sparseBefore, Timed("sparse", () => Sparse(objs.Targets, env, log)), "sparse warnings", objs));
-            if (On("build_w1")) results.Add(objs.Targets.Count == 0
-                ? CheckResult.Of("build_w1", p.Name, Verdict.Pass, "no compiled object touched" + NotBuilt(objs))
-                : !builtOk ? CheckResult.Of("build_w1", p.Name, Verdict.Skip, "the build failed")
-                : Compare("build_w1", p.Name, w1Before, Timed("build_w1", () => W1(objs.Targets, env, log)), "W=1 warnings", objs));
-            if (On("kdoc"))
-            {
-                var files = p.Files.Where(f => f.EndsWith(".c") || f.EndsWith(".h")).ToList();
-                results.Add(files.Count == 0 ? CheckResult.Of("kdoc", p.Name, Verdict.Pass, "no C file touched")
-                    : Compare("kdoc", p.Name, kdocBefore, Timed("kdoc", () => KernelDoc(p.Files, log)), "kernel-doc warnings", null));
-            }
-            if (On("uapi"))
-                results.Add(uapiHeaders.Count == 0 ? CheckResult.Of("uapi", p.Name, Verdict.Pass, "no UAPI header touched")
-                    : !builtOk ? CheckResult.Of("uapi", p.Name, Verdict.Skip, "the build failed")
-                    : UapiResult(p.Name, uapiHeaders, uapiBefore!, Timed("uapi", () => UapiSnapshots(uapiHeaders, env, log, o.RunDir))));
+    /// <summary>
+    /// Time spent per check, before and after the patch together: the report says where a review's time goes.
+    /// </summary>
+    sealed class CheckTimer
+    {
+        readonly Dictionary<string, double> _spent = [];
+
+        public T Time<T>(string check, Func<T> f)
+        {
+            var t = Stopwatch.StartNew();
+            try { return f(); }
+            finally { _spent[check] = _spent.GetValueOrDefault(check) + t.Elapsed.TotalSeconds; }
+        }
+
+        /// <summary>The patch's timed results report the time measured here instead of their own.</summary>
+        public void SetSecondsOf(string patch, List<CheckResult> results)
+        {
             for (var j = 0; j < results.Count; j++)
-                if (results[j].Target == p.Name && spent.TryGetValue(results[j].Check, out var secs))
+                if (results[j].Target == patch && _spent.TryGetValue(results[j].Check, out var secs))
                     results[j] = results[j] with { Seconds = Math.Round(secs, 2) };
         }
-        return Finish();
-
-        ReviewReport Finish() => new(series.Source, Tree, $"{src.PackageName} {src.PackageVersion}",
-            series.Patches.Select(p => p.Name).ToList(), Order(results), sw.Elapsed.TotalSeconds);
     }
 
     /// <summary>Series results first, then patches in order, checks in <see cref="AllChecks"/> order.</summary>
