@@ -12,7 +12,7 @@ public static class Cli
         var root = new RootCommand("io_uring kernel-patch companion toolkit: build and boot patched kernels, run the suites, generate bindings.");
         root.Add(KernelCommand());
         root.Add(VmCommand());
-        root.Add(Suites.VmTest.GuestCommand());
+        root.Add(Suites.GuestCommand.Create());
         root.Add(Suites.LiburingSuite.Command());
         root.Add(Suites.Reliability.Command());
         root.Add(Suites.ReliabilityGuest.Command());
