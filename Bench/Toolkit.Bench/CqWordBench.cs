@@ -100,7 +100,7 @@ public static class CqWordBench
     {
         var inv = CultureInfo.InvariantCulture;
         var info = paths.First(r => Str(r, "kind") == "info");
-        KernelInfo? Info(string flavour) => KernelInfo.Load(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(images[flavour])!, "..", "..", "..")));
+        KernelInfo? Info(string flavour) => KernelBuild.InfoOf(images[flavour]);
         var (b, p) = (Info("baseline"), Info("patched"));
         var model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
         var sb = new StringBuilder();

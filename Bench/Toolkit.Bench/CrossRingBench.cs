@@ -29,7 +29,7 @@ public static class CrossRingBench
 
     static KernelInfo Kernel(Flavour f)
     {
-        var info = KernelInfo.Load(KernelBuild.BuildDir(f));
+        var info = KernelBuild.InfoOf(KernelBuild.ImagePath(f));
         if (info == null || !File.Exists(info.Image))
             throw new ToolkitException(ExitCodes.NoKernelImage, $"no {f.Name()} kernel image in {KernelBuild.BuildDir(f)}: build it first with `scripts/toolkit kernel build --flavour {f.Name()}`");
         return info;

@@ -23,7 +23,7 @@ public static class Cli
             {
                 VmRunCommand.Create(), VmTest.Command(),
             },
-            VmTest.GuestCommand(),
+            GuestCommand.Create(),
             LiburingSuite.Command(),
             Reliability.Command(),
             ReliabilityGuest.Command(),

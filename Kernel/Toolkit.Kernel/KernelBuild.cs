@@ -1,22 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Toolkit.Infra;
 
 namespace Toolkit.Kernel;
 
 public enum Flavour { Baseline, Patched, Debug }
-
-/// <summary>What a built kernel is: written next to the image and copied into every result.</summary>
-public sealed record KernelInfo(string Flavour, string Package, string BaseVersion, string KernelRelease,
-    string SeriesHash, int SeriesPatches, string ConfigHash, string Image)
-{
-    public static KernelInfo? Load(string buildDir)
-    {
-        var f = Path.Combine(buildDir, "toolkit-kernel.json");
-        return File.Exists(f) ? JsonSerializer.Deserialize<KernelInfo>(File.ReadAllText(f)) : null;
-    }
-}
 
 /// <summary>
 /// Out-of-tree builds of the three flavours from one unpacked source: baseline (base tree),
@@ -46,7 +34,52 @@ public static class KernelBuild
 
     public static string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot, "build", $"{f.Name()}-{KernelSource.ExpectedSeries}");
 
-    public static string ImagePath(Flavour f) => Path.Combine(BuildDir(f), "arch", "x86", "boot", "bzImage");
+    /// <summary>Where make puts the image inside a build directory.</summary>
+    static readonly string[] ImageInBuildDir = ["arch", "x86", "boot", "bzImage"];
+
+    public static string ImagePath(Flavour f) => Path.Combine([BuildDir(f), .. ImageInBuildDir]);
+
+    /// <summary>
+    /// The build directory an image was made in (BUILD/arch/x86/boot/bzImage → BUILD), or null for an image
+    /// that does not sit in a build tree (a reviewer's own kernel copied somewhere).
+    /// </summary>
+    public static string? BuildDirOf(string image)
+    {
+        var full = Path.GetFullPath(image);
+        var parts = full.Split(Path.DirectorySeparatorChar);
+        if (parts.Length <= ImageInBuildDir.Length || !parts[^ImageInBuildDir.Length..].SequenceEqual(ImageInBuildDir))
+            return null;
+        return string.Join(Path.DirectorySeparatorChar, parts[..^ImageInBuildDir.Length]);
+    }
+
+    /// <summary>
+    /// The one place that knows where an image's description lives: toolkit-kernel.json beside the image (a
+    /// copied image may carry its own), else at the root of the build tree it sits in. Null when neither exists.
+    /// </summary>
+    public static string? InfoFileOf(string image)
+    {
+        var beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(image))!, KernelInfo.FileName);
+        if (File.Exists(beside)) return beside;
+        var build = BuildDirOf(image) is { } dir ? Path.Combine(dir, KernelInfo.FileName) : null;
+        return build != null && File.Exists(build) ? build : null;
+    }
+
+    /// <summary>The description of the kernel an image is, or null for a foreign image.</summary>
+    public static KernelInfo? InfoOf(string image) => InfoFileOf(image) is { } f ? KernelInfo.Read(f) : null;
+
+    /// <summary>
+    /// The features a described kernel is expected to bring: what its build recorded; for a description written
+    /// before features were recorded, baseline brings none and a patched build of the current series brings the
+    /// series' features. Null when unknown (no description, or a series other than the current one).
+    /// </summary>
+    public static IReadOnlyList<string>? ExpectedFeatures(KernelInfo? info)
+    {
+        if (info == null) return null;
+        if (info.Features != null) return info.Features;
+        if (info.Flavour == Flavour.Baseline.Name()) return [];
+        var series = PatchSeries.Load(Paths.KernelPatchesDir);
+        return info.SeriesHash == series.Hash ? series.Features : null;
+    }
 
     public static IReadOnlyList<string> Fragments(Flavour f)
     {
@@ -93,8 +126,12 @@ public static class KernelBuild
         var release = Proc.Check("make", ["-s", "-C", tree, $"O={outDir}", "kernelrelease"], ExitCodes.BuildFailed, "make kernelrelease", env: env).Trim();
         var info = new KernelInfo(flavour.Name(), src.PackageName, src.PackageVersion, release,
             flavour == Flavour.Baseline ? "none" : series.Hash, flavour == Flavour.Baseline ? 0 : series.Patches.Count,
-            configHash, ImagePath(flavour));
-        File.WriteAllText(Path.Combine(outDir, "toolkit-kernel.json"), JsonSerializer.Serialize(info, new JsonSerializerOptions { WriteIndented = true }));
+            configHash, ImagePath(flavour))
+        {
+            // What the suites must find in this kernel: a feature test that skips on it fails.
+            Features = flavour == Flavour.Baseline ? [] : series.Features,
+        };
+        info.Write(Path.Combine(outDir, KernelInfo.FileName));
         Progress.Step($"built {release} ({flavour.Name()}) in {(DateTime.UtcNow - started).TotalSeconds:F0} s: {info.Image}");
         return info;
     }

@@ -216,6 +216,14 @@ public sealed class PatchSeries
     public required IReadOnlyList<string> Patches { get; init; }
     /// <summary>SHA-256 over the series file and every patch it lists: names the exact patched source.</summary>
     public required string Hash { get; init; }
+    /// <summary>
+    /// The features the series brings: the names in the `feature` file of each folder it takes patches from
+    /// (kernel-patches/README.md), in series order.
+    /// </summary>
+    public IReadOnlyList<string> Features { get; init; } = [];
+
+    /// <summary>A series folder's declaration of the feature(s) its patches bring: one name per line.</summary>
+    public const string FeatureFile = "feature";
 
     public static PatchSeries Load(string dir)
     {
@@ -237,6 +245,33 @@ public sealed class PatchSeries
             sha.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
             sha.AppendData(File.ReadAllBytes(full));
         }
-        return new PatchSeries { Patches = patches, Hash = Convert.ToHexStringLower(sha.GetHashAndReset()) };
+        return new PatchSeries
+        {
+            Patches = patches,
+            Hash = Convert.ToHexStringLower(sha.GetHashAndReset()),
+            Features = LoadFeatures(dir, patches),
+        };
+    }
+
+    static List<string> LoadFeatures(string dir, IReadOnlyList<string> patches)
+    {
+        var features = new List<string>();
+        foreach (var folder in patches.Select(p => Path.GetDirectoryName(p)!).Distinct())
+        {
+            var file = Path.Combine(folder, FeatureFile);
+            if (!File.Exists(file)) continue;
+            var lineNo = 0;
+            foreach (var raw in File.ReadLines(file))
+            {
+                lineNo++;
+                var name = raw.Split('#')[0].Trim();
+                if (name.Length == 0) continue;
+                if (!Toolkit.Contract.Features.Known.Contains(name))
+                    throw new ToolkitException(ExitCodes.Usage, $"{Path.GetRelativePath(dir, file)}:{lineNo}: " +
+                        $"unknown feature '{name}' (known: {string.Join(", ", Toolkit.Contract.Features.Known)})");
+                if (!features.Contains(name)) features.Add(name);
+            }
+        }
+        return features;
     }
 }

@@ -1,6 +1,8 @@
 using Toolkit.Liburing;
 using Toolkit.Infra;
 
+using Toolkit.Vm;
+
 namespace Toolkit.Suites;
 
 /// <summary>

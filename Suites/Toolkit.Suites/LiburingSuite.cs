@@ -269,37 +269,36 @@ public static partial class LiburingSuite
         var remaining = tests.ToList();
         int? fatal = null;
         var toolkitDll = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
+        // The features the kernel's build says it brings: their project tests must not skip on it.
+        var features = KernelBuild.ExpectedFeatures(KernelBuild.InfoOf(image)) ?? [];
+        string[] expect = features.Count > 0 ? ["--expect-features", string.Join(',', features)] : [];
         for (var n = 1; remaining.Count > 0; n++)
         {
             var bootDir = Path.Combine(dir, $"boot-{n}");
             Directory.CreateDirectory(bootDir);
             var list = Path.Combine(bootDir, "tests.txt");
             File.WriteAllLines(list, remaining.Select(t => t.Spec));
-            var results = Path.Combine(bootDir, "results.jsonl");
+            var results = Path.Combine(bootDir, RunFiles.GuestResults);
             Progress.Step($"{kernel}: boot {n}, {remaining.Count} test(s)");
             var vm = VmRunner.Run(new VmOptions
             {
                 KernelImage = image,
-                Command = ["dotnet", toolkitDll, "guest", "--results", results, "--c-test-list", list],
+                Command = ["dotnet", toolkitDll, "guest", "--results", results, "--c-test-list", list, .. expect],
                 // Each test has its own timeout, enforced by the harness; these two only catch a guest that can no
                 // longer run the harness (kernel deadlock, a test the harness cannot kill): the harness announces
                 // every test, so silence longer than the longest test's budget means the guest is stuck.
                 Timeout = TimeSpan.FromSeconds(remaining.Sum(t => t.TimeoutSeconds + 5) + 120),
                 ProgressTimeout = TimeSpan.FromSeconds(remaining.Max(t => t.TimeoutSeconds) + StallMargin),
-                ProgressPrefix = "toolkit-suite: ",
+                ProgressPrefix = ConsoleMarkers.Prefix,
                 WorkDir = Paths.RepoRoot,
                 RunDir = bootDir,
-                Echo = new VmTest.LineFilter(line =>
-                {
-                    if (line.StartsWith("toolkit-suite: run ", StringComparison.Ordinal)) Progress.Detail($"{kernel}: {line["toolkit-suite: run ".Length..]}");
-                    else if (line.StartsWith("toolkit-suite: ", StringComparison.Ordinal) && !line.StartsWith("toolkit-suite: pass", StringComparison.Ordinal)
-                             && !line.StartsWith("toolkit-suite: skip", StringComparison.Ordinal))
-                        Progress.Step($"{kernel}: {line["toolkit-suite: ".Length..]}");
-                }),
+                Echo = GuestRun.Echo(t => Progress.Detail($"{kernel}: {t}"), b => Progress.Step($"{kernel}: {b}"),
+                    "pass", "skip"),
             });
-            var got = ResultsFile.Read(results);
+            var (got, problems) = GuestRun.Read(results);
+            foreach (var p in problems) Progress.Notice(p);
             var before = got.Count;
-            VmTest.AttributeInterruptedTest(got, vm);
+            GuestRun.AttributeInterruptedTest(got, vm);
             string? culprit = null;
             if (got.Count > before)
             {
@@ -326,7 +325,7 @@ public static partial class LiburingSuite
             if (culprit != null) Progress.Step($"{kernel}: resuming the remaining {left.Count} test(s) in a fresh boot");
             remaining = left;
         }
-        File.WriteAllLines(Path.Combine(dir, "results.jsonl"), all.Select(ResultsFile.Line));
+        File.WriteAllText(Path.Combine(dir, "results.ktap"), Ktap.Write(SuiteResult.Group(all)));
         return new KernelRun(kernel, all, boots, sw.Elapsed.TotalSeconds, fatal);
     }
 
@@ -340,7 +339,8 @@ public static partial class LiburingSuite
             header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
         }
         // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole comparison.
-        var perKernel = runs.SelectMany(r => ResultsFile.Group(r.Results.Select(t => t with { Suite = $"{r.Kernel}/{t.Suite}" }))).ToList();
+        var perKernel = runs.SelectMany(r => SuiteResult.Group(
+            r.Results.Select(t => t with { Suite = $"{r.Kernel}/{t.Suite}" }))).ToList();
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(perKernel, header));
         File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(perKernel, new Dictionary<string, string> { ["reference"] = o.Kernels[0] }));
         var gate = RegressionReport.GateResults(comparison);

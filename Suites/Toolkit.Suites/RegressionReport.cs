@@ -145,7 +145,7 @@ public static class RegressionReport
     /// are "skipped" with the reason, so CI totals show them without failing the build.
     /// </summary>
     public static IReadOnlyList<SuiteResult> GateResults(Comparison c) =>
-        ResultsFile.Group(c.Rows.Select(r =>
+        SuiteResult.Group(c.Rows.Select(r =>
         {
             var secs = r.Results.Sum(x => x?.Seconds ?? 0);
             var cells = string.Join(", ", c.Kernels.Select((k, i) => $"{k}: {Cell(r.Results[i])}"));

@@ -196,7 +196,7 @@ public static class Reliability
     {
         if (!File.Exists(kernelImage))
             throw new ToolkitException(ExitCodes.NoKernelImage, $"no kernel image at {kernelImage}: build it first with `scripts/toolkit kernel build --flavour debug`");
-        var buildDir = VmRunner.BuildDirOf(kernelImage);
+        var buildDir = KernelBuild.BuildDirOf(kernelImage) ?? Path.GetDirectoryName(Path.GetFullPath(kernelImage))!;
         var dotConfig = Path.Combine(buildDir, ".config");
         var phases = SelectPhases(o);
         CheckKernelConfig(File.Exists(dotConfig) ? KernelConfig.ReadConfig(File.ReadAllLines(dotConfig)) : null, phases, kernelImage);
@@ -220,7 +220,7 @@ public static class Reliability
         // Per test: its budget, the kmemleak wait and two scans; plus the boot-time scan and boot itself.
         var perTestScan = plan.KmemleakWaitSeconds + 2 * 120;
         var budget = timeoutSeconds ?? (int)(tests.Where(t => t.SkipReason == null).Sum(t => t.TimeoutSeconds + perTestScan) + perTestScan + 300);
-        var results = Path.Combine(runDir, "results.jsonl");
+        var results = Path.Combine(runDir, RunFiles.GuestResults);
         var details = Path.Combine(runDir, "details.jsonl");
         var toolkitDll = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
         Progress.Step($"reliability: phases {string.Join(", ", phases)}; {tests.Count(t => t.SkipReason == null)} test(s); " +
@@ -232,18 +232,15 @@ public static class Reliability
             Timeout = TimeSpan.FromSeconds(budget),
             // Every test and every scan is announced: silence longer than the longest of them is a stuck guest.
             ProgressTimeout = TimeSpan.FromSeconds(Math.Max(tests.Select(t => t.TimeoutSeconds).DefaultIfEmpty(0).Max(), plan.ScanTimeoutSeconds) + 120),
-            ProgressPrefix = "toolkit-suite: ",
+            ProgressPrefix = ConsoleMarkers.Prefix,
             MemoryMiB = memoryMiB,
             WorkDir = Paths.RepoRoot,
             RunDir = runDir,
-            Echo = new VmTest.LineFilter(line =>
-            {
-                if (line.StartsWith("toolkit-suite: run ", StringComparison.Ordinal)) Progress.Detail(line["toolkit-suite: run ".Length..]);
-                else if (line.StartsWith("toolkit-suite: ", StringComparison.Ordinal) && !line.StartsWith("toolkit-suite: kmemleak scan", StringComparison.Ordinal))
-                    Progress.Step(line["toolkit-suite: ".Length..]);
-            }),
+            Echo = GuestRun.Echo(Progress.Detail, Progress.Step, "kmemleak scan"),
         });
-        return WriteReport(kernelImage, runDir, ResultsFile.Read(results), ReliabilityGuest.ReadDetails(details), vm, output);
+        var (all, problems) = GuestRun.Read(results);
+        foreach (var p in problems) Progress.Notice(p);
+        return WriteReport(kernelImage, runDir, all, ReliabilityGuest.ReadDetails(details), vm, output);
     }
 
     /// <summary>Lists the functions `nm` finds in BUILD/DIR/PATTERN into a file for the guest; null when there are no such objects.</summary>
@@ -261,11 +258,11 @@ public static class Reliability
 
     static Report WriteReport(string kernelImage, string runDir, List<TestCaseResult> all, List<ReliabilityGuest.Details> details, VmResult vm, TextWriter output)
     {
-        VmTest.AttributeInterruptedTest(all, vm);
+        GuestRun.AttributeInterruptedTest(all, vm);
         all.Add(new TestCaseResult("vm", "boot, run and clean kernel log", vm.ExitCode == 0 ? Outcome.Pass : Outcome.Fail,
             Math.Round(vm.TotalSeconds, 3), vm.ExitCode == 0 ? null : vm.Summary()));
-        var grouped = ResultsFile.Group(all);
-        var info = KernelInfo.Load(VmRunner.BuildDirOf(kernelImage));
+        var grouped = SuiteResult.Group(all);
+        var info = KernelBuild.InfoOf(kernelImage);
         var header = new List<string>
         {
             $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} base={info?.BaseVersion ?? "?"} series={info?.SeriesHash ?? "?"} patches={info?.SeriesPatches} image={kernelImage}",

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Toolkit.Infra;
-using Toolkit.Reports;
 using Toolkit.Vm;
 
 namespace Toolkit.Suites;
@@ -12,9 +11,9 @@ namespace Toolkit.Suites;
 /// plan's C tests one by one through <see cref="GuestHarness.RunOne"/>, the tests of the fault-injection phase
 /// with failslab/fail_page_alloc armed for their processes, and after each one checks kmemleak: waits out
 /// kmemleak's minimum object age, scans twice, saves the report, fails the test when an unreferenced object
-/// was allocated in io_uring, lists the rest as warnings, and clears. Results go to the harness's results file
-/// (one <see cref="TestCaseResult"/> per test); the numbers behind them (kmemleak objects, injected failures)
-/// to a details file.
+/// was allocated in io_uring, lists the rest as warnings, and clears. Results go to a KTAP results file like
+/// the harness's (one <see cref="TestCaseResult"/> per test); the numbers behind them (kmemleak objects,
+/// injected failures) to a details file.
 /// </summary>
 public static class ReliabilityGuest
 {
@@ -85,7 +84,10 @@ public static class ReliabilityGuest
     public static Command Command()
     {
         var plan = new Option<string>("--plan") { Required = true, Description = "The plan the host wrote (JSON)" };
-        var results = new Option<string>("--results") { Required = true, Description = "JSON-lines results file (on the output share)" };
+        var results = new Option<string>("--results")
+        {
+            Required = true, Description = "KTAP results file (on the output share)",
+        };
         var details = new Option<string>("--details") { Required = true, Description = "JSON-lines details file (kmemleak, injected failures)" };
         var cmd = new Command("guest-reliability", "(internal) Run inside the guest by `reliability`: the plan's tests with kmemleak checks and fault injection")
         {
@@ -96,8 +98,9 @@ public static class ReliabilityGuest
         return cmd;
     }
 
-    public static int Run(Plan plan, string results, string detailsFile)
+    public static int Run(Plan plan, string resultsFile, string detailsFile)
     {
+        var results = new KtapStream(resultsFile);
         Directory.CreateDirectory(plan.OutDir);
         var ioUring = plan.IoUringSymbols != null && File.Exists(plan.IoUringSymbols)
             ? File.ReadAllLines(plan.IoUringSymbols).Where(l => l.Length > 0).ToHashSet(StringComparer.Ordinal) : null;
@@ -126,13 +129,13 @@ public static class ReliabilityGuest
             if (t.SkipReason != null)
             {
                 var skipped = new TestCaseResult(t.Suite, name, Outcome.Skip, 0, t.SkipReason);
-                Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
+                Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
                 Record(results, detailsFile, skipped, new Details(t.Suite, name) { Note = t.SkipReason });
                 continue;
             }
             if (t.FaultInjection && fault == null)
             {
-                Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
+                Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
                 Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"fault injection unavailable: {faultProblem}"),
                     new Details(t.Suite, name) { Note = faultProblem });
                 continue;
@@ -146,7 +149,7 @@ public static class ReliabilityGuest
                 var armed = Proc.Run("sh", [arm], timeout: TimeSpan.FromSeconds(60));
                 if (armed.ExitCode != 0)
                 {
-                    Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
+                    Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
                     Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"arming fault injection failed ({arm}): {armed.Output.Trim()}"),
                         new Details(t.Suite, name));
                     Proc.Run("sh", ["-c", FaultInjection.DisarmScript(settings)], timeout: TimeSpan.FromSeconds(60));
@@ -178,6 +181,7 @@ public static class ReliabilityGuest
             seq++;
             Record(results, detailsFile, result, details);
         }
+        results.Close();
         return 0;
     }
 
@@ -231,7 +235,7 @@ public static class ReliabilityGuest
         }
         var text = $"fault injection: {string.Join(" + ", s.PageAlloc ? FaultInjection.Capabilities : ["failslab"])}, task-filter (make-it-fail set by a wrapper before exec), {how}\n";
         File.WriteAllText(Path.Combine(plan.OutDir, "fault-injection.txt"), text + "\narm script (probability per test):\n" + FaultInjection.ArmScript(s));
-        Console.WriteLine("toolkit-suite: " + text.TrimEnd());
+        Console.WriteLine(ConsoleMarkers.Note(text));
         return (s, null);
     }
 
@@ -255,7 +259,7 @@ public static class ReliabilityGuest
     static (TestCaseResult, Details) CheckKmemleak(Plan plan, HashSet<string>? ioUring, TestCaseResult result, int seq, IReadOnlyList<string> testLog)
     {
         var label = $"{result.Suite}/{result.Name}";
-        Console.WriteLine($"toolkit-suite: kmemleak scan after {label}");
+        Console.WriteLine(ConsoleMarkers.Note($"kmemleak scan after {label}"));
         var sw = Stopwatch.StartNew();
         var before = GuestHarness.KernelLogLines();
         Thread.Sleep(TimeSpan.FromSeconds(plan.KmemleakWaitSeconds));
@@ -289,8 +293,9 @@ public static class ReliabilityGuest
         var io = reports.Where(r => r.IsIoUring).ToList();
         var other = reports.Where(r => !r.IsIoUring).ToList();
         var secs = sw.Elapsed.TotalSeconds;
-        Console.WriteLine($"toolkit-suite: kmemleak after {label}: {io.Count} io_uring object(s), {other.Count} other(s) in {secs:F1} s" +
-            (file != null ? $"; {file}" : "") + (error != null ? $"; {error}" : ""));
+        Console.WriteLine(ConsoleMarkers.Note($"kmemleak after {label}: {io.Count} io_uring object(s), " +
+            $"{other.Count} other(s) in {secs:F1} s" + (file != null ? $"; {file}" : "") +
+            (error != null ? $"; {error}" : "")));
         var details = new Details(result.Suite, result.Name)
         {
             KmemleakChecked = error == null, KmemleakIoUring = io.Count, KmemleakOther = other.Count, KmemleakFile = file,
@@ -320,10 +325,10 @@ public static class ReliabilityGuest
         return t.Length > 80 ? t[..80] : t;
     }
 
-    static void Record(string results, string detailsFile, TestCaseResult r, Details d)
+    static void Record(KtapStream results, string detailsFile, TestCaseResult r, Details d)
     {
-        GuestHarness.Append(results, r);
+        // Details first: the end marker tells the host the test is done, and both of its records are then written.
         using (var w = new StreamWriter(detailsFile, append: true)) w.WriteLine(JsonSerializer.Serialize(d, Json));
-        GuestHarness.Report(r);
+        GuestHarness.Record(results, r);
     }
 }

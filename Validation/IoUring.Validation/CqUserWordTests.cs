@@ -10,8 +10,10 @@ namespace IoUring.Validation;
 /// The reserved CQ user word (IORING_FEAT_CQ_USER_WORD, kernel-patches/cq-user-word): published offset, same cache
 /// line as cq.tail, zero at setup, and never written by the kernel, also while it posts a million CQEs through an
 /// overflow episode with other threads storing to the word, for default, NO_MMAP and CQE32 rings.
-/// On kernels without the series (6.12 baseline, the host) every test checks that the offset reads 0 and skips.
+/// On kernels without the series (6.12 baseline, the host) every test checks that the offset reads 0 and skips;
+/// on a kernel expected to bring the feature (toolkit-kernel.json, `vm test --expect`) such a skip fails.
 /// </summary>
+[Category(Toolkit.Contract.Features.CategoryPrefix + Toolkit.Contract.Features.CqUserWord)]
 public sealed unsafe class CqUserWordTests
 {
     const uint ExpectedOffset = 48;

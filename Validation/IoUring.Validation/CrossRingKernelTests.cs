@@ -8,8 +8,10 @@ namespace IoUring.Validation;
 /// <summary>
 /// The rules of docs/cross-ring-completion.md that only the kernel path has (submission-time checks,
 /// CQ formats, overflow, lifetime), mirroring liburing-tests/cqe-target.c. The semantics both paths
-/// share are in <see cref="CrossRingTests"/>.
+/// share are in <see cref="CrossRingTests"/>. Their skip on a kernel without the feature fails on a kernel
+/// expected to bring it.
 /// </summary>
+[Category(Toolkit.Contract.Features.CategoryPrefix + Toolkit.Contract.Features.CqeTarget)]
 public sealed unsafe class CrossRingKernelTests
 {
     [SetUp]

@@ -3,6 +3,8 @@ using Toolkit.Reports;
 using Toolkit.Suites;
 using static Toolkit.Suites.RegressionReport;
 
+using Toolkit.Vm;
+
 namespace Toolkit.Tests;
 
 /// <summary>

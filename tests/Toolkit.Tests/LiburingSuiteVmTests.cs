@@ -4,6 +4,8 @@ using Toolkit.Kernel;
 using Toolkit.Reports;
 using Toolkit.Suites;
 
+using Toolkit.Vm;
+
 namespace Toolkit.Tests;
 
 /// <summary>

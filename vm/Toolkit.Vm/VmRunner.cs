@@ -87,60 +87,105 @@ public static class VmRunner
     static VmResult Boot(VmOptions o, string runDir, string initrd, string accel)
     {
         WriteJob(o, runDir);
-        var status = Path.Combine(runDir, "status");
-        var consoleLog = Path.Combine(runDir, "console.log");
-        File.Delete(status);
+        File.Delete(Path.Combine(runDir, "status"));
         File.Delete(Path.Combine(runDir, "dmesg.txt"));
         var args = QemuArgs(o, runDir, initrd, accel);
         File.WriteAllText(Path.Combine(runDir, "qemu-cmdline.txt"), Qemu + " " + string.Join(' ', args.Select(ShellQuote)) + "\n");
-
-        var psi = new ProcessStartInfo(Qemu) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var sw = Stopwatch.StartNew();
-        var lines = new List<string>();
-        var gate = new object();
-        double bootToInit = double.NaN;
-        DateTime? execAt = null, panicAt = null, progressAt = null;
-        var stderr = new StringBuilder();
+        var consoleLog = Path.Combine(runDir, "console.log");
+        var console = new ConsoleState(o, Stopwatch.StartNew());
         using var log = new StreamWriter(consoleLog, append: false) { AutoFlush = true };
-        using var p = new Process { StartInfo = psi };
+        using var p = StartQemu(args, o, console, log);
+        var killedFor = Watch(p, o, console);
+        var total = console.Clock.Elapsed.TotalSeconds;
+        var stderr = console.Stderr();
+        if (stderr.Length > 0) File.WriteAllText(Path.Combine(runDir, "qemu-stderr.txt"), stderr);
+        return Finish(o, runDir, consoleLog, accel, console, killedFor, p.ExitCode, total);
+    }
+
+    /// <summary>
+    /// What the console has shown so far, updated by QEMU's output thread and read by the watchdogs:
+    /// every field is only touched under the lock.
+    /// </summary>
+    sealed class ConsoleState(VmOptions o, Stopwatch clock)
+    {
+        public readonly object Gate = new();
+        public readonly Stopwatch Clock = clock;
+        public readonly List<string> Lines = [];
+        readonly StringBuilder stderr = new();
+        public double BootToInit = double.NaN;
+        public DateTime? ExecAt, PanicAt, ProgressAt;
+
+        public void Add(string line)
+        {
+            lock (Gate)
+            {
+                Lines.Add(line);
+                if (double.IsNaN(BootToInit) && line.StartsWith("toolkit-init: start", StringComparison.Ordinal))
+                    BootToInit = Clock.Elapsed.TotalSeconds;
+                if (ExecAt == null && line.StartsWith("toolkit-init: exec", StringComparison.Ordinal))
+                    ExecAt = DateTime.UtcNow;
+                if (PanicAt == null && line.Contains("Kernel panic - not syncing")) PanicAt = DateTime.UtcNow;
+                if (o.ProgressTimeout != null && line.StartsWith(o.ProgressPrefix, StringComparison.Ordinal))
+                    ProgressAt = DateTime.UtcNow;
+            }
+        }
+
+        public void AddStderr(string line) { lock (Gate) stderr.AppendLine(line); }
+        public string Stderr() { lock (Gate) return stderr.ToString(); }
+    }
+
+    /// <summary>Starts QEMU with its console copied line by line to the log, the state and the echo writer.</summary>
+    static Process StartQemu(List<string> args, VmOptions o, ConsoleState console, StreamWriter log)
+    {
+        var psi = new ProcessStartInfo(Qemu)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = new Process { StartInfo = psi };
         p.OutputDataReceived += (_, e) =>
         {
             if (e.Data == null) return;
             var line = e.Data.TrimEnd('\r');
-            lock (gate)
-            {
-                lines.Add(line);
-                log.WriteLine(line);
-                if (double.IsNaN(bootToInit) && line.StartsWith("toolkit-init: start", StringComparison.Ordinal)) bootToInit = sw.Elapsed.TotalSeconds;
-                if (execAt == null && line.StartsWith("toolkit-init: exec", StringComparison.Ordinal)) execAt = DateTime.UtcNow;
-                if (panicAt == null && line.Contains("Kernel panic - not syncing")) panicAt = DateTime.UtcNow;
-                if (o.ProgressTimeout != null && line.StartsWith(o.ProgressPrefix, StringComparison.Ordinal)) progressAt = DateTime.UtcNow;
-            }
+            lock (console.Gate) log.WriteLine(line);
+            console.Add(line);
             o.Echo?.WriteLine(line);
         };
-        p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (gate) stderr.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data != null) console.AddStderr(e.Data); };
         try { p.Start(); }
         catch (System.ComponentModel.Win32Exception e)
         {
+            p.Dispose();
             throw new ToolkitException(ExitCodes.VmFailure, $"cannot start {Qemu}: {e.Message}");
         }
         p.StandardInput.Close();
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
+        return p;
+    }
 
+    /// <summary>
+    /// Waits for QEMU to exit; kills it when a watchdog fires: 5 s after a panic, no init within the boot
+    /// timeout, the command past its timeout, or no progress line for the progress timeout. Returns which.
+    /// </summary>
+    static string? Watch(Process p, VmOptions o, ConsoleState console)
+    {
         string? killedFor = null;
         var start = DateTime.UtcNow;
         var bootTimeout = EffectiveBootTimeout(o);
         while (!p.WaitForExit(100))
         {
             var now = DateTime.UtcNow;
-            lock (gate)
+            lock (console.Gate)
             {
-                if (panicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
-                else if (double.IsNaN(bootToInit) && now - start > bootTimeout) killedFor = "boot-timeout";
-                else if (!double.IsNaN(bootToInit) && now - (execAt ?? start) > o.Timeout) killedFor = "timeout";
-                else if (o.ProgressTimeout is { } pt && execAt != null && now - (progressAt ?? execAt.Value) > pt) killedFor = "stalled";
+                var booted = !double.IsNaN(console.BootToInit);
+                if (console.PanicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
+                else if (!booted && now - start > bootTimeout) killedFor = "boot-timeout";
+                else if (booted && now - (console.ExecAt ?? start) > o.Timeout) killedFor = "timeout";
+                else if (o.ProgressTimeout is { } pt && console.ExecAt is { } exec &&
+                         now - (console.ProgressAt ?? exec) > pt)
+                    killedFor = "stalled";
             }
             if (killedFor == null) continue;
             try { p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
@@ -148,22 +193,30 @@ public static class VmRunner
             break;
         }
         p.WaitForExit();
-        var total = sw.Elapsed.TotalSeconds;
-        if (stderr.Length > 0) File.WriteAllText(Path.Combine(runDir, "qemu-stderr.txt"), stderr.ToString());
+        return killedFor;
+    }
 
+    /// <summary>Classifies the finished run (console, init's dmesg, its status); writes result.json.</summary>
+    static VmResult Finish(VmOptions o, string runDir, string consoleLog, string accel, ConsoleState console,
+        string? killedFor, int qemuExit, double total)
+    {
         List<string> all;
-        lock (gate) all = [.. lines];
+        double bootToInit;
+        lock (console.Gate) (all, bootToInit) = ([.. console.Lines], console.BootToInit);
         var dmesgFile = Path.Combine(runDir, "dmesg.txt");
         var analysis = ConsoleAnalyzer.Analyze(all);
         // dmesg (saved by init) holds messages below the console loglevel: scan it too.
         var dmesgSplats = File.Exists(dmesgFile) ? ConsoleAnalyzer.Analyze(File.ReadAllLines(dmesgFile)).Splats : [];
         var splats = analysis.Splats.Concat(dmesgSplats.Where(d => !analysis.Splats.Any(c => c.Kind == d.Kind))).ToList();
-        int? guestStatus = ReadStatus(status);
+        int? guestStatus = ReadStatus(Path.Combine(runDir, "status"));
 
-        var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, p.ExitCode, stderr.ToString(), o);
-        var kernelInfo = KernelInfo.Load(BuildDirOf(o.KernelImage));
+        var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, qemuExit, console.Stderr(), o);
+        var kernelInfo = KernelBuild.InfoOf(o.KernelImage);
+        var kernel = kernelInfo == null ? o.KernelImage
+            : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, " +
+              $"series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})";
         var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog, double.IsNaN(bootToInit) ? -1 : bootToInit,
-            total, accel, analysis.Panic, splats, kernelInfo == null ? o.KernelImage : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})");
+            total, accel, analysis.Panic, splats, kernel);
         File.WriteAllText(Path.Combine(runDir, "result.json"), JsonSerializer.Serialize(new
         {
             result.ExitCode, result.Outcome, result.GuestStatus, result.BootToInitSeconds, result.TotalSeconds, result.Accel,
@@ -198,10 +251,7 @@ public static class VmRunner
 
     /// <summary>The boot timeout in force: the one given, else 60 s, or 300 s for a debug (KASAN + lockdep) kernel.</summary>
     public static TimeSpan EffectiveBootTimeout(VmOptions o) =>
-        o.BootTimeout ?? TimeSpan.FromSeconds(KernelInfo.Load(BuildDirOf(o.KernelImage))?.Flavour == "debug" ? 300 : 60);
-
-    /// <summary>A built image lives at BUILD/arch/x86/boot/bzImage; its description at BUILD/toolkit-kernel.json.</summary>
-    public static string BuildDirOf(string image) => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(image)!, "..", "..", ".."));
+        o.BootTimeout ?? TimeSpan.FromSeconds(KernelBuild.InfoOf(o.KernelImage)?.Flavour == "debug" ? 300 : 60);
 
     static int? ReadStatus(string file)
     {

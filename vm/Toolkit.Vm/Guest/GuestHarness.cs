@@ -1,16 +1,16 @@
 using System.Diagnostics;
 using Toolkit.Infra;
-using Toolkit.Reports;
 using Toolkit.Vm;
 
-namespace Toolkit.Suites;
+namespace Toolkit.Vm;
 
 /// <summary>
 /// Runs inside the guest (the host's toolkit, started by `vm test` through the VM's job script):
 /// the C tests one by one with a timeout and liburing's dmesg check, then the Validation suite
-/// in its own process. Each result is appended to a JSON-lines file on the output share as soon as
-/// it is known, and "toolkit-suite:" lines on the console say which test is running, so a kernel
-/// crash still tells the host which test caused it.
+/// in its own process. Each result is appended to a KTAP file on the output share as soon as it is
+/// known (<see cref="KtapStream"/>), and the console markers (<see cref="ConsoleMarkers"/>) say which test
+/// is running, so a kernel crash still tells the host which test caused it. A skip of a test that belongs
+/// to an expected feature is a failure (<see cref="Features.Enforce"/>).
 /// </summary>
 public static class GuestHarness
 {
@@ -47,10 +47,13 @@ public static class GuestHarness
     /// <summary>A finished C test: its result, and the kernel log lines written while it ran.</summary>
     public sealed record CTestRun(TestCaseResult Result, IReadOnlyList<string> KernelLog, ProcResult Process);
 
-    public static int Run(string results, IReadOnlyList<CTest> cTests, string? validationDll, double testTimeout)
+    public static int Run(string results, IReadOnlyList<CTest> cTests, string? validationDll, double testTimeout,
+        IReadOnlyList<string> expectedFeatures)
     {
-        foreach (var t in cTests) RunCTest(results, t);
-        if (validationDll != null) RunValidation(results, validationDll, testTimeout);
+        var stream = new KtapStream(results);
+        foreach (var t in cTests) RunCTest(stream, t, expectedFeatures);
+        if (validationDll != null) RunValidation(stream, results, validationDll, testTimeout, expectedFeatures);
+        stream.Close();
         return 0;
     }
 
@@ -61,17 +64,18 @@ public static class GuestHarness
         return name.EndsWith(".t", StringComparison.Ordinal) ? name[..^2] : name;
     }
 
-    static void RunCTest(string results, CTest t)
+    static void RunCTest(KtapStream stream, CTest t, IReadOnlyList<string> expectedFeatures)
     {
-        var run = RunOne(t);
-        Append(results, run.Result);
-        Report(run.Result);
+        var result = Features.Enforce(RunOne(t).Result, Features.OfCTest(t.Name), expectedFeatures);
+        Record(stream, result);
     }
 
-    /// <summary>The console line that ends a test ("toolkit-suite: pass SUITE/NAME (1.00 s)"), which the host follows.</summary>
-    public static void Report(TestCaseResult r) =>
-        Console.WriteLine($"toolkit-suite: {r.Outcome.ToString().ToLowerInvariant()} {r.Suite}/{r.Name} ({r.Seconds:F2} s)" +
-            (r.Message != null ? $": {r.Message.Split('\n')[0]}" : ""));
+    /// <summary>Records a finished test: appended to the results, then its end marker on the console.</summary>
+    public static void Record(KtapStream stream, TestCaseResult r)
+    {
+        stream.Add(r);
+        Console.WriteLine(ConsoleMarkers.Finished(r));
+    }
 
     /// <summary>
     /// Runs one C test the way every suite does (announced on the console, marked in the kernel log, killed at its
@@ -81,7 +85,7 @@ public static class GuestHarness
     public static CTestRun RunOne(CTest t, Launcher? launch = null)
     {
         var name = t.Name;
-        Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
+        Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
         if (!File.Exists(t.Path))
         {
             // A missing binary is that test's failure, not the end of the run: the rest still runs.
@@ -134,25 +138,31 @@ public static class GuestHarness
     }
 
     /// <summary>Runs the Validation executable; after a per-test timeout it restarts without the tests already recorded.</summary>
-    static void RunValidation(string results, string dll, double testTimeout)
+    static void RunValidation(KtapStream stream, string results, string dll, double testTimeout,
+        IReadOnlyList<string> expectedFeatures)
     {
-        var done = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(results)!, "validation-done.txt");
+        var dir = System.IO.Path.GetDirectoryName(results)!;
+        var done = System.IO.Path.Combine(dir, "validation-done.txt");
         // The runner appends here itself; the host reads this file next to the harness's own results.
-        var validationResults = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(results)!, "validation.jsonl");
+        var validationResults = System.IO.Path.Combine(dir, RunFiles.ValidationResults);
+        var timeout = testTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture);
         for (var attempt = 0; attempt < 20; attempt++)
         {
-            File.WriteAllLines(done, ResultsFile.Read(validationResults).Select(r => r.Name));
+            File.WriteAllLines(done, Ktap.ReadResults(validationResults).Tests.Select(r => r.Name));
             var before = KernelLogLines();
-            var r = Proc.Run("dotnet", [dll, "--results", validationResults, "--test-timeout", testTimeout.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                "--exclude-from", done], onLine: Console.WriteLine);
+            List<string> args =
+                [dll, "--results", validationResults, "--test-timeout", timeout, "--exclude-from", done];
+            if (expectedFeatures.Count > 0) args.AddRange(["--expect-features", string.Join(',', expectedFeatures)]);
+            var r = Proc.Run("dotnet", args, onLine: Console.WriteLine);
             var splat = ConsoleAnalyzer.Analyze(NewLines(before, KernelLogLines())).Splats.FirstOrDefault();
             if (splat != null)
-                Append(results, new TestCaseResult("validation", "(kernel log during validation)", Outcome.Fail, 0,
+                stream.Add(new TestCaseResult("validation", "(kernel log during validation)", Outcome.Fail, 0,
                     $"kernel {splat.Kind}:\n" + string.Join('\n', splat.Text.Take(20))));
             if (r.ExitCode != 124) // 124: a test overran its budget; go on with the rest
             {
                 if (r.ExitCode is not (0 or 1))
-                    Append(results, new TestCaseResult("validation", "(runner)", Outcome.Fail, 0, $"validation runner exited {r.ExitCode}:\n{Proc.Tail(r.Output, 30)}"));
+                    stream.Add(new TestCaseResult("validation", "(runner)", Outcome.Fail, 0,
+                        $"validation runner exited {r.ExitCode}:\n{Proc.Tail(r.Output, 30)}"));
                 break;
             }
         }
@@ -164,12 +174,5 @@ public static class GuestHarness
     {
         var r = Proc.Run("dmesg", []);
         return r.ExitCode == 0 ? [.. r.Output.Split('\n')] : [];
-    }
-
-    public static void Append(string results, TestCaseResult r)
-    {
-        using var w = new StreamWriter(results, append: true);
-        w.WriteLine(ResultsFile.Line(r));
-        w.Flush();
     }
 }
