@@ -196,118 +196,171 @@ public static unsafe class Program
     /// </summary>
     static TimeSpan Deliver(string path, int n)
     {
-        io_uring* target = null;
-        long delivered = 0;
-        var ready = new ManualResetEventSlim();
-        // The consumer's progress, for a source whose window is full (spinCount 0: no sched_yield spin).
-        var progress = new ManualResetEventSlim(false, spinCount: 0);
-        var queue = new ConcurrentQueue<io_uring_cqe>();
-        var efd = Libc.eventfd(0, 0);
-        var targetFd = 0;
-        string? error = null;
-        var sw = new Stopwatch();
+        var run = new DeliveryRun(path, n);
+        var consumer = new Thread(run.Consume);
+        consumer.Start();
+        run.WaitForTargetRing();
+        run.Produce();
+        consumer.Join();
+        return run.Finish();
+    }
 
-        var consumer = new Thread(() =>
+    /// <summary>One Deliver run: the state the source (this thread) and the target thread share.</summary>
+    sealed class DeliveryRun(string path, int n)
+    {
+        io_uring* _target;
+        io_uring* _source;
+        int _targetFd;
+        long _delivered;
+        int _sent;
+        string? _error;
+        readonly ManualResetEventSlim _ready = new();
+        // The consumer's progress, for a source whose window is full (spinCount 0: no sched_yield spin).
+        readonly ManualResetEventSlim _progress = new(false, spinCount: 0);
+        readonly ConcurrentQueue<io_uring_cqe> _queue = new();
+        readonly int _efd = Libc.eventfd(0, 0);
+        readonly Stopwatch _sw = new();
+        readonly bool[] _seen = new bool[n];
+
+        public void WaitForTargetRing() => _ready.Wait();
+
+        /// <summary>The target thread: creates (and owns) the target ring, reaps until it has all N.</summary>
+        public void Consume()
         {
-            // The target ring is created (and owned) by the thread that reaps it.
-            target = NewRing(1024, path.EndsWith("-defer", StringComparison.Ordinal) ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0);
-            targetFd = target->ring_fd;
-            var seen = new bool[n];
-            ready.Set();
+            var defer = path.EndsWith("-defer", StringComparison.Ordinal);
+            _target = NewRing(1024, defer ? IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN : 0);
+            _targetFd = _target->ring_fd;
+            _ready.Set();
             var sleeps0 = Sleeps();
             long got = 0;
-            while (got < n && error == null)
+            while (got < n && _error == null)
             {
-                if (path == "eventfd")
-                {
-                    while (queue.TryDequeue(out var c)) got += Check(c);
-                    // Publish progress before sleeping: the producer's window waits on it.
-                    Volatile.Write(ref delivered, got);
-                    progress.Set();
-                    if (got < n && queue.IsEmpty) { ulong v; Libc.read(efd, &v, 8); }
-                }
-                else
-                {
-                    io_uring_cqe* cqe;
-                    // Reap a producer batch per wakeup, as the eventfd consumer does (one read() per batch):
-                    // without wait_nr the consumer re-sleeps after every CQE when they are posted one by one.
-                    if (io_uring_wait_cqe_nr(target, &cqe, (uint)Math.Min(Batch, n - got)) != 0) continue;
-                    uint head, seenNow = 0;
-                    // io_uring_for_each_cqe by hand: the macro is not exported.
-                    head = *target->cq.khead;
-                    var tail = Volatile.Read(ref *target->cq.ktail);
-                    for (; head != tail; head++, seenNow++)
-                        got += Check(target->cq.cqes[head & *target->cq.kring_mask]);
-                    io_uring_cq_advance(target, seenNow);
-                }
-                Volatile.Write(ref delivered, got);
-                progress.Set();
+                var reaped = path == "eventfd" ? ReapQueue(got) : ReapRing(got);
+                if (reaped < 0) continue; // the wait was interrupted: nothing reaped, nothing to publish
+                got += reaped;
+                Volatile.Write(ref _delivered, got);
+                _progress.Set();
             }
-            sw.Stop();
+            _sw.Stop();
             targetSleeps = Sleeps() - sleeps0;
-            progress.Set();
+            _progress.Set();
+        }
 
-            int Check(io_uring_cqe c)
-            {
-                if (c.user_data >= (ulong)n || seen[c.user_data] || c.res != 0) { error ??= $"bad CQE ud={c.user_data} res={c.res}"; return 0; }
-                seen[c.user_data] = true;
-                return 1;
-            }
-        });
-        consumer.Start();
-        ready.Wait();
-
-        var source = NewRing(Window);
-        var completer = new CrossRingCompleter(source, 0, path.StartsWith("kernel", StringComparison.Ordinal) ? CrossRingPath.Kernel : CrossRingPath.Relay);
-        var sent = 0;
-        var sourceSleeps0 = Sleeps();
-        sw.Start();
-        while (Volatile.Read(ref delivered) < n && error == null)
+        long ReapQueue(long got)
         {
-            var k = 0;
-            while (sent < n && k < Batch && sent - Volatile.Read(ref delivered) < Window)
+            long reaped = 0;
+            while (_queue.TryDequeue(out var c)) reaped += Check(c);
+            // Publish progress before sleeping: the producer's window waits on it.
+            Volatile.Write(ref _delivered, got + reaped);
+            _progress.Set();
+            if (got + reaped < n && _queue.IsEmpty) { ulong v; Libc.read(_efd, &v, 8); }
+            return reaped;
+        }
+
+        /// <summary>A batch from the target ring; -1 when the wait returned without CQEs.</summary>
+        long ReapRing(long got)
+        {
+            io_uring_cqe* cqe;
+            // Reap a producer batch per wakeup, as the eventfd consumer does (one read() per batch):
+            // without wait_nr the consumer re-sleeps after every CQE when they are posted one by one.
+            if (io_uring_wait_cqe_nr(_target, &cqe, (uint)Math.Min(Batch, n - got)) != 0) return -1;
+            long reaped = 0;
+            uint head, seenNow = 0;
+            // io_uring_for_each_cqe by hand: the macro is not exported.
+            head = *_target->cq.khead;
+            var tail = Volatile.Read(ref *_target->cq.ktail);
+            for (; head != tail; head++, seenNow++)
+                reaped += Check(_target->cq.cqes[head & *_target->cq.kring_mask]);
+            io_uring_cq_advance(_target, seenNow);
+            return reaped;
+        }
+
+        int Check(io_uring_cqe c)
+        {
+            if (c.user_data >= (ulong)n || _seen[c.user_data] || c.res != 0)
             {
-                var sqe = io_uring_get_sqe(source);
-                if (sqe == null) break;
-                io_uring_prep_nop(sqe);
-                sqe->user_data = (ulong)sent++;
-                if (path != "eventfd") completer.Prepare(sqe, targetFd);
-                k++;
+                _error ??= $"bad CQE ud={c.user_data} res={c.res}";
+                return 0;
             }
-            if (k > 0) io_uring_submit(source);
-            // Window full: the kernel and eventfd paths block until the consumer makes progress (spinning
-            // made whichever path spun look slowest under TCG, and a fixed 1 ms sleep made the throughput
-            // depend on when the window filled); the relay blocks in Pump, which has source CQEs to forward.
-            if (path.StartsWith("relay", StringComparison.Ordinal)) completer.Pump(null, k == 0 ? 1 : 0);
-            else if (path == "eventfd")
+            _seen[c.user_data] = true;
+            return 1;
+        }
+
+        /// <summary>The source: batches of NOPs within the window, until the target has all N.</summary>
+        public void Produce()
+        {
+            _source = NewRing(Window);
+            var kernel = path.StartsWith("kernel", StringComparison.Ordinal);
+            var completer = new CrossRingCompleter(_source, 0, kernel ? CrossRingPath.Kernel : CrossRingPath.Relay);
+            var sourceSleeps0 = Sleeps();
+            _sw.Start();
+            while (Volatile.Read(ref _delivered) < n && _error == null)
             {
-                var moved = 0;
-                io_uring_cqe* cqe;
-                while (io_uring_peek_cqe(source, &cqe) == 0) { queue.Enqueue(*cqe); io_uring_cqe_seen(source, cqe); moved++; }
-                // One wakeup per batch, as a userspace forwarder would do.
-                if (moved > 0) { ulong one = 1; Libc.write(efd, &one, 8); }
+                var k = QueueBatch(completer);
+                // Window full: the kernel and eventfd paths block until the consumer makes progress (spinning
+                // made whichever path spun look slowest under TCG, and a fixed 1 ms sleep made the throughput
+                // depend on when the window filled); the relay blocks in Pump, which has source CQEs to forward.
+                if (path.StartsWith("relay", StringComparison.Ordinal)) completer.Pump(null, k == 0 ? 1 : 0);
+                else if (path == "eventfd")
+                {
+                    if (ForwardToQueue() == 0 && k == 0) WaitForProgress();
+                }
+                // Kernel path: the source ring gets no CQEs (they all go to the target).
                 else if (k == 0) WaitForProgress();
             }
-            else
-            {
-                // Kernel path: the source ring gets no CQEs (they all go to the target).
-                if (k == 0) WaitForProgress();
-            }
+            // Wake a consumer blocked on the eventfd if the run failed.
+            if (_error != null) { ulong one = 1; Libc.write(_efd, &one, 8); }
+            sourceSleeps = Sleeps() - sourceSleeps0;
         }
+
+        /// <summary>Queues and submits up to a batch within the window; returns how many.</summary>
+        int QueueBatch(CrossRingCompleter completer)
+        {
+            var k = 0;
+            while (_sent < n && k < Batch && _sent - Volatile.Read(ref _delivered) < Window)
+            {
+                var sqe = io_uring_get_sqe(_source);
+                if (sqe == null) break;
+                io_uring_prep_nop(sqe);
+                sqe->user_data = (ulong)_sent++;
+                if (path != "eventfd") completer.Prepare(sqe, _targetFd);
+                k++;
+            }
+            if (k > 0) io_uring_submit(_source);
+            return k;
+        }
+
+        /// <summary>eventfd path: the source's CQEs into the queue, one eventfd write per batch.</summary>
+        int ForwardToQueue()
+        {
+            var moved = 0;
+            io_uring_cqe* cqe;
+            while (io_uring_peek_cqe(_source, &cqe) == 0)
+            {
+                _queue.Enqueue(*cqe);
+                io_uring_cqe_seen(_source, cqe);
+                moved++;
+            }
+            // One wakeup per batch, as a userspace forwarder would do.
+            if (moved > 0) { ulong one = 1; Libc.write(_efd, &one, 8); }
+            return moved;
+        }
+
         void WaitForProgress()
         {
-            progress.Reset();
-            var d = Volatile.Read(ref delivered);
-            if (d < n && error == null && (sent == n || sent - d >= Window)) progress.Wait(TimeSpan.FromSeconds(1));
+            _progress.Reset();
+            var d = Volatile.Read(ref _delivered);
+            if (d < n && _error == null && (_sent == n || _sent - d >= Window)) _progress.Wait(TimeSpan.FromSeconds(1));
         }
-        // Wake a consumer blocked on the eventfd if the run failed.
-        if (error != null) { ulong one = 1; Libc.write(efd, &one, 8); }
-        sourceSleeps = Sleeps() - sourceSleeps0;
-        consumer.Join();
-        Free(source);
-        Free(target);
-        Libc.close(efd);
-        if (error != null) throw new InvalidOperationException($"{path}: {error}");
-        return sw.Elapsed;
+
+        /// <summary>Frees both rings and the eventfd; the time until the target had all N.</summary>
+        public TimeSpan Finish()
+        {
+            Free(_source);
+            Free(_target);
+            Libc.close(_efd);
+            if (_error != null) throw new InvalidOperationException($"{path}: {_error}");
+            return _sw.Elapsed;
+        }
     }
 }

@@ -1,10 +1,25 @@
 using System.CommandLine;
-using System.Globalization;
 using Toolkit.Infra;
 using Toolkit.Liburing;
-using System.Text;
+using System.Globalization;
+using static Toolkit.Bench.BenchMarkdown;
 
 namespace Toolkit.Bench;
+
+/// <summary>The machine a benchmark ran on, as its report states it.</summary>
+public sealed record BenchHost(string Kernel, int Cpus, string CpuModel, string DotnetVersion)
+{
+    public static BenchHost Current()
+        => new(HostKernel(), Environment.ProcessorCount, BenchMarkdown.CpuModel(), Environment.Version.ToString());
+}
+
+/// <summary>
+/// One <c>bench interop</c> run: NOPs/s samples per variant ("c", "pinvoke", "fast") and batch size, and how
+/// they were taken (run length, repetitions, the CPU every process was pinned to, if any).
+/// </summary>
+public sealed record InteropBenchResult(
+    IReadOnlyDictionary<string, Dictionary<int, List<double>>> Samples, string LiburingVersion, string LiburingSeries,
+    double Seconds, int Repetitions, int? PinnedCpu, BenchHost Host);
 
 /// <summary>
 /// <c>toolkit bench interop</c>: NOP throughput of liburing from C and from C# through the bindings
@@ -41,26 +56,32 @@ public static class InteropBench
 
     public static int Run(double seconds, string? output, int repetitions = 5)
     {
-        if (seconds <= 0 || repetitions <= 0) throw new ToolkitException(ExitCodes.Usage, "--seconds and --repetitions must be positive");
+        if (seconds <= 0 || repetitions <= 0)
+            throw new ToolkitException(ExitCodes.Usage, "--seconds and --repetitions must be positive");
+        var report = Render(Measure(seconds, repetitions));
+        var path = Path.GetFullPath(output ?? Path.Combine(Paths.RepoRoot, "docs", "interop-benchmark.md"));
+        Save(path, report);
+        Console.Out.Write(report);
+        Console.Error.WriteLine($"wrote {path}");
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Builds both programs in a scratch directory and takes every sample.</summary>
+    public static InteropBenchResult Measure(double seconds, int repetitions)
+    {
         var liburing = LiburingBuild.Ensure(log: Console.Error);
-        var root = Paths.RepoRoot;
         var work = Directory.CreateTempSubdirectory("uring-bench-").FullName;
         try
         {
-            var cBench = Path.Combine(work, "nop_bench");
-            var gcc = Proc.Capture(Proc.Require("gcc", "build the C benchmark"), ["-O2", "-o", cBench,
-                Path.Combine(root, "Bench", "IoUring.Interop.Bench", "nop_bench.c"), "-I", liburing.IncludeDir, "-L", liburing.LibDir, "-luring", $"-Wl,-rpath,{liburing.LibDir}"]);
-            if (!gcc.Succeeded) throw new ToolkitException(ExitCodes.BuildFailed, $"building nop_bench.c failed:\n{gcc.StdErr}");
-            var csDir = Path.Combine(work, "cs");
-            var build = Proc.Capture("dotnet", ["build", Path.Combine(root, "Bench", "IoUring.Interop.Bench", "IoUring.Interop.Bench.csproj"), "-c", "Release", "-o", csDir, "-nologo", "-v", "q"]);
-            if (!build.Succeeded) throw new ToolkitException(ExitCodes.BuildFailed, $"building the C# benchmark failed:\n{build.StdOut}{build.StdErr}");
-            var csBench = Path.Combine(csDir, "IoUring.Interop.Bench.dll");
-
+            var (cBench, csBench) = BuildPrograms(liburing, work);
             // Both sides run pinned to the same CPU: with 2 cores an unpinned .NET process shares them with its
             // JIT/GC threads and migrates, which made C# look 10-25% slower than it is in trial runs.
             var cpu = Environment.ProcessorCount - 1;
             var taskset = Proc.Which("taskset");
-            var env = new Dictionary<string, string> { ["IOURING_INTEROP_NATIVE_DIR"] = liburing.LibDir, ["DOTNET_NOLOGO"] = "1" };
+            var env = new Dictionary<string, string>
+            {
+                ["IOURING_INTEROP_NATIVE_DIR"] = liburing.LibDir, ["DOTNET_NOLOGO"] = "1",
+            };
             var samples = Variants.ToDictionary(v => v, _ => BatchSizes.ToDictionary(b => b, _ => new List<double>()));
             var secondsText = seconds.ToString(CultureInfo.InvariantCulture);
             foreach (var batch in BatchSizes)
@@ -70,26 +91,20 @@ public static class InteropBench
                     // Interleave the variants so drifts in host load hit all of them alike.
                     foreach (var variant in Variants)
                     {
+                        var batchText = batch.ToString(CultureInfo.InvariantCulture);
                         List<string> command = variant == "c"
-                            ? [cBench, batch.ToString(CultureInfo.InvariantCulture), secondsText]
-                            : ["dotnet", csBench, variant, batch.ToString(CultureInfo.InvariantCulture), secondsText];
-                        if (taskset is not null) command.InsertRange(0, [taskset, "-c", cpu.ToString(CultureInfo.InvariantCulture)]);
-                        var run = Proc.Capture(command[0], command.Skip(1), env: env);
-                        if (!run.Succeeded) throw new ToolkitException(ExitCodes.BuildFailed, $"{variant} benchmark (batch {batch}) failed: {run.StdErr}");
-                        var parts = run.StdOut.Trim().Split(' ');
-                        samples[variant][batch].Add(double.Parse(parts[2], CultureInfo.InvariantCulture));
+                            ? [cBench, batchText, secondsText]
+                            : ["dotnet", csBench, variant, batchText, secondsText];
+                        if (taskset is not null)
+                            command.InsertRange(0, [taskset, "-c", cpu.ToString(CultureInfo.InvariantCulture)]);
+                        samples[variant][batch].Add(NopsPerSecond(command, env, variant, batch));
                     }
                 }
-                Console.Error.WriteLine($"batch {batch,3}: " + string.Join("  ", Variants.Select(v => $"{v} {Median(samples[v][batch]) / 1e6:F2} M/s")));
+                Console.Error.WriteLine($"batch {batch,3}: "
+                    + string.Join("  ", Variants.Select(v => $"{v} {Median(samples[v][batch]) / 1e6:F2} M/s")));
             }
-            var report = Report(samples, liburing, seconds, repetitions, taskset is not null ? cpu : null);
-            var path = Path.GetFullPath(output ?? Path.Combine(root, "docs", "interop-benchmark.md"));
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.WriteAllText(path + ".tmp", report);
-            File.Move(path + ".tmp", path, true);
-            Console.Out.Write(report);
-            Console.Error.WriteLine($"wrote {path}");
-            return ExitCodes.Ok;
+            return new InteropBenchResult(samples, liburing.Version, liburing.SeriesHash, seconds, repetitions,
+                taskset is not null ? cpu : null, BenchHost.Current());
         }
         finally
         {
@@ -97,45 +112,76 @@ public static class InteropBench
         }
     }
 
-    static double Median(List<double> values)
+    /// <summary>nop_bench.c with gcc against the built liburing, and Bench/IoUring.Interop.Bench with dotnet build.</summary>
+    static (string C, string CSharp) BuildPrograms(LiburingInstall liburing, string work)
     {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+        var root = Paths.RepoRoot;
+        var cBench = Path.Combine(work, "nop_bench");
+        var gcc = Proc.Capture(Proc.Require("gcc", "build the C benchmark"), ["-O2", "-o", cBench,
+            Path.Combine(root, "Bench", "IoUring.Interop.Bench", "nop_bench.c"), "-I", liburing.IncludeDir, "-L", liburing.LibDir,
+            "-luring", $"-Wl,-rpath,{liburing.LibDir}"]);
+        if (!gcc.Succeeded) throw new ToolkitException(ExitCodes.BuildFailed,
+                $"building nop_bench.c failed:\n{gcc.StdErr}");
+        var csDir = Path.Combine(work, "cs");
+        var project = Path.Combine(root, "Bench", "IoUring.Interop.Bench", "IoUring.Interop.Bench.csproj");
+        var build = Proc.Capture("dotnet", ["build", project, "-c", "Release", "-o", csDir, "-nologo", "-v", "q"]);
+        if (!build.Succeeded)
+            throw new ToolkitException(ExitCodes.BuildFailed,
+                $"building the C# benchmark failed:\n{build.StdOut}{build.StdErr}");
+        return (cBench, Path.Combine(csDir, "IoUring.Interop.Bench.dll"));
     }
 
-    static string Report(Dictionary<string, Dictionary<int, List<double>>> samples, LiburingInstall liburing, double seconds, int repetitions, int? cpu)
+    /// <summary>One run of a benchmark program; its output is "... ... NOPS_PER_SECOND".</summary>
+    static double NopsPerSecond(List<string> command, Dictionary<string, string> env, string variant, int batch)
     {
-        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "unknown";
-        var model = File.Exists("/proc/cpuinfo")
-            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown"
-            : "unknown";
-        var sb = new StringBuilder();
-        sb.Append("# io_uring NOP throughput: C# bindings vs C (liburing)\n\n");
-        sb.Append("Written by `scripts/toolkit bench interop` (re-run it to refresh this file).\n\n");
-        sb.Append(CultureInfo.InvariantCulture, $"- Host kernel {kernel}, {Environment.ProcessorCount} CPUs ({model}), .NET {Environment.Version}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"- liburing {liburing.Version} (Debian source, series {liburing.SeriesHash}); C built with gcc -O2\n");
-        sb.Append(CultureInfo.InvariantCulture, $"- Each cell: median of {repetitions} runs of {seconds:0.##} s, variants interleaved{(cpu is null ? "" : $", every process pinned to CPU {cpu} (taskset)")}.\n");
-        sb.Append("- Round: BATCH × (get_sqe + prep_nop + user_data), one `io_uring_submit_and_wait(BATCH)`, reap all CQEs.\n");
-        sb.Append("- **C# P/Invoke**: every liburing helper through its liburing-ffi export. **C# fast path**: `LiburingFast` (managed get_sqe/prep/CQ peek+advance, byte-for-byte tested against the C helpers); submit stays a native call.\n\n");
-        sb.Append("| batch | C (M NOPs/s) | C# P/Invoke (M NOPs/s) | P/Invoke / C | C# fast path (M NOPs/s) | fast path / C |\n");
-        sb.Append("|---:|---:|---:|---:|---:|---:|\n");
+        var run = Proc.Capture(command[0], command.Skip(1), env: env);
+        if (!run.Succeeded)
+            throw new ToolkitException(ExitCodes.BuildFailed,
+                $"{variant} benchmark (batch {batch}) failed: {run.StdErr}");
+        return double.Parse(run.StdOut.Trim().Split(' ')[2], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>docs/interop-benchmark.md for one run.</summary>
+    public static string Render(InteropBenchResult r)
+    {
+        var pinned = r.PinnedCpu is null ? "" : $", every process pinned to CPU {r.PinnedCpu} (taskset)";
+        var md = new BenchMarkdown().Head("io_uring NOP throughput: C# bindings vs C (liburing)",
+            "Written by `scripts/toolkit bench interop` (re-run it to refresh this file).",
+        [
+            Inv($"Host kernel {r.Host.Kernel}, {r.Host.Cpus} CPUs ({r.Host.CpuModel}), .NET {r.Host.DotnetVersion}"),
+            Inv($"liburing {r.LiburingVersion} (Debian source, series {r.LiburingSeries}); C built with gcc -O2"),
+            Inv($"Each cell: median of {r.Repetitions} runs of {r.Seconds:0.##} s, variants interleaved{pinned}."),
+            "Round: BATCH × (get_sqe + prep_nop + user_data), one `io_uring_submit_and_wait(BATCH)`, reap all CQEs.",
+            "**C# P/Invoke**: every liburing helper through its liburing-ffi export. **C# fast path**: `LiburingFast` "
+            + "(managed get_sqe/prep/CQ peek+advance, byte-for-byte tested against the C helpers); "
+            + "submit stays a native call.",
+        ]);
+        md.TableHead(
+            ["batch", "C (M NOPs/s)", "C# P/Invoke (M NOPs/s)", "P/Invoke / C", "C# fast path (M NOPs/s)",
+                "fast path / C"],
+            ["---:", "---:", "---:", "---:", "---:", "---:"], compactSeparators: true);
         foreach (var batch in BatchSizes)
         {
-            var c = Median(samples["c"][batch]);
-            var p = Median(samples["pinvoke"][batch]);
-            var f = Median(samples["fast"][batch]);
-            sb.Append(CultureInfo.InvariantCulture, $"| {batch} | {c / 1e6:F2} | {p / 1e6:F2} | {p / c:P0} | {f / 1e6:F2} | {f / c:P0} |\n");
+            var c = Median(r.Samples["c"][batch]);
+            var p = Median(r.Samples["pinvoke"][batch]);
+            var f = Median(r.Samples["fast"][batch]);
+            md.Row([Inv($"{batch}"), Inv($"{c / 1e6:F2}"), Inv($"{p / 1e6:F2}"), Inv($"{p / c:P0}"),
+                Inv($"{f / 1e6:F2}"), Inv($"{f / c:P0}")]);
         }
-        var c32 = Median(samples["c"][32]);
-        var best32 = Math.Max(Median(samples["pinvoke"][32]), Median(samples["fast"][32]));
-        sb.Append(CultureInfo.InvariantCulture, $"\nTarget (C# ≥ 95% of C at batch 32): **{(best32 >= 0.95 * c32 ? "met" : "not met")}** ({best32 / c32:P1} with the faster C# variant).\n\n");
-        var c32Samples = samples["c"][32];
+        var c32Samples = r.Samples["c"][32];
+        var c32 = Median(c32Samples);
+        var best32 = Math.Max(Median(r.Samples["pinvoke"][32]), Median(r.Samples["fast"][32]));
+        md.Line().Line(Inv($"Target (C# ≥ 95% of C at batch 32): **{(best32 >= 0.95 * c32 ? "met" : "not met")}** ")
+            + Inv($"({best32 / c32:P1} with the faster C# variant).")).Line();
         var spread = (c32Samples.Max() - c32Samples.Min()) / c32;
-        sb.Append(CultureInfo.InvariantCulture, $"Run-to-run spread of C alone at batch 32 on this host: {spread:P0} of its median (min {c32Samples.Min() / 1e6:F2}, max {c32Samples.Max() / 1e6:F2} M/s); ratios closer to 100 % than that are within noise.\n\n");
-        sb.Append("Raw samples (NOPs/s):\n\n");
+        md.Line(Inv($"Run-to-run spread of C alone at batch 32 on this host: {spread:P0} of its median ")
+            + Inv($"(min {c32Samples.Min() / 1e6:F2}, max {c32Samples.Max() / 1e6:F2} M/s); ")
+            + "ratios closer to 100 % than that are within noise.").Line();
+        md.Line("Raw samples (NOPs/s):").Line();
         foreach (var batch in BatchSizes)
             foreach (var v in Variants)
-                sb.Append(CultureInfo.InvariantCulture, $"- batch {batch} {v}: {string.Join(", ", samples[v][batch].Select(x => x.ToString("F0", CultureInfo.InvariantCulture)))}\n");
-        return sb.ToString();
+                md.Bullet(Inv($"batch {batch} {v}: ")
+                    + string.Join(", ", r.Samples[v][batch].Select(x => Inv($"{x:F0}"))));
+        return md.ToString();
     }
 }

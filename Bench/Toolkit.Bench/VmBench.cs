@@ -1,10 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
+
 using Toolkit.Infra;
 using Toolkit.Kernel;
 using Toolkit.Vm;
+using static Toolkit.Bench.BenchMarkdown;
 
 namespace Toolkit.Bench;
 
@@ -27,15 +28,35 @@ public static class VmBench
         return cmd;
     }
 
-    sealed record Row(string What, string Value, string Note);
-
     static int Run(string[] coldFlavours, int boots, string output)
     {
-        var rows = new List<Row>();
+        var md = BenchReport.Render(Measure(coldFlavours, boots));
+        BenchMarkdown.Save(output, md, keepNotes: true);
+        Console.WriteLine(md);
+        Console.WriteLine($"written to {output}");
+        return ExitCodes.Ok;
+    }
+
+    static VmBenchResult Measure(string[] coldFlavours, int boots)
+    {
         var toolkit = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
         var loadBefore = HostLoad.OneMinute();
+        var rows = ScratchBuilds(toolkit, coldFlavours);
+        var (info, accel, warm) = WarmEdit();
+        rows.Add(warm);
+        rows.AddRange(Boots(info, boots));
+        if (GuestDotnet(info, toolkit) is { } dotnet) rows.Add(dotnet);
+        rows.Add(FullVmTest(info));
+        return new VmBenchResult(rows, DateTime.UtcNow, Environment.ProcessorCount,
+            GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30), accel, loadBefore, HostLoad.OneMinute(), info);
+    }
 
-        // 1. Unpack + first build of the baseline in a scratch cache, ccache shared.
+    /// <summary>
+    /// Unpack + first build of the baseline in a scratch cache, ccache shared; then the --cold flavours.
+    /// </summary>
+    static List<VmBenchRow> ScratchBuilds(string toolkit, string[] coldFlavours)
+    {
+        var rows = new List<VmBenchRow>();
         var scratch = Path.Combine(Path.GetTempPath(), $"toolkit-bench-{Environment.ProcessId}");
         try
         {
@@ -53,19 +74,34 @@ public static class VmBench
         {
             if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
         }
+        return rows;
+    }
 
-        // 2. Warm edit: touch a file of the patched tree, rebuild, boot, run one test.
+    /// <summary>Warm edit: touch a file of the patched tree, rebuild, boot, run one test.</summary>
+    static (KernelInfo Info, string Accel, VmBenchRow Row) WarmEdit()
+    {
         var warm = Stopwatch.StartNew();
         KernelSource.WithPatchedTree(tree => Touch(Path.Combine(tree, "io_uring", "msg_ring.c")));
         var rebuild = Stopwatch.StartNew();
         var info = KernelBuild.Build(Flavour.Patched, Environment.ProcessorCount);
         var rebuildSecs = rebuild.Elapsed.TotalSeconds;
-        var oneTest = Directory.GetFiles(Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests")).Where(f => !f.EndsWith(".d")).Order().FirstOrDefault();
-        var warmRun = VmRunner.Run(new VmOptions { KernelImage = info.Image, Command = oneTest != null ? [oneTest] : ["true"], WorkDir = Paths.RepoRoot });
-        rows.Add(new("warm: touch io_uring/msg_ring.c → rebuild → boot → one test", Secs(warm.Elapsed.TotalSeconds),
-            $"rebuild {rebuildSecs:F1} s; test {(oneTest != null ? Path.GetFileName(oneTest) : "true")} exit {warmRun.ExitCode}; target ≤ 90 s"));
+        var oneTest = Directory.GetFiles(Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests"))
+            .Where(f => !f.EndsWith(".d")).Order().FirstOrDefault();
+        var warmRun = VmRunner.Run(new VmOptions
+        {
+            KernelImage = info.Image, Command = oneTest != null ? [oneTest] : ["true"], WorkDir = Paths.RepoRoot,
+        });
+        var test = oneTest != null ? Path.GetFileName(oneTest) : "true";
+        return (info, warmRun.Accel, new("warm: touch io_uring/msg_ring.c → rebuild → boot → one test",
+            Secs(warm.Elapsed.TotalSeconds),
+            $"rebuild {rebuildSecs:F1} s; test {test} exit {warmRun.ExitCode}; target ≤ 90 s"));
+    }
 
-        // 3. Boot to init, median of several boots of the patched kernel.
+    /// <summary>
+    /// Boot to init, median of several boots of the patched kernel: host wall and the guest's own uptime.
+    /// </summary>
+    static List<VmBenchRow> Boots(KernelInfo info, int boots)
+    {
         var bootTimes = new List<double>();
         var uptimes = new List<double>();
         for (var i = 0; i < boots; i++)
@@ -73,51 +109,48 @@ public static class VmBench
             var b = VmRunner.Run(new VmOptions { KernelImage = info.Image, Command = ["true"], WorkDir = Paths.RepoRoot });
             bootTimes.Add(b.BootToInitSeconds);
             var start = File.ReadLines(b.ConsoleLog).FirstOrDefault(l => l.StartsWith("toolkit-init: start"));
-            if (start != null && double.TryParse(start.Split("uptime=")[1].Split(' ')[0], CultureInfo.InvariantCulture, out var up)) uptimes.Add(up);
+            if (start != null
+                && double.TryParse(start.Split("uptime=")[1].Split(' ')[0], CultureInfo.InvariantCulture, out var up))
+                uptimes.Add(up);
         }
-        rows.Add(new("boot to init (host wall, QEMU start → init)", Secs(Median(bootTimes)), $"median of {boots}; min {bootTimes.Min():F2} s, max {bootTimes.Max():F2} s; target ≤ 3 s"));
+        var rows = new List<VmBenchRow>
+        {
+            new("boot to init (host wall, QEMU start → init)", Secs(Median(bootTimes)),
+                $"median of {boots}; min {bootTimes.Min():F2} s, max {bootTimes.Max():F2} s; target ≤ 3 s"),
+        };
         if (uptimes.Count > 0) rows.Add(new("boot to init (guest uptime at init)", Secs(Median(uptimes)), "kernel's own clock"));
+        return rows;
+    }
 
-        // 4. Guest dotnet start: a managed hello (the toolkit printing its version), timed inside the guest.
+    /// <summary>
+    /// Guest dotnet start: a managed hello (the toolkit printing its version), timed inside the guest.
+    /// </summary>
+    static VmBenchRow? GuestDotnet(KernelInfo info, string toolkit)
+    {
         var dn = VmRunner.Run(new VmOptions
         {
             KernelImage = info.Image, WorkDir = Paths.RepoRoot,
-            Command = ["sh", "-c", $"a=$(date +%s%N); dotnet {toolkit} --version >/dev/null; b=$(date +%s%N); echo dotnet-ns=$((b-a)) > \"$TOOLKIT_RUN_DIR/dotnet.txt\""],
+            Command = ["sh", "-c", $"a=$(date +%s%N); dotnet {toolkit} --version >/dev/null; b=$(date +%s%N); "
+                + "echo dotnet-ns=$((b-a)) > \"$TOOLKIT_RUN_DIR/dotnet.txt\""],
         });
         var dnFile = Path.Combine(dn.RunDir, "dotnet.txt");
-        if (File.Exists(dnFile))
-            rows.Add(new("guest: `dotnet toolkit.dll --version`", Secs(long.Parse(File.ReadAllText(dnFile).Trim().Split('=')[1]) / 1e9), "host's dotnet over virtio-9p, measured in the guest"));
-
-        // 5. Full vm test on the patched kernel.
-        var full = Stopwatch.StartNew();
-        var report = Suites.VmTest.Run(info.Image, "all", 1800, 120, TextWriter.Null);
-        rows.Add(new("full `vm test --kernel patched`", Secs(full.Elapsed.TotalSeconds),
-            $"{report.Suites.Sum(s => s.Tests.Count)} tests, exit {report.ExitCode}; includes building the suites"));
-
-        var loadAfter = HostLoad.OneMinute();
-        var md = new StringBuilder();
-        md.AppendLine("# VM pipeline benchmark");
-        md.AppendLine();
-        md.AppendLine("Written by `scripts/toolkit bench vm` (re-run it to refresh this file; `--cold baseline patched debug` adds builds with ccache disabled).");
-        md.AppendLine();
-        md.AppendLine($"- date (UTC): {DateTime.UtcNow:yyyy-MM-dd HH:mm}");
-        md.AppendLine($"- machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB; accel {warmRun.Accel}; load average {loadBefore} before, {loadAfter} after");
-        md.AppendLine($"- kernel: {info.KernelRelease} ({info.BaseVersion}, series {info.SeriesHash[..12]}, {info.SeriesPatches} patches)");
-        md.AppendLine();
-        md.AppendLine("| what | time | note |");
-        md.AppendLine("| --- | ---: | --- |");
-        foreach (var row in rows) md.AppendLine($"| {row.What} | {row.Value} | {row.Note} |");
-        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
-        var previous = File.Exists(output) ? File.ReadAllText(output) : "";
-        var notesAt = previous.IndexOf("\n## Notes", StringComparison.Ordinal);
-        var notes = notesAt >= 0 ? previous[notesAt..] : "";
-        File.WriteAllText(output, md + notes);
-        Console.WriteLine(md.ToString());
-        Console.WriteLine($"written to {output}");
-        return ExitCodes.Ok;
+        if (!File.Exists(dnFile)) return null;
+        var seconds = long.Parse(File.ReadAllText(dnFile).Trim().Split('=')[1]) / 1e9;
+        return new("guest: `dotnet toolkit.dll --version`", Secs(seconds),
+            "host's dotnet over virtio-9p, measured in the guest");
     }
 
-    /// <summary>Runs `kernel build` in a child toolkit with its own cache; returns (unpack, build) seconds from its step lines.</summary>
+    static VmBenchRow FullVmTest(KernelInfo info)
+    {
+        var full = Stopwatch.StartNew();
+        var report = Suites.VmTest.Run(info.Image, "all", 1800, 120, TextWriter.Null);
+        return new("full `vm test --kernel patched`", Secs(full.Elapsed.TotalSeconds),
+            $"{report.Suites.Sum(s => s.Tests.Count)} tests, exit {report.ExitCode}; includes building the suites");
+    }
+
+    /// <summary>
+    /// Runs `kernel build` in a child toolkit with its own cache; returns (unpack, build) seconds from its step lines.
+    /// </summary>
     static (double Unpack, double Build) ScratchBuild(string toolkit, string cache, string flavour, bool ccache)
     {
         var env = new Dictionary<string, string?> { ["TOOLKIT_CACHE"] = cache };
@@ -134,12 +167,6 @@ public static class VmBench
         if (r.ExitCode != 0) throw new ToolkitException(ExitCodes.BuildFailed, $"bench: scratch {flavour} build failed:\n{Proc.Tail(r.Output, 20)}");
         var unpack = marks.TryGetValue("configure", out var c) ? c - marks.GetValueOrDefault("unpack") : 0;
         return (unpack, total - (marks.TryGetValue("configure", out var c2) ? c2 : 0));
-    }
-
-    static double Median(List<double> xs)
-    {
-        var s = xs.Order().ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 
     static string Secs(double s) => s.ToString("F2", CultureInfo.InvariantCulture) + " s";

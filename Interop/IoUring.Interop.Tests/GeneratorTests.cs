@@ -52,14 +52,14 @@ public sealed class GeneratorTests
         return Convert.ToHexString(sha.GetHashAndReset());
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void CommittedBindingsAreUpToDate()
     {
         var (exit, stdout, stderr) = RunCli("bindings", "generate", "--check");
         Assert.That(exit, Is.Zero, stdout + stderr);
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void RegenerationIsByteIdenticalAndMachineIndependent()
     {
         var clang = new ClangDriver();
@@ -76,7 +76,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void StaleOutputIsReportedAsADiff()
     {
         var output = BindingsGenerator.Generate(DefaultInputs(), new ClangDriver(), TextWriter.Null);
@@ -89,7 +89,7 @@ public sealed class GeneratorTests
     }
 
     /// <summary>A patched tree (new constant, a reserved word turned into a field) flows into the bindings; --check flags it.</summary>
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void PatchedKernelTreeChangesTheBindings()
     {
         var tree = PatchedTree(h => h
@@ -116,7 +116,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void MissingClangIsAMissingDependency()
     {
         var e = Assert.Throws<ToolkitException>(() => _ = new ClangDriver("clang-does-not-exist-14"))!;
@@ -139,7 +139,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void MissingKernelTreeOrHeaderIsAUsageError()
     {
         var before = HashOfGeneratedOutput();
@@ -164,7 +164,7 @@ public sealed class GeneratorTests
         Assert.That(HashOfGeneratedOutput(), Is.EqualTo(before), "nothing written");
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void HeaderThatDoesNotParseShowsClangDiagnostics()
     {
         var tree = PatchedTree(h => h.Replace("struct io_uring_sqe {", "struct io_uring_sqe { __u8 broken_field_without_semicolon"));
@@ -183,7 +183,7 @@ public sealed class GeneratorTests
         }
     }
 
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void UnsupportedConstructNamesTheDeclarationAndLine()
     {
         var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", "struct io_uring_toolkit_float {\n\tlong double precise;\n};\n\nstruct io_uring_cqe {"));
@@ -223,72 +223,23 @@ public sealed class GeneratorTests
     /// No bitfield appears in today's inputs, so a patched tree adds one: the generated properties
     /// must put every bit where gcc/clang do (run-time C check) and where the generated C# tables say.
     /// </summary>
-    [Test, Category("liburing")] // runs the generator, which needs the cached liburing build
+    [Test]
     public void BitfieldsBecomePropertiesCheckedAgainstCAndCSharp()
     {
-        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", BitfieldStruct.Replace("\r", "") + "struct io_uring_cqe {"));
+        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {",
+            BitfieldStruct.Replace("\r", "") + "struct io_uring_cqe {"));
         var work = Directory.CreateTempSubdirectory("uring-bitfields-").FullName;
         var overlay = BindingsGenerator.CreateUapiOverlay(tree);
         try
         {
-            var output = BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null);
+            var output = BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null),
+                new ClangDriver(), TextWriter.Null);
             var uapi = output.Files[$"{BindingsGenerator.BindingsDir}/IoUringUapi.g.cs"];
             Assert.That(uapi, Does.Contain("public uint low").And.Contain("public short sgn").And.Contain("public ulong wide"));
-            Assert.That(uapi, Does.Contain("BitfieldAccess.Read(ref Unsafe.As<io_uring_toolkit_bits, byte>(ref this), 0, 0, 3, false)"));
-
-            // C: compile and run the generated check with both compilers; then break one expected byte pattern.
-            var cFile = Path.Combine(work, "layout_asserts_uapi.c");
-            var cText = output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"];
-            Assert.That(cText, Does.Contain("int uring_check_bitfields(void)"));
-            foreach (var compiler in new[] { "gcc", "clang-14" })
-            {
-                File.WriteAllText(cFile, cText);
-                Assert.That(CompileAndRun(compiler, cFile, overlay), Is.Zero, $"{compiler}: bitfields where the bindings put them");
-            }
-            var broken = cText.Replace("static const unsigned char want[16] = { 7, 0,", "static const unsigned char want[16] = { 14, 0,");
-            Assert.That(broken, Is.Not.EqualTo(cText), "the mutation applied");
-            File.WriteAllText(cFile, broken);
-            Assert.That(CompileAndRun("gcc", cFile, overlay), Is.Not.Zero, "a wrong bit position is caught");
-
-            // C#: compile the generated bindings and tables for this tree and run every check, plus sign extension.
-            var project = Path.Combine(work, "cs");
-            Directory.CreateDirectory(project);
-            foreach (var (rel, text) in output.Files.Where(kv => kv.Key.EndsWith(".cs", StringComparison.Ordinal)))
-                File.WriteAllText(Path.Combine(project, Path.GetFileName(rel)), text);
-            foreach (var file in Directory.GetFiles(Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop"), "*.cs"))
-                File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
-            File.Copy(Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop.Tests", "LayoutProbe.cs"), Path.Combine(project, "LayoutProbe.cs"));
-            File.WriteAllText(Path.Combine(project, "BitfieldCheck.csproj"), """
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <ImplicitUsings>enable</ImplicitUsings>
-                    <AllowUnsafeBlocks>true</AllowUnsafeBlocks>
-                  </PropertyGroup>
-                </Project>
-                """);
-            File.WriteAllText(Path.Combine(project, "Program.cs"), """
-                using IoUring.Interop;
-                using IoUring.Interop.Tests;
-                var failures = 0;
-                foreach (var r in LayoutExpectations.Records)
-                    if (r.ActualSize() != r.Size || r.ActualAlign() != r.Align) { Console.WriteLine($"record {r.Name}"); failures++; }
-                foreach (var f in LayoutExpectations.Fields)
-                    if (f.ActualOffset() != f.Offset || f.ActualSize() != f.Size) { Console.WriteLine($"field {f.Record}.{f.Field}: {f.ActualOffset()}/{f.ActualSize()} vs {f.Offset}/{f.Size}"); failures++; }
-                var bits = default(io_uring_toolkit_bits);
-                bits.sgn = -3;
-                bits.wide = 0xAB_CDEF_0123;
-                bits.low = 5;
-                if (bits.sgn != -3 || bits.wide != 0xAB_CDEF_0123 || bits.low != 5 || bits.high != 0 || bits.flag != 0) { Console.WriteLine("read-back"); failures++; }
-                Console.WriteLine($"bitfield fields checked: {LayoutExpectations.Fields.Count(f => f.Field.EndsWith("(bits)"))}, failures: {failures}");
-                return failures;
-                """);
-            var build = Proc.Capture("dotnet", ["build", project, "-c", "Release", "-nologo", "-v", "q"], project);
-            Assert.That(build.ExitCode, Is.Zero, build.StdOut + build.StdErr);
-            var run = Proc.Capture("dotnet", ["run", "--no-build", "-c", "Release", "--project", project], project);
-            Assert.That(run.ExitCode, Is.Zero, run.StdOut + run.StdErr);
-            Assert.That(run.StdOut, Does.Contain("bitfield fields checked: 5, failures: 0"));
+            Assert.That(uapi, Does.Contain(
+                "BitfieldAccess.Read(ref Unsafe.As<io_uring_toolkit_bits, byte>(ref this), 0, 0, 3, false)"));
+            AssertGeneratedCCheckPassesAndCatchesAWrongBit(output, work, overlay);
+            AssertGeneratedCSharpMatchesItsTables(output, work);
         }
         finally
         {
@@ -297,6 +248,96 @@ public sealed class GeneratorTests
             Directory.Delete(overlay, true);
         }
     }
+
+    /// <summary>
+    /// C: compile and run the generated check with both compilers; then break one expected byte pattern.
+    /// </summary>
+    static void AssertGeneratedCCheckPassesAndCatchesAWrongBit(GeneratedOutput output, string work, string overlay)
+    {
+        var cFile = Path.Combine(work, "layout_asserts_uapi.c");
+        var cText = output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"];
+        Assert.That(cText, Does.Contain("int uring_check_bitfields(void)"));
+        foreach (var compiler in new[] { "gcc", "clang-14" })
+        {
+            File.WriteAllText(cFile, cText);
+            Assert.That(CompileAndRun(compiler, cFile, overlay), Is.Zero,
+                $"{compiler}: bitfields where the bindings put them");
+        }
+        var broken = cText.Replace("static const unsigned char want[16] = { 7, 0,",
+            "static const unsigned char want[16] = { 14, 0,");
+        Assert.That(broken, Is.Not.EqualTo(cText), "the mutation applied");
+        File.WriteAllText(cFile, broken);
+        Assert.That(CompileAndRun("gcc", cFile, overlay), Is.Not.Zero, "a wrong bit position is caught");
+    }
+
+    /// <summary>
+    /// C#: compile the generated bindings and tables for this tree and run every check, plus sign extension.
+    /// </summary>
+    static void AssertGeneratedCSharpMatchesItsTables(GeneratedOutput output, string work)
+    {
+        var project = Path.Combine(work, "cs");
+        WriteBitfieldCheckProject(output, project);
+        var build = Proc.Capture("dotnet", ["build", project, "-c", "Release", "-nologo", "-v", "q"], project);
+        Assert.That(build.ExitCode, Is.Zero, build.StdOut + build.StdErr);
+        var run = Proc.Capture("dotnet", ["run", "--no-build", "-c", "Release", "--project", project], project);
+        Assert.That(run.ExitCode, Is.Zero, run.StdOut + run.StdErr);
+        Assert.That(run.StdOut, Does.Contain("bitfield fields checked: 5, failures: 0"));
+    }
+
+    /// <summary>A console project of the generated .cs files, the bindings library's sources and LayoutProbe.</summary>
+    static void WriteBitfieldCheckProject(GeneratedOutput output, string project)
+    {
+        Directory.CreateDirectory(project);
+        foreach (var (rel, text) in output.Files.Where(kv => kv.Key.EndsWith(".cs", StringComparison.Ordinal)))
+            File.WriteAllText(Path.Combine(project, Path.GetFileName(rel)), text);
+        var library = Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop");
+        foreach (var file in Directory.GetFiles(library, "*.cs"))
+            File.Copy(file, Path.Combine(project, Path.GetFileName(file)));
+        File.Copy(Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop.Tests", "LayoutProbe.cs"),
+            Path.Combine(project, "LayoutProbe.cs"));
+        File.WriteAllText(Path.Combine(project, "BitfieldCheck.csproj"), """
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <AllowUnsafeBlocks>true</AllowUnsafeBlocks>
+              </PropertyGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(project, "Program.cs"), BitfieldCheckProgram);
+    }
+
+    const string BitfieldCheckProgram = """
+        using IoUring.Interop;
+        using IoUring.Interop.Tests;
+        var failures = 0;
+        foreach (var r in LayoutExpectations.Records)
+            if (r.ActualSize() != r.Size || r.ActualAlign() != r.Align)
+            {
+                Console.WriteLine($"record {r.Name}");
+                failures++;
+            }
+        foreach (var f in LayoutExpectations.Fields)
+            if (f.ActualOffset() != f.Offset || f.ActualSize() != f.Size)
+            {
+                Console.WriteLine(
+                    $"field {f.Record}.{f.Field}: {f.ActualOffset()}/{f.ActualSize()} vs {f.Offset}/{f.Size}");
+                failures++;
+            }
+        var bits = default(io_uring_toolkit_bits);
+        bits.sgn = -3;
+        bits.wide = 0xAB_CDEF_0123;
+        bits.low = 5;
+        if (bits.sgn != -3 || bits.wide != 0xAB_CDEF_0123 || bits.low != 5 || bits.high != 0 || bits.flag != 0)
+        {
+            Console.WriteLine("read-back");
+            failures++;
+        }
+        var bitfieldFields = LayoutExpectations.Fields.Count(f => f.Field.EndsWith("(bits)"));
+        Console.WriteLine($"bitfield fields checked: {bitfieldFields}, failures: {failures}");
+        return failures;
+        """;
 
     static int CompileAndRun(string compiler, string cFile, string include)
     {

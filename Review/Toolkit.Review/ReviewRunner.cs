@@ -209,7 +209,7 @@ public static partial class ReviewRunner
             else
             {
                 brokenAt.Add(p.Name);
-                var errors = Diagnostics.Parse(r.Output, Tree, cwd: OutDir).Where(d => d.Kind != "warning")
+                var errors = ReviewFindings.Parse(r.Output, Tree, cwd: OutDir).Where(d => d.Kind != "warning")
                     .Select(d => d.ToString()).Distinct().ToList();
                 results.Add(CheckResult.Of("build", p.Name, Verdict.Fail,
                     "the kernel does not build after this patch (series not bisectable)",
@@ -351,7 +351,7 @@ public static partial class ReviewRunner
         // W=1 changes the objects' command lines: kbuild recompiles exactly them (ccache makes repeats cheap).
         // -k: one object that fails must not hide the others' warnings.
         var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "-k", "W=1", .. present], logFile: log, env: env);
-        return Diagnostics.Parse(r.Output, Tree, withColumnOnly: true, cwd: OutDir);
+        return ReviewFindings.Parse(r.Output, Tree, withColumnOnly: true, cwd: OutDir);
     }
 
     static List<Diagnostic> Sparse(IReadOnlyList<string> objs, Dictionary<string, string?> env, string log)
@@ -369,7 +369,7 @@ public static partial class ReviewRunner
 
     /// <summary>The sparse diagnostics in a `make C=2` run's output: gcc's (ending in "[-Wflag]") are not sparse's.</summary>
     public static List<Diagnostic> SparseFindings(string makeOutput) =>
-        Diagnostics.Parse(makeOutput, Tree, cwd: OutDir).Where(d => !GccFlag().IsMatch(d.Text)).ToList();
+        ReviewFindings.Parse(makeOutput, Tree, cwd: OutDir).Where(d => !GccFlag().IsMatch(d.Text)).ToList();
 
     [GeneratedRegex(@"\[-W[^\]]*\]$")]
     private static partial Regex GccFlag();
@@ -379,12 +379,12 @@ public static partial class ReviewRunner
         var present = files.Where(f => (f.EndsWith(".c") || f.EndsWith(".h")) && File.Exists(Path.Combine(Tree, f))).ToList();
         if (present.Count == 0) return [];
         var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "kernel-doc"), "-none", "-Wall", .. present], workDir: Tree, logFile: log);
-        return Diagnostics.Parse(r.Output, Tree, cwd: Tree);
+        return ReviewFindings.Parse(r.Output, Tree, cwd: Tree);
     }
 
     static CheckResult Compare(string check, string patch, List<Diagnostic> before, List<Diagnostic> after, string what, Objects? objs)
     {
-        var added = Diagnostics.Added(before, after);
+        var added = ReviewFindings.Added(before, after);
         var scope = objs == null ? "" : $" in {string.Join(", ", objs.Targets)}";
         if (added.Count == 0) return CheckResult.Of(check, patch, Verdict.Pass, $"no new {what}{scope} (before: {before.Count}, after: {after.Count})");
         var errors = added.Any(d => d.Kind.Contains("error"));

@@ -167,77 +167,120 @@ static unsafe class WordWorkload
     public static Stats Run(io_uring* ring, uint sqEntries, uint cqEntries, int total, uint* word)
     {
         var seen = new bool[total];
-        var halves = (ushort*)word;
-        var stop = 0;
-        var stores = new long[2];
-        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
-        var writers = Enumerable.Range(0, 2).Select(t => new Thread(() =>
+        var writers = new WordWriters((ushort*)word);
+        var sw = Stopwatch.StartNew();
+        writers.Start();
+        (int Reaped, int Episodes, long FlagSeen) posted;
+        try
+        {
+            posted = PostWithOverflowEpisodes(ring, sqEntries, cqEntries, total, seen);
+        }
+        finally
+        {
+            writers.Stop();
+        }
+        Assert.That(writers.Failures, Is.Empty, "the kernel changed the user word under a writer");
+        Assert.That(posted.Reaped, Is.EqualTo(total));
+        var missing = Array.IndexOf(seen, false);
+        Assert.That(missing, Is.EqualTo(-1), $"CQE {missing} never arrived");
+        Assert.That(posted.FlagSeen, Is.GreaterThan(0), "no overflow episode actually overflowed the CQ");
+        Assert.That(writers.Stores, Has.All.GreaterThan(100L), "the writers barely ran");
+
+        AssertKnownValueSurvivesOverflow(ring, (int)sqEntries, cqEntries, total, word);
+        return new Stats(total, posted.Episodes + 1, posted.FlagSeen, writers.Stores, sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Two threads, each owning one 16-bit half of the word, store changing patterns and re-read each right after
+    /// the store and again after yielding; every mismatch is a failure.
+    /// </summary>
+    sealed class WordWriters(ushort* halves)
+    {
+        readonly List<Thread> _threads = [];
+        int _stop;
+
+        public long[] Stores { get; } = new long[2];
+        public System.Collections.Concurrent.ConcurrentQueue<string> Failures { get; } = new();
+
+        public void Start()
+        {
+            for (var t = 0; t < 2; t++)
+            {
+                var half = t;
+                _threads.Add(new Thread(() => Write(half)) { IsBackground = true, Name = $"word-writer-{half}" });
+            }
+            foreach (var w in _threads) w.Start();
+        }
+
+        void Write(int t)
         {
             var p = halves + t;
             ushort v = (ushort)(0x1234 * (t + 1));
             long n = 0;
-            while (Volatile.Read(ref stop) == 0)
+            while (Volatile.Read(ref _stop) == 0)
             {
                 v = (ushort)(v * 31 + 7 + t);
                 Volatile.Write(ref *p, v);
-                if (Volatile.Read(ref *p) != v) failures.Enqueue($"writer {t}: stored 0x{v:x4}, read 0x{*p:x4} at once");
+                if (Volatile.Read(ref *p) != v)
+                    Failures.Enqueue($"writer {t}: stored 0x{v:x4}, read 0x{*p:x4} at once");
                 // Yield so the CQE-posting thread keeps running on 2 vCPUs, then re-read after the kernel had time.
                 Thread.Yield();
                 var back = Volatile.Read(ref *p);
-                if (back != v) failures.Enqueue($"writer {t}: stored 0x{v:x4}, read 0x{back:x4} after yielding");
+                if (back != v) Failures.Enqueue($"writer {t}: stored 0x{v:x4}, read 0x{back:x4} after yielding");
                 n++;
             }
-            stores[t] = n;
-        }) { IsBackground = true, Name = $"word-writer-{t}" }).ToList();
+            Stores[t] = n;
+        }
 
-        var sw = Stopwatch.StartNew();
-        foreach (var w in writers) w.Start();
+        public void Stop()
+        {
+            Volatile.Write(ref _stop, 1);
+            foreach (var w in _threads) w.Join();
+        }
+    }
+
+    /// <summary>
+    /// Posts <paramref name="total"/> NOPs an SQ's worth at a time, reaping after each round; every 64th round (and
+    /// the first) submits twice the CQ before reaping.
+    /// </summary>
+    static (int Reaped, int Episodes, long FlagSeen) PostWithOverflowEpisodes(io_uring* ring, uint sqEntries,
+        uint cqEntries, int total, bool[] seen)
+    {
         ulong next = 0;
         var reaped = 0;
         var episodes = 0;
         long flagSeen = 0;
         var batch = (int)sqEntries;
         var round = 0;
-        try
+        while (next < (ulong)total)
         {
-            while (next < (ulong)total)
+            var overflow = round++ % 64 == 0;
+            var batches = overflow ? (int)(2 * cqEntries / sqEntries) : 1;
+            for (var b = 0; b < batches && next < (ulong)total; b++)
             {
-                // Every 64th round (and the first): submit twice the CQ before reaping.
-                var overflow = round++ % 64 == 0;
-                var batches = overflow ? (int)(2 * cqEntries / sqEntries) : 1;
-                for (var b = 0; b < batches && next < (ulong)total; b++)
+                var n = (int)Math.Min((ulong)batch, (ulong)total - next);
+                for (var i = 0; i < n; i++)
                 {
-                    var n = (int)Math.Min((ulong)batch, (ulong)total - next);
-                    for (var i = 0; i < n; i++)
-                    {
-                        var sqe = LiburingFast.io_uring_get_sqe(ring);
-                        LiburingFast.io_uring_prep_nop(sqe);
-                        LiburingFast.io_uring_sqe_set_data64(sqe, next++);
-                    }
-                    var rc = io_uring_submit(ring);
-                    Assert.That(rc, Is.EqualTo(n), $"io_uring_submit: {Errno.Describe(rc)}");
+                    var sqe = LiburingFast.io_uring_get_sqe(ring);
+                    LiburingFast.io_uring_prep_nop(sqe);
+                    LiburingFast.io_uring_sqe_set_data64(sqe, next++);
                 }
-                if (overflow)
-                {
-                    episodes++;
-                    if ((Volatile.Read(ref *ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0) flagSeen++;
-                }
-                reaped += Reap(ring, (int)next - reaped, seen);
+                var rc = io_uring_submit(ring);
+                Assert.That(rc, Is.EqualTo(n), $"io_uring_submit: {Errno.Describe(rc)}");
             }
+            if (overflow)
+            {
+                episodes++;
+                if ((Volatile.Read(ref *ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0) flagSeen++;
+            }
+            reaped += Reap(ring, (int)next - reaped, seen);
         }
-        finally
-        {
-            Volatile.Write(ref stop, 1);
-            foreach (var w in writers) w.Join();
-        }
-        Assert.That(failures, Is.Empty, "the kernel changed the user word under a writer");
-        Assert.That(reaped, Is.EqualTo(total));
-        var missing = Array.IndexOf(seen, false);
-        Assert.That(missing, Is.EqualTo(-1), $"CQE {missing} never arrived");
-        Assert.That(flagSeen, Is.GreaterThan(0), "no overflow episode actually overflowed the CQ");
-        Assert.That(stores, Has.All.GreaterThan(100L), "the writers barely ran");
+        return (reaped, episodes, flagSeen);
+    }
 
-        // A known value across one more overflow episode, with nobody else storing.
+    /// <summary>A known value across one more overflow episode, with nobody else storing.</summary>
+    static void AssertKnownValueSurvivesOverflow(io_uring* ring, int batch, uint cqEntries, int total, uint* word)
+    {
         *word = 0xc0ff_ee00u;
         var extra = (int)(2 * cqEntries);
         var data = (ulong)total;
@@ -257,7 +300,6 @@ static unsafe class WordWorkload
         var got = 0;
         while (got < extra) got += Reap(ring, extra - got, tail, baseData: (ulong)total);
         Assert.That(*word, Is.EqualTo(0xc0ff_ee00u), "word changed by the overflow flush");
-        return new Stats(total, episodes + 1, flagSeen, stores, sw.Elapsed.TotalSeconds);
     }
 
     /// <summary>Reaps exactly <paramref name="expected"/> CQEs, entering the kernel (which flushes the overflow list) when the ring is empty.</summary>

@@ -319,74 +319,109 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
     [Property("TimeoutSeconds", 900)]
     public void TwoThreadsExchangeWorkAndEveryCompletionIsAccountedFor(uint setupFlags, int perDirection)
     {
-        const int window = 128;
-        var received = new long[2];
-        var errors = new string?[2];
-        var fds = new int[2];
-        var ready = new Barrier(2);
-        var stats = new long[2];
-        var abort = 0;
+        var exchange = new WorkExchange(path, setupFlags, perDirection);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var threads = new[] { new Thread(() => exchange.Run(0)), new Thread(() => exchange.Run(1)) };
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads) t.Join();
+        Assert.That(exchange.Errors, Is.All.Null, string.Join("\n", exchange.Errors));
+        Assert.That(exchange.Received, Is.EqualTo(new long[] { perDirection, perDirection }));
+        TestContext.Out.WriteLine($"{path} setup 0x{setupFlags:x}: {perDirection} each way, "
+            + $"{2.0 * perDirection / sw.Elapsed.TotalSeconds:F0} completions/s");
+    }
 
-        void Run(int me)
+    /// <summary>
+    /// Two rings, one thread each, each sending the other <c>perDirection</c> NOPs whose completions land on the
+    /// peer's ring. user_data = sender &lt;&lt; 40 | seq, res = seq &amp; 0x7fff, so each side can check every
+    /// completion it gets exactly once.
+    /// </summary>
+    sealed class WorkExchange(CrossRingPath path, uint setupFlags, int perDirection)
+    {
+        // Credits: at most this many of one side's NOPs not yet reaped by the peer, so its CQ never overflows.
+        const int Window = 128;
+        readonly long[] _reaped = new long[2];
+        readonly int[] _fds = new int[2];
+        readonly Barrier _ready = new(2);
+        int _abort;
+
+        public string?[] Errors { get; } = new string?[2];
+        public long[] Received { get; } = new long[2];
+
+        public void Run(int me)
         {
-            var peer = 1 - me;
             try
             {
                 using var s = new Source(path, entries: 256, flags: setupFlags);
-                fds[me] = s.Ring.Fd;
-                ready.SignalAndWait();
+                _fds[me] = s.Ring.Fd;
+                _ready.SignalAndWait();
                 var seen = new bool[perDirection];
-                long sent = 0, got = 0;
-                var deadline = Environment.TickCount64 + 800_000;
-                void OnLocal(io_uring_cqe c)
-                {
-                    // Everything local on this ring comes from the peer: user_data = peer << 40 | seq.
-                    var from = (int)(c.user_data >> 40);
-                    var seq = (long)(c.user_data & 0xff_ffff_ffffUL);
-                    if (from != peer || seq >= perDirection || seen[seq] || c.res != (int)(seq & 0x7fff) || c.flags != 0)
-                        throw new InvalidOperationException($"ring {me}: unexpected {Show(c)}");
-                    seen[seq] = true;
-                    got++;
-                }
-                while (sent < perDirection || got < perDirection || s.Completer.InFlight > 0)
-                {
-                    if (Volatile.Read(ref abort) != 0) throw new OperationCanceledException($"ring {me}: the peer failed");
-                    if (Environment.TickCount64 > deadline) throw new TimeoutException($"ring {me}: sent {sent} got {got} in flight {s.Completer.InFlight}");
-                    var queued = 0;
-                    // Credits: at most `window` of ours not yet reaped by the peer, so its CQ never overflows.
-                    while (sent < perDirection && sent - Volatile.Read(ref received[peer]) < window && io_uring_sq_space_left(s.Ring.Ring) > 8)
-                    {
-                        var sqe = PrepNopRes(s.Ring, ((ulong)me << 40) | (ulong)sent, (int)(sent & 0x7fff));
-                        s.Completer.Prepare(sqe, fds[peer]);
-                        sent++;
-                        queued++;
-                    }
-                    if (queued > 0) s.Ring.Submit();
-                    var canSend = sent < perDirection && sent - Volatile.Read(ref received[peer]) < window;
-                    s.Completer.Pump(OnLocal, canSend ? 0 : 1);
-                    Volatile.Write(ref received[me], got);
-                }
+                var got = Exchange(s, me, seen);
                 Assert.That(seen, Is.All.True);
                 Assert.That(s.RelayErrors, Is.Empty);
-                stats[me] = got;
+                Received[me] = got;
                 // Keep the ring (a target of the peer) open until the peer has everything.
-                ready.SignalAndWait();
+                _ready.SignalAndWait();
             }
             catch (Exception e)
             {
-                errors[me] = e.ToString();
-                Volatile.Write(ref abort, 1);
-                ready.RemoveParticipantSafe();
+                Errors[me] = e.ToString();
+                Volatile.Write(ref _abort, 1);
+                _ready.RemoveParticipantSafe();
             }
         }
 
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        var threads = new[] { new Thread(() => Run(0)), new Thread(() => Run(1)) };
-        foreach (var t in threads) t.Start();
-        foreach (var t in threads) t.Join();
-        Assert.That(errors, Is.All.Null, string.Join("\n", errors));
-        Assert.That(stats, Is.EqualTo(new long[] { perDirection, perDirection }));
-        TestContext.Out.WriteLine($"{path} setup 0x{setupFlags:x}: {perDirection} each way, {2.0 * perDirection / sw.Elapsed.TotalSeconds:F0} completions/s");
+        /// <summary>
+        /// Sends while there are credits and reaps what the peer sent; returns how many completions arrived.
+        /// </summary>
+        long Exchange(Source s, int me, bool[] seen)
+        {
+            var peer = 1 - me;
+            long sent = 0, got = 0;
+            var deadline = Environment.TickCount64 + 800_000;
+            void OnLocal(io_uring_cqe c)
+            {
+                CheckFromPeer(c, me, seen);
+                got++;
+            }
+            while (sent < perDirection || got < perDirection || s.Completer.InFlight > 0)
+            {
+                if (Volatile.Read(ref _abort) != 0) throw new OperationCanceledException($"ring {me}: the peer failed");
+                if (Environment.TickCount64 > deadline)
+                    throw new TimeoutException($"ring {me}: sent {sent} got {got} in flight {s.Completer.InFlight}");
+                sent = SendWithinCredits(s, me, sent);
+                var canSend = sent < perDirection && sent - Volatile.Read(ref _reaped[peer]) < Window;
+                s.Completer.Pump(OnLocal, canSend ? 0 : 1);
+                Volatile.Write(ref _reaped[me], got);
+            }
+            return got;
+        }
+
+        /// <summary>Queues NOPs for the peer while credits and SQ space last; returns the new count sent.</summary>
+        long SendWithinCredits(Source s, int me, long sent)
+        {
+            var peer = 1 - me;
+            var queued = 0;
+            while (sent < perDirection && sent - Volatile.Read(ref _reaped[peer]) < Window
+                   && io_uring_sq_space_left(s.Ring.Ring) > 8)
+            {
+                var sqe = PrepNopRes(s.Ring, ((ulong)me << 40) | (ulong)sent, (int)(sent & 0x7fff));
+                s.Completer.Prepare(sqe, _fds[peer]);
+                sent++;
+                queued++;
+            }
+            if (queued > 0) s.Ring.Submit();
+            return sent;
+        }
+
+        /// <summary>Everything local on a ring comes from the peer, each sequence number once, with its res.</summary>
+        void CheckFromPeer(io_uring_cqe c, int me, bool[] seen)
+        {
+            var from = (int)(c.user_data >> 40);
+            var seq = (long)(c.user_data & 0xff_ffff_ffffUL);
+            if (from != 1 - me || seq >= perDirection || seen[seq] || c.res != (int)(seq & 0x7fff) || c.flags != 0)
+                throw new InvalidOperationException($"ring {me}: unexpected {Show(c)}");
+            seen[seq] = true;
+        }
     }
 }
 

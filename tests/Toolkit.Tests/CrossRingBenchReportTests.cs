@@ -1,4 +1,4 @@
-using System.Text;
+
 using Toolkit.Bench;
 
 namespace Toolkit.Tests;
@@ -12,8 +12,8 @@ public class CrossRingBenchReportTests
     [Test]
     public void CeilingComesFromTheCheapestRelayAndThePlainNop()
     {
-        var md = new StringBuilder();
-        CrossRingBench.AppendCeiling(md, Row("nop", 300), Row("nop-target", 560),
+        var md = new BenchMarkdown();
+        BenchReport.AppendCeiling(md, Row("nop", 300), Row("nop-target", 560),
             [Row("kernel", 700), Row("relay", 1600), Row("eventfd", 660), Row("kernel-defer", 650), Row("relay-defer", 1500)]);
         var text = md.ToString();
         Assert.That(text, Does.Contain("The best relay (eventfd) costs 660 instructions"), "kernel-defer is a kernel path, not a relay");
@@ -25,11 +25,11 @@ public class CrossRingBenchReportTests
     [Test]
     public void CeilingIsLeftOutWithoutARelayAndNamesNoFlagCostWithoutTheFeature()
     {
-        var md = new StringBuilder();
-        CrossRingBench.AppendCeiling(md, Row("nop", 300), Row("nop-target", 0), [Row("kernel", 700)]);
+        var md = new BenchMarkdown();
+        BenchReport.AppendCeiling(md, Row("nop", 300), Row("nop-target", 0), [Row("kernel", 700)]);
         Assert.That(md.ToString(), Is.Empty);
         var skipped = new Dictionary<string, string> { ["path"] = "nop-target", ["skipped"] = "no-feature" };
-        CrossRingBench.AppendCeiling(md, Row("nop", 300), skipped, [Row("relay", 1600), Row("eventfd", 900)]);
+        BenchReport.AppendCeiling(md, Row("nop", 300), skipped, [Row("relay", 1600), Row("eventfd", 900)]);
         Assert.That(md.ToString(), Does.Contain("at most **3.00x**").And.Not.Contain("(a')"));
     }
 }

@@ -133,17 +133,18 @@ public class ReviewParserTests
     [Test]
     public void NewDiagnosticsIgnoreShiftedLinesButCountRepeats()
     {
-        var before = Diagnostics.Parse("/t/io_uring/a.c:10:5: warning: unused variable 'x' [-Wunused-variable]\n" +
+        var before = ReviewFindings.Parse("/t/io_uring/a.c:10:5: warning: unused variable 'x' [-Wunused-variable]\n" +
                                        "io_uring/a.c:20: warning: Function parameter 'y' not described\n", "/t");
-        var after = Diagnostics.Parse("/t/io_uring/a.c:14:5: warning: unused variable 'x' [-Wunused-variable]\n" +
+        var after = ReviewFindings.Parse("/t/io_uring/a.c:14:5: warning: unused variable 'x' [-Wunused-variable]\n" +
                                       "/t/io_uring/a.c:30:5: warning: unused variable 'x' [-Wunused-variable]\n" +
                                       "/t/io_uring/a.c:40:1: note: declared here\n" +
                                       "io_uring/a.c:24: warning: Function parameter 'y' not described\n", "/t");
         Assert.That(before, Has.Count.EqualTo(2));
         Assert.That(after, Has.Count.EqualTo(3), "notes are context, not findings");
-        var added = Diagnostics.Added(before, after);
+        var added = ReviewFindings.Added(before, after);
         Assert.That(added.Select(d => d.Line), Is.EqualTo(new[] { 14, 30 }), "one more 'unused x' than before: both shown");
-        Assert.That(Diagnostics.Parse("io_uring/a.c:24: warning: kdoc", withColumnOnly: true), Is.Empty, "W=1 parsing skips kernel-doc lines");
+        Assert.That(ReviewFindings.Parse("io_uring/a.c:24: warning: kdoc", withColumnOnly: true), Is.Empty,
+            "W=1 parsing skips kernel-doc lines");
     }
 
     [Test]

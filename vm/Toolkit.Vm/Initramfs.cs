@@ -30,9 +30,9 @@ public static class Initramfs
         using (var fs = File.Create(tmp))
             Write(fs, [
                 Entry.Dir("bin"), Entry.Dir("dev"), Entry.Dir("proc"), Entry.Dir("sys"),
-                Entry.CharDev("dev/console", 5, 1, 0x180 /* 0600 */),
-                Entry.File("bin/busybox", busybox, 0x1ed /* 0755 */),
-                Entry.File("init", initBytes, 0x1ed),
+                Entry.CharDev("dev/console", 5, 1, Permissions.Mode0600),
+                Entry.File("bin/busybox", busybox, Permissions.Mode0755),
+                Entry.File("init", initBytes, Permissions.Mode0755),
             ]);
         File.Move(tmp, path, overwrite: true);
         return path;
@@ -51,11 +51,31 @@ public static class Initramfs
         return true;
     }
 
+    /// <summary>Permission bits of st_mode, built from .NET's names for them; the names say the octal value.</summary>
+    public static class Permissions
+    {
+        /// <summary>rwxr-xr-x</summary>
+        public const uint Mode0755 = (uint)(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+
+        /// <summary>rw-------</summary>
+        public const uint Mode0600 = (uint)(UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>
+    /// File-type bits of st_mode (S_IFDIR, S_IFREG, S_IFCHR of sys/stat.h). C writes them in octal and C# has no
+    /// octal literals, so they are parsed from the same digits.
+    /// </summary>
+    static readonly uint TypeDirectory = Convert.ToUInt32("040000", 8);
+    static readonly uint TypeRegularFile = Convert.ToUInt32("0100000", 8);
+    static readonly uint TypeCharDevice = Convert.ToUInt32("020000", 8);
+
     public sealed record Entry(string Name, uint Mode, byte[] Data, uint RdevMajor = 0, uint RdevMinor = 0)
     {
-        public static Entry Dir(string name) => new(name, 0x4000 | 0x1ed, []);
-        public static Entry File(string name, byte[] data, uint perm) => new(name, 0x8000 | perm, data);
-        public static Entry CharDev(string name, uint major, uint minor, uint perm) => new(name, 0x2000 | perm, [], major, minor);
+        public static Entry Dir(string name) => new(name, TypeDirectory | Permissions.Mode0755, []);
+        public static Entry File(string name, byte[] data, uint perm) => new(name, TypeRegularFile | perm, data);
+        public static Entry CharDev(string name, uint major, uint minor, uint perm)
+            => new(name, TypeCharDevice | perm, [], major, minor);
     }
 
     /// <summary>Writes a newc ("070701") archive; fixed inode numbers and mtimes keep it reproducible.</summary>

@@ -15,7 +15,7 @@ public sealed record Diagnostic(string File, int Line, string Kind, string Text)
 /// (file, kind, text) with multiplicity and without line numbers, because a patch that inserts
 /// lines shifts every later warning; the new ones are reported at their post-patch line.
 /// </summary>
-public static partial class Diagnostics
+public static partial class ReviewFindings
 {
     // gcc and sparse: "path:line:col: warning: text"; kernel-doc: "path:line: warning: text".
     [GeneratedRegex(@"^(?<path>[^\s:][^:]*):(?<line>\d+):(?:(?<col>\d+):)?\s*(?<kind>warning|error|fatal error|note|info):\s*(?<text>.*)$")]
