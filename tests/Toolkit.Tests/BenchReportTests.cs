@@ -16,7 +16,7 @@ public class BenchReportTests
     static readonly DateTime Date = new(2026, 11, 21, 5, 57, 0, DateTimeKind.Utc);
 
     static string Expected(string name)
-        => File.ReadAllText(Path.Combine(TestPaths.Repo, "vm", "Toolkit.Tests", "fixtures", "bench", name));
+        => File.ReadAllText(TestPaths.Fixture("bench", name));
 
     static KernelInfo Kernel(string flavour, string release, string series, int patches) =>
         new(flavour, "linux-source-6.12", "6.12.117-1~deb12u1", release, series, patches, "config", "/bzImage");
