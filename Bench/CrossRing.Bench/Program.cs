@@ -28,7 +28,11 @@ public static unsafe class Program
 
     public static int Main(string[] args)
     {
-        if (args.Length < 2) { Console.Error.WriteLine("usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver COUNT [--out FILE]"); return 2; }
+        if (args.Length < 2)
+        {
+            Console.Error.WriteLine(
+            "usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver COUNT [--out FILE]"); return 2;
+        }
         if (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
         {
             Console.Error.WriteLine($"CrossRing.Bench: COUNT must be a positive integer, not '{args[1]}'");
@@ -46,7 +50,8 @@ public static unsafe class Program
                 // by IOSQE_CQE_TARGET or by re-posting it with IORING_OP_MSG_RING (the relay's kernel work),
                 // without threads, waits or wakeups.
                 var viaFlag = args[0] == "nop-target";
-                if (viaFlag && !CrossRingCompleter.KernelSupported(out _, out _)) { Emit($"result path={args[0]} skipped=no-feature"); return 0; }
+                if (viaFlag && !CrossRingCompleter.KernelSupported(out _,
+                    out _)) { Emit($"result path={args[0]} skipped=no-feature"); return 0; }
                 BestOf5(args[0], count, n => Moved(n, viaFlag));
                 return 0;
             case "deliver":
@@ -55,7 +60,9 @@ public static unsafe class Program
                 // thread's own io_uring_enter (task_work) instead of by the thread that completes the request.
                 foreach (var path in new[] { "kernel", "relay", "eventfd", "kernel-defer", "relay-defer" })
                 {
-                    if (path.StartsWith("kernel", StringComparison.Ordinal) && !kernel) { Emit($"result path={path} skipped=no-feature"); continue; }
+                    if (path.StartsWith("kernel",
+                        StringComparison.Ordinal)
+                            && !kernel) { Emit($"result path={path} skipped=no-feature"); continue; }
                     Deliver(path, Math.Min(count, 2000));
                     // CPU time of the whole process (both threads, user + kernel on their behalf): the
                     // per-completion cost without the waits. Under -icount it is an instruction count.
@@ -84,14 +91,16 @@ public static unsafe class Program
         for (var rep = 0; rep < 5; rep++)
         {
             var t = run(count);
-            Emit(string.Create(CultureInfo.InvariantCulture, $"sample path={path} rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
+            Emit(string.Create(
+                CultureInfo.InvariantCulture, $"sample path={path} rep={rep} ns_per_op={t.TotalNanoseconds / count:F1}"));
             if (t < best) best = t;
         }
         Report(path, count, best);
     }
 
     static void Report(string what, int n, TimeSpan t) =>
-        Emit(string.Create(CultureInfo.InvariantCulture, $"result path={what} n={n} seconds={t.TotalSeconds:F6} ns_per_op={t.TotalNanoseconds / n:F1} ops_per_s={n / t.TotalSeconds:F0}"));
+        Emit(string.Create(
+            CultureInfo.InvariantCulture, $"result path={what} n={n} seconds={t.TotalSeconds:F6} ns_per_op={t.TotalNanoseconds / n:F1} ops_per_s={n / t.TotalSeconds:F0}"));
 
     static void Emit(string line)
     {
@@ -133,7 +142,8 @@ public static unsafe class Program
         return t;
     }
 
-    /// <summary>NOPs in batches of 32 on one ring, each completion moved to a second ring of the same thread and reaped there.</summary>
+    /// <summary>NOPs in batches of 32 on one ring, each completion moved to a second ring of the same thread and reaped
+    /// there.</summary>
     static TimeSpan Moved(int n, bool viaFlag)
     {
         var ring = NewRing(Batch * 2);
@@ -168,7 +178,8 @@ public static unsafe class Program
             }
             io_uring_cqe* c;
             if (io_uring_cq_ready(other) < (uint)k) io_uring_wait_cqe_nr(other, &c, (uint)k);
-            if (io_uring_cq_ready(other) != (uint)k) throw new InvalidOperationException($"expected {k} CQEs on the other ring, got {io_uring_cq_ready(other)}");
+            if (io_uring_cq_ready(
+                other) != (uint)k) throw new InvalidOperationException($"expected {k} CQEs on the other ring, got {io_uring_cq_ready(other)}");
             io_uring_cq_advance(other, (uint)k);
             done += k;
         }

@@ -14,7 +14,8 @@ if (args.Length != 3 || args[0] is not ("pinvoke" or "fast"))
 }
 var batch = uint.Parse(args[1], CultureInfo.InvariantCulture);
 var seconds = double.Parse(args[2], CultureInfo.InvariantCulture);
-if (Environment.GetEnvironmentVariable("IOURING_INTEROP_NATIVE_DIR") is { Length: > 0 } dir) NativeResolver.OverrideDirectory = dir;
+if (Environment.GetEnvironmentVariable(
+    "IOURING_INTEROP_NATIVE_DIR") is { Length: > 0 } dir) NativeResolver.OverrideDirectory = dir;
 var fast = args[0] == "fast";
 // Warm up (JIT tiers, page faults in the rings) before the measured run.
 NopBench.Run(fast, batch, Math.Min(0.3, seconds / 4));
@@ -86,7 +87,8 @@ static unsafe class NopBench
         }
         var ret = io_uring_submit_and_wait(ring, batch);
         if (ret != batch) throw new InvalidOperationException($"submit_and_wait: {ret}");
-        // Like io_uring_for_each_cqe + io_uring_cq_advance in the C loop: one acquire of the tail, one release of the head.
+        // Like io_uring_for_each_cqe + io_uring_cq_advance in the C loop: one acquire of the tail, one release of the
+        // head.
         var ready = LiburingFast.io_uring_cq_ready(ring);
         var head = *ring->cq.khead;
         var shift = (ring->flags & IoUringConstants.IORING_SETUP_CQE32) != 0 ? 1 : 0;

@@ -20,10 +20,23 @@ public static class CqWordBench
 {
     public static Command Command()
     {
-        var rounds = new Option<int>("--rounds") { Description = "Handoffs per wakeup path", DefaultValueFactory = _ => 3000 };
-        var nops = new Option<int>("--nops") { Description = "NOPs per icount measurement", DefaultValueFactory = _ => 100_000 };
-        var output = new Option<string?>("--output") { Description = "Markdown report (default docs/cq-word-benchmark.md)" };
-        var cmd = new Command("cq-word", "Reserved CQ user word: notifier cost and wake latency per wakeup path (patched kernel, one VM run), " +
+        var rounds = new Option<int>("--rounds")
+        {
+            Description = "Handoffs per wakeup path",
+            DefaultValueFactory = _ => 3000
+        };
+        var nops = new Option<int>("--nops")
+        {
+            Description = "NOPs per icount measurement",
+            DefaultValueFactory = _ => 100_000
+        };
+        var output = new Option<string?>("--output")
+        {
+            Description =
+            "Markdown report (default docs/cq-word-benchmark.md)"
+        };
+        var cmd = new Command("cq-word",
+            "Reserved CQ user word: notifier cost and wake latency per wakeup path (patched kernel, one VM run), " +
             "and NOP round-trip cost baseline vs patched under QEMU -icount; writes docs/cq-word-benchmark.md") { rounds, nops, output };
         cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(rounds), r.GetValue(nops), r.GetValue(output))));
         return cmd;
@@ -31,7 +44,8 @@ public static class CqWordBench
 
     static int Run(int rounds, int nops, string? output)
     {
-        if (rounds <= 0 || nops <= 0) throw new ToolkitException(ExitCodes.Usage, "--rounds and --nops must be positive");
+        if (rounds <= 0 || nops <= 0) throw new ToolkitException(ExitCodes.Usage,
+            "--rounds and --nops must be positive");
         var images = Images();
         var runDir = Paths.NewRunDir("bench-cq-word");
         var report = BenchReport.Render(Measure(images, runDir, BuildBench(runDir), rounds, nops));
@@ -80,7 +94,8 @@ public static class CqWordBench
         }
 
         Directory.CreateDirectory(runDir);
-        var paths = Guest("paths", "patched", false, "notify", "--rounds", rounds.ToString(CultureInfo.InvariantCulture));
+        var paths = Guest("paths", "patched", false, "notify", "--rounds",
+            rounds.ToString(CultureInfo.InvariantCulture));
         var icount = new Dictionary<string, List<JsonElement>>();
         foreach (var flavour in new[] { "baseline", "patched" })
             icount[flavour] = Guest($"icount-{flavour}", flavour, true, "nops", "--total",

@@ -20,10 +20,24 @@ public static class CrossRingBench
 {
     public static Command Command()
     {
-        var nops = new Option<int>("--nops") { Description = "NOPs per icount run", DefaultValueFactory = _ => 100_000 };
-        var deliveries = new Option<int>("--deliveries") { Description = "Completions delivered per path", DefaultValueFactory = _ => 100_000 };
-        var output = new Option<string>("--output") { Description = "Markdown report", DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "cross-ring-benchmark.md") };
-        var cmd = new Command("cross-ring", "NOP cost patched vs baseline under -icount, and cross-ring delivery throughput (kernel, MSG_RING relay, eventfd + queue); write docs/cross-ring-benchmark.md") { nops, deliveries, output };
+        var nops = new Option<int>("--nops")
+        {
+            Description = "NOPs per icount run",
+            DefaultValueFactory = _ => 100_000
+        };
+        var deliveries = new Option<int>("--deliveries")
+        {
+            Description = "Completions delivered per path",
+            DefaultValueFactory = _ => 100_000
+        };
+        var output = new Option<string>("--output")
+        {
+            Description = "Markdown report",
+            DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "cross-ring-benchmark.md")
+        };
+        var cmd = new Command("cross-ring",
+            "NOP cost patched vs baseline under -icount, and cross-ring delivery throughput (kernel, MSG_RING relay, " +
+                "eventfd + queue); write docs/cross-ring-benchmark.md") { nops, deliveries, output };
         cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(nops), r.GetValue(deliveries), r.GetValue(output)!)));
         return cmd;
     }
@@ -32,20 +46,27 @@ public static class CrossRingBench
     {
         var info = KernelBuild.InfoOf(KernelBuild.ImagePath(f));
         if (info == null || !File.Exists(info.Image))
-            throw new ToolkitException(ExitCodes.NoKernelImage, $"no {f.Name()} kernel image in {KernelBuild.BuildDir(f)}: build it first with `scripts/toolkit kernel build --flavour {f.Name()}`");
+            throw new ToolkitException(
+                ExitCodes.NoKernelImage, $"no {f.Name()} kernel image in {KernelBuild.BuildDir(f)}: build it first " +
+                    $"with `scripts/toolkit kernel build --flavour {f.Name()}`");
         return info;
     }
 
     /// <summary>Runs the bench program in the guest; returns its `result` lines as key/value maps.</summary>
-    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string args, bool icount) => Guest(k, dll, [args], icount);
+    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string args, bool icount) => Guest(k, dll,
+        [args], icount);
 
     /// <summary>Several runs of the bench program in one boot, one after the other.</summary>
     static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string[] runs, bool icount)
     {
-        var command = string.Join(" && ", runs.Select(a => $"dotnet {VmRunner.ShellQuote(dll)} {a} --out \"$TOOLKIT_RUN_DIR/bench.txt\""));
+        var command = string.Join(" && ",
+            runs.Select(a => $"dotnet {VmRunner.ShellQuote(dll)} {a} --out \"$TOOLKIT_RUN_DIR/bench.txt\""));
         var r = VmRunner.Run(new VmOptions
         {
-            KernelImage = k.Image, WorkDir = Paths.RepoRoot, ICount = icount, Timeout = TimeSpan.FromMinutes(15),
+            KernelImage = k.Image,
+            WorkDir = Paths.RepoRoot,
+            ICount = icount,
+            Timeout = TimeSpan.FromMinutes(15),
             // No tiered JIT: a background recompilation in the middle of the timed loop would be counted
             // (icount: every guest instruction is time) and differ between runs.
             Env = new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0", ["DOTNET_TieredPGO"] = "0" },
@@ -53,9 +74,12 @@ public static class CrossRingBench
         });
         var file = Path.Combine(r.RunDir, "bench.txt");
         if (r.ExitCode != 0 || !File.Exists(file))
-            throw new ToolkitException(r.ExitCode != 0 ? r.ExitCode : ExitCodes.Failed, $"bench cross-ring: guest run on {k.Flavour} failed:\n{r.Summary()}");
-        return File.ReadAllLines(file).Where(l => l.StartsWith("result ", StringComparison.Ordinal) || l.StartsWith("sample ", StringComparison.Ordinal))
-            .Select(l => l[7..].Split(' ').Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""))
+            throw new ToolkitException(r.ExitCode != 0 ? r.ExitCode
+                : ExitCodes.Failed, $"bench cross-ring: guest run on {k.Flavour} failed:\n{r.Summary()}");
+        return File.ReadAllLines(file).Where(l => l.StartsWith("result ",
+            StringComparison.Ordinal) || l.StartsWith("sample ", StringComparison.Ordinal))
+            .Select(l => l[7..].Split(' ').Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0],
+                kv => kv.Length > 1 ? kv[1] : ""))
             .ToList();
     }
 
@@ -65,23 +89,32 @@ public static class CrossRingBench
     /// </summary>
     static Dictionary<int, double> RawNopCost(KernelInfo k, string binary, int nops)
     {
-        var runs = RawBatches.Select(b => $"{VmRunner.ShellQuote(binary)} {b} {nops} >> \"$TOOLKIT_RUN_DIR/nop-cost.txt\"");
+        var runs = RawBatches.Select(
+            b => $"{VmRunner.ShellQuote(binary)} {b} {nops} >> \"$TOOLKIT_RUN_DIR/nop-cost.txt\"");
         var r = VmRunner.Run(new VmOptions
         {
-            KernelImage = k.Image, WorkDir = Paths.RepoRoot, ICount = true, Timeout = TimeSpan.FromMinutes(10),
+            KernelImage = k.Image,
+            WorkDir = Paths.RepoRoot,
+            ICount = true,
+            Timeout = TimeSpan.FromMinutes(10),
             Command = ["sh", "-c", string.Join(" && ", runs)],
         });
         var file = Path.Combine(r.RunDir, "nop-cost.txt");
         if (r.ExitCode != 0 || !File.Exists(file))
-            throw new ToolkitException(r.ExitCode != 0 ? r.ExitCode : ExitCodes.Failed, $"bench cross-ring: nop-cost on {k.Flavour} failed:\n{r.Summary()}");
+            throw new ToolkitException(r.ExitCode != 0 ? r.ExitCode
+                : ExitCodes.Failed, $"bench cross-ring: nop-cost on {k.Flavour} failed:\n{r.Summary()}");
         var best = new Dictionary<int, double>();
-        foreach (var line in File.ReadAllLines(file).Where(l => l.StartsWith("nop-cost batch=", StringComparison.Ordinal)))
+        foreach (var line in File.ReadAllLines(file).Where(l => l.StartsWith("nop-cost batch=",
+            StringComparison.Ordinal)))
         {
-            var kv = line["nop-cost ".Length..].Split(' ').Select(x => x.Split('=', 2)).ToDictionary(x => x[0], x => x[1]);
-            best[int.Parse(kv["batch"], CultureInfo.InvariantCulture)] = double.Parse(kv["best_ns_per_nop"], CultureInfo.InvariantCulture);
+            var kv = line["nop-cost ".Length..].Split(' ').Select(x => x.Split('=', 2)).ToDictionary(x => x[0],
+                x => x[1]);
+            best[int.Parse(kv["batch"], CultureInfo.InvariantCulture)] = double.Parse(kv["best_ns_per_nop"],
+                CultureInfo.InvariantCulture);
         }
         if (best.Count != RawBatches.Length)
-            throw new ToolkitException(ExitCodes.Failed, $"bench cross-ring: {file} lacks a summary line for every batch size");
+            throw new ToolkitException(
+                ExitCodes.Failed, $"bench cross-ring: {file} lacks a summary line for every batch size");
         return best;
     }
 
@@ -91,7 +124,8 @@ public static class CrossRingBench
         var src = Path.Combine(Paths.RepoRoot, "liburing-tests", "tools", "nop-cost.c");
         var bin = Path.Combine(Paths.RepoRoot, "artifacts", "crossring-bench", "nop-cost");
         Directory.CreateDirectory(Path.GetDirectoryName(bin)!);
-        Proc.Check("gcc", ["-O2", "-Wall", "-o", bin, src], ExitCodes.BuildFailed, "building liburing-tests/tools/nop-cost.c");
+        Proc.Check("gcc", ["-O2", "-Wall", "-o", bin, src], ExitCodes.BuildFailed,
+            "building liburing-tests/tools/nop-cost.c");
         return bin;
     }
 
@@ -112,12 +146,14 @@ public static class CrossRingBench
         var load = HostLoad.OneMinute();
 
         var nopCost = BuildNopCost();
-        Progress.Step($"(a0) raw-syscall NOP loop, batch {string.Join(" and ", RawBatches)}, under -icount: baseline, then patched");
+        Progress.Step($"(a0) raw-syscall NOP loop, batch {string.Join(" and ", RawBatches)}, under -icount: " +
+            $"baseline, then patched");
         var rawBase = RawNopCost(baseline, nopCost, nops);
         var rawPatched = RawNopCost(patched, nopCost, nops);
         Progress.Step($"(a) {nops} NOPs under -icount: baseline, then patched");
         var baseRun = Guest(baseline, dll, $"nop {nops}", icount: true);
-        var patchedRun = Guest(patched, dll, [$"nop {nops}", $"nop-target {nops}", $"nop-msgring {nops}"], icount: true);
+        var patchedRun = Guest(patched, dll, [$"nop {nops}", $"nop-target {nops}", $"nop-msgring {nops}"],
+            icount: true);
         var (nopBase, nopPatched) = (Summary(baseRun, "nop"), Summary(patchedRun, "nop"));
         var (nopTarget, nopMsgRing) = (Summary(patchedRun, "nop-target"), Summary(patchedRun, "nop-msgring"));
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
+using System.Globalization;
 using Toolkit.Infra;
 using Toolkit.Liburing;
-using System.Globalization;
 using static Toolkit.Bench.BenchMarkdown;
 
 namespace Toolkit.Bench;
@@ -34,7 +34,8 @@ public static class InteropBench
     {
         var seconds = new Option<double>("--seconds")
         {
-            Description = "Measuring time per batch size and variant.", DefaultValueFactory = _ => 1.0,
+            Description = "Measuring time per batch size and variant.",
+            DefaultValueFactory = _ => 1.0,
         };
         var output = new Option<string?>("--output")
         {
@@ -42,7 +43,8 @@ public static class InteropBench
         };
         var repetitions = new Option<int>("--repetitions")
         {
-            Description = "Runs per variant and batch size (the median is reported).", DefaultValueFactory = _ => 5,
+            Description = "Runs per variant and batch size (the median is reported).",
+            DefaultValueFactory = _ => 5,
         };
         var interop = new Command("interop",
             "NOP throughput: C# through the bindings vs C with liburing 2.9, batch sizes 1, 8, 32, 128.")
@@ -80,7 +82,8 @@ public static class InteropBench
             var taskset = Proc.Which("taskset");
             var env = new Dictionary<string, string>
             {
-                ["IOURING_INTEROP_NATIVE_DIR"] = liburing.LibDir, ["DOTNET_NOLOGO"] = "1",
+                ["IOURING_INTEROP_NATIVE_DIR"] = liburing.LibDir,
+                ["DOTNET_NOLOGO"] = "1",
             };
             var samples = Variants.ToDictionary(v => v, _ => BatchSizes.ToDictionary(b => b, _ => new List<double>()));
             var secondsText = seconds.ToString(CultureInfo.InvariantCulture);
@@ -112,13 +115,15 @@ public static class InteropBench
         }
     }
 
-    /// <summary>nop_bench.c with gcc against the built liburing, and Bench/IoUring.Interop.Bench with dotnet build.</summary>
+    /// <summary>nop_bench.c with gcc against the built liburing, and Bench/IoUring.Interop.Bench with dotnet
+    /// build.</summary>
     static (string C, string CSharp) BuildPrograms(LiburingInstall liburing, string work)
     {
         var root = Paths.RepoRoot;
         var cBench = Path.Combine(work, "nop_bench");
         var gcc = Proc.Capture(Proc.Require("gcc", "build the C benchmark"), ["-O2", "-o", cBench,
-            Path.Combine(root, "Bench", "IoUring.Interop.Bench", "nop_bench.c"), "-I", liburing.IncludeDir, "-L", liburing.LibDir,
+            Path.Combine(root, "Bench", "IoUring.Interop.Bench", "nop_bench.c"), "-I", liburing.IncludeDir, "-L",
+                liburing.LibDir,
             "-luring", $"-Wl,-rpath,{liburing.LibDir}"]);
         if (!gcc.Succeeded) throw new ToolkitException(ExitCodes.BuildFailed,
                 $"building nop_bench.c failed:\n{gcc.StdErr}");

@@ -19,12 +19,29 @@ public static class VmBench
 {
     public static Command Command()
     {
-        var cold = new Option<string[]>("--cold") { Description = "Flavours to build from nothing with ccache disabled (slow: minutes each); default none", AllowMultipleArgumentsPerToken = true };
-        var boots = new Option<int>("--boots") { Description = "Boots to take the median of", DefaultValueFactory = _ => 5 };
-        var output = new Option<string>("--output") { Description = "Markdown report", DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "vm-benchmark.md") };
-        var cmd = new Command("vm", "Measure source unpack, kernel builds (new build directory; --cold without ccache), a warm one-file edit to result, " +
-            "boot to init, guest dotnet start and a full `vm test`; write docs/vm-benchmark.md") { cold, boots, output };
-        cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(cold) ?? [], Math.Max(1, r.GetValue(boots)), r.GetValue(output)!)));
+        var cold = new Option<string[]>("--cold")
+        {
+            Description =
+            "Flavours to build from nothing with ccache disabled (slow: minutes each); default none",
+            AllowMultipleArgumentsPerToken = true
+        };
+        var boots = new Option<int>("--boots")
+        {
+            Description = "Boots to take the median of",
+            DefaultValueFactory = _ => 5
+        };
+        var output = new Option<string>("--output")
+        {
+            Description = "Markdown report",
+            DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "vm-benchmark.md")
+        };
+        var cmd = new Command("vm",
+            "Measure source unpack, kernel builds (new build directory; --cold without ccache), a warm one-file edit " +
+                "to result, " +
+            "boot to init, guest dotnet start and a full `vm test`; write docs/vm-benchmark.md") { cold, boots,
+                output };
+        cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(cold) ?? [], Math.Max(1, r.GetValue(boots)),
+            r.GetValue(output)!)));
         return cmd;
     }
 
@@ -61,13 +78,16 @@ public static class VmBench
         try
         {
             var (unpack, build) = ScratchBuild(toolkit, scratch, "baseline", ccache: true);
-            rows.Add(new("source unpack (tar + git base commit)", Secs(unpack), "linux-source-6.12 tarball into a new cache"));
-            rows.Add(new("kernel build, baseline, new build dir, warm ccache", Secs(build), "tinyconfig + fragments + bzImage"));
+            rows.Add(new("source unpack (tar + git base commit)", Secs(unpack),
+                "linux-source-6.12 tarball into a new cache"));
+            rows.Add(new("kernel build, baseline, new build dir, warm ccache", Secs(build),
+                "tinyconfig + fragments + bzImage"));
             foreach (var f in coldFlavours)
             {
                 Directory.Delete(scratch, true);
                 var (_, coldBuild) = ScratchBuild(toolkit, scratch, f, ccache: false);
-                rows.Add(new($"kernel build, {f}, cold (ccache disabled)", Secs(coldBuild), "what a fresh machine pays"));
+                rows.Add(new($"kernel build, {f}, cold (ccache disabled)", Secs(coldBuild),
+                    "what a fresh machine pays"));
             }
         }
         finally
@@ -89,7 +109,9 @@ public static class VmBench
             .Where(f => !f.EndsWith(".d")).Order().FirstOrDefault();
         var warmRun = VmRunner.Run(new VmOptions
         {
-            KernelImage = info.Image, Command = oneTest != null ? [oneTest] : ["true"], WorkDir = Paths.RepoRoot,
+            KernelImage = info.Image,
+            Command = oneTest != null ? [oneTest] : ["true"],
+            WorkDir = Paths.RepoRoot,
         });
         var test = oneTest != null ? Path.GetFileName(oneTest) : "true";
         return (info, warmRun.Accel, new("warm: touch io_uring/msg_ring.c → rebuild → boot → one test",
@@ -106,7 +128,12 @@ public static class VmBench
         var uptimes = new List<double>();
         for (var i = 0; i < boots; i++)
         {
-            var b = VmRunner.Run(new VmOptions { KernelImage = info.Image, Command = ["true"], WorkDir = Paths.RepoRoot });
+            var b = VmRunner.Run(new VmOptions
+            {
+                KernelImage = info.Image,
+                Command = ["true"],
+                WorkDir = Paths.RepoRoot
+            });
             bootTimes.Add(b.BootToInitSeconds);
             var start = File.ReadLines(b.ConsoleLog).FirstOrDefault(l => l.StartsWith("toolkit-init: start"));
             if (start != null
@@ -118,7 +145,8 @@ public static class VmBench
             new("boot to init (host wall, QEMU start → init)", Secs(Median(bootTimes)),
                 $"median of {boots}; min {bootTimes.Min():F2} s, max {bootTimes.Max():F2} s; target ≤ 3 s"),
         };
-        if (uptimes.Count > 0) rows.Add(new("boot to init (guest uptime at init)", Secs(Median(uptimes)), "kernel's own clock"));
+        if (uptimes.Count > 0) rows.Add(new("boot to init (guest uptime at init)", Secs(Median(uptimes)),
+            "kernel's own clock"));
         return rows;
     }
 
@@ -129,7 +157,8 @@ public static class VmBench
     {
         var dn = VmRunner.Run(new VmOptions
         {
-            KernelImage = info.Image, WorkDir = Paths.RepoRoot,
+            KernelImage = info.Image,
+            WorkDir = Paths.RepoRoot,
             Command = ["sh", "-c", $"a=$(date +%s%N); dotnet {toolkit} --version >/dev/null; b=$(date +%s%N); "
                 + "echo dotnet-ns=$((b-a)) > \"$TOOLKIT_RUN_DIR/dotnet.txt\""],
         });
@@ -158,13 +187,15 @@ public static class VmBench
         var marks = new Dictionary<string, double>();
         var sw = Stopwatch.StartNew();
         Progress.Step($"bench: building {flavour} in a scratch cache {cache} (ccache {(ccache ? "shared" : "disabled")})");
-        var r = Proc.Run("dotnet", [toolkit, "kernel", "build", "--flavour", flavour], workDir: Paths.RepoRoot, env: env, onLine: line =>
+        var r = Proc.Run("dotnet", [toolkit, "kernel", "build", "--flavour", flavour], workDir: Paths.RepoRoot,
+            env: env, onLine: line =>
         {
             if (line.Contains("] unpacking ")) marks["unpack"] = sw.Elapsed.TotalSeconds;
             if (line.Contains("] configuring ")) marks["configure"] = sw.Elapsed.TotalSeconds;
         });
         var total = sw.Elapsed.TotalSeconds;
-        if (r.ExitCode != 0) throw new ToolkitException(ExitCodes.BuildFailed, $"bench: scratch {flavour} build failed:\n{Proc.Tail(r.Output, 20)}");
+        if (r.ExitCode != 0) throw new ToolkitException(
+            ExitCodes.BuildFailed, $"bench: scratch {flavour} build failed:\n{Proc.Tail(r.Output, 20)}");
         var unpack = marks.TryGetValue("configure", out var c) ? c - marks.GetValueOrDefault("unpack") : 0;
         return (unpack, total - (marks.TryGetValue("configure", out var c2) ? c2 : 0));
     }

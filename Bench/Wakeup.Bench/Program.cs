@@ -11,7 +11,11 @@ using static IoUring.Interop.Liburing;
 unsafe
 {
     var mode = args.Length > 0 ? args[0] : "notify";
-    int Opt(string name, int dflt) { var i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt; }
+    int Opt(string name, int dflt)
+    {
+        var i = Array.IndexOf(args,
+        name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt;
+    }
     var outIdx = Array.IndexOf(args, "--out");
     var outFile = outIdx >= 0 && outIdx + 1 < args.Length ? args[outIdx + 1] : null;
 
@@ -24,10 +28,15 @@ unsafe
 
     var kernel = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
     var batchIdx = Array.IndexOf(args, "--batch");
-    var batches = batchIdx >= 0 && batchIdx + 1 < args.Length ? args[batchIdx + 1].Split(',').Select(b => int.Parse(b, CultureInfo.InvariantCulture)).ToArray() : [32];
+    var batches = batchIdx >= 0 && batchIdx + 1 < args.Length ? args[batchIdx + 1].Split(',').Select(b => int.Parse(b,
+        CultureInfo.InvariantCulture)).ToArray() : [32];
     if (mode == "nops") foreach (var b in batches) Nops.Run(Opt("--total", 200_000), b, kernel, Emit);
     else if (mode == "notify") Paths.Run(Opt("--rounds", 3000), kernel, Emit);
-    else { Console.Error.WriteLine("usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2; }
+    else
+    {
+        Console.Error.WriteLine(
+        "usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2;
+    }
     return 0;
 }
 
@@ -45,7 +54,16 @@ static unsafe class Nops
             var sw = Stopwatch.StartNew();
             RoundTrips(ring, total, batch);
             var ns = sw.Elapsed.TotalNanoseconds / total;
-            emit(new() { ["kind"] = "nops", ["kernel"] = kernel, ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0, ["batch"] = batch, ["total"] = total, ["rep"] = rep, ["ns_per_nop"] = Math.Round(ns, 2) });
+            emit(new()
+            {
+                ["kind"] = "nops",
+                ["kernel"] = kernel,
+                ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0,
+                ["batch"] = batch,
+                ["total"] = total,
+                ["rep"] = rep,
+                ["ns_per_nop"] = Math.Round(ns, 2)
+            });
         }
         io_uring_queue_exit(ring);
     }
@@ -63,7 +81,8 @@ static unsafe class Nops
             var rc = io_uring_submit_and_wait(ring, (uint)batch);
             if (rc != batch) throw new InvalidOperationException($"submit_and_wait: {rc}");
             var n = 0;
-            while (n < batch && LiburingFast.io_uring_peek_cqe_nowait(ring) is var cqe && cqe != null) { LiburingFast.io_uring_cqe_seen(ring, cqe); n++; }
+            while (n < batch && LiburingFast.io_uring_peek_cqe_nowait(ring) is var cqe
+                && cqe != null) { LiburingFast.io_uring_cqe_seen(ring, cqe); n++; }
             if (n != batch) throw new InvalidOperationException($"reaped {n} of {batch}");
         }
     }
@@ -99,7 +118,8 @@ static unsafe class Paths
                 latency[i - 1] = (now - Volatile.Read(ref s.T0)) * tick;
                 Volatile.Write(ref s.Ack, i);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         waiter.Start();
         for (var i = 1; i <= rounds; i++)
         {
@@ -129,7 +149,8 @@ static unsafe class Paths
 
     static void Drain(io_uring* ring)
     {
-        for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(ring)) != null;) LiburingFast.io_uring_cqe_seen(ring, c);
+        for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(
+            ring)) != null;) LiburingFast.io_uring_cqe_seen(ring, c);
     }
 
     static double Median(double[] v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
@@ -138,13 +159,20 @@ static unsafe class Paths
     public static void Run(int rounds, string kernel, Action<Dictionary<string, object>> emit)
     {
         var warm = Math.Max(50, rounds / 10);
-        void Report(string path, string waiterSide, (double[] Cost, double[] Latency) r, Dictionary<string, object>? extra = null)
+        void Report(string path, string waiterSide, (double[] Cost, double[] Latency) r, Dictionary<string,
+            object>? extra = null)
         {
             var row = new Dictionary<string, object>
             {
-                ["kind"] = "path", ["kernel"] = kernel, ["path"] = path, ["waiter"] = waiterSide, ["rounds"] = r.Cost.Length,
-                ["notify_ns_median"] = Math.Round(Median(r.Cost)), ["notify_ns_mean"] = Math.Round(r.Cost.Average()),
-                ["wake_ns_median"] = Math.Round(Median(r.Latency)), ["wake_ns_p99"] = Math.Round(P99(r.Latency)),
+                ["kind"] = "path",
+                ["kernel"] = kernel,
+                ["path"] = path,
+                ["waiter"] = waiterSide,
+                ["rounds"] = r.Cost.Length,
+                ["notify_ns_median"] = Math.Round(Median(r.Cost)),
+                ["notify_ns_mean"] = Math.Round(r.Cost.Average()),
+                ["wake_ns_median"] = Math.Round(Median(r.Latency)),
+                ["wake_ns_p99"] = Math.Round(P99(r.Latency)),
             };
             if (extra != null) foreach (var kv in extra) row[kv.Key] = kv.Value;
             emit(row);
@@ -155,7 +183,14 @@ static unsafe class Paths
             return RoundTrips(rounds, settle, wait, notify);
         }
 
-        emit(new() { ["kind"] = "info", ["kernel"] = kernel, ["wait_instruction"] = WaitInstructions.Best.ToString(), ["describe"] = WaitInstructions.Describe(), ["cpus"] = Environment.ProcessorCount });
+        emit(new()
+        {
+            ["kind"] = "info",
+            ["kernel"] = kernel,
+            ["wait_instruction"] = WaitInstructions.Best.ToString(),
+            ["describe"] = WaitInstructions.Describe(),
+            ["cpus"] = Environment.ProcessorCount
+        });
 
         // 1. The word, waiter awake (idle phase never ends: it only polls), notifier on the plain-store path.
         {
@@ -164,12 +199,23 @@ static unsafe class Paths
             var waiter = new CqWordWaiter(ring, word) { SpinChecks = int.MaxValue };
             using var notifier = new CqWordNotifier(word, waiter.RingFd);
             var r = Measure(0, () => waiter.Wait(), () => notifier.Notify());
-            Report("cq word store", $"{waiter.Instruction} polling the word", r, new() { ["word"] = word.Description, ["msg_ring_sent"] = notifier.KernelWakeups });
+            Report("cq word store", $"{waiter.Instruction} polling the word", r, new()
+            {
+                ["word"] = word.Description,
+                ["msg_ring_sent"] = notifier.KernelWakeups
+            });
             // Tight loop: the fast path alone, back to back (the waiter is not acking here).
             const int n = 200_000;
             var sw = Stopwatch.StartNew();
             for (var i = 0; i < n; i++) notifier.Notify();
-            emit(new() { ["kind"] = "tight", ["kernel"] = kernel, ["path"] = "cq word store", ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1), ["n"] = n });
+            emit(new()
+            {
+                ["kind"] = "tight",
+                ["kernel"] = kernel,
+                ["path"] = "cq word store",
+                ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1),
+                ["n"] = n
+            });
             io_uring_queue_exit(ring);
         }
 
@@ -181,7 +227,8 @@ static unsafe class Paths
             var waiter = new CqWordWaiter(ring, word) { SpinChecks = 0, SafetyTimeout = TimeSpan.FromSeconds(30) };
             using var notifier = new CqWordNotifier(word, waiter.RingFd);
             var r = Measure(100, () => { waiter.Wait(); Drain(ring); }, () => notifier.Notify());
-            Report("MSG_RING (word protocol, waiter asleep)", "io_uring_wait_cqe", r, new() { ["msg_ring_sent"] = notifier.KernelWakeups, ["kernel_sleeps"] = waiter.KernelSleeps });
+            Report("MSG_RING (word protocol, waiter asleep)", "io_uring_wait_cqe", r,
+                new() { ["msg_ring_sent"] = notifier.KernelWakeups, ["kernel_sleeps"] = waiter.KernelSleeps });
             io_uring_queue_exit(ring);
         }
 

@@ -30,7 +30,8 @@ public static class ExitCodes
     public const int NoKernelImage = 236;
     /// <summary>Generated output is stale or a generator input is invalid.</summary>
     public const int GeneratorError = 237;
-    /// <summary>A test named in a list (liburing-suite's subset, --only) does not exist, or its binary is missing after the build.</summary>
+    /// <summary>A test named in a list (liburing-suite's subset, --only) does not exist, or its binary is missing after
+    /// the build.</summary>
     public const int TestMissing = 238;
 
     /// <summary>
@@ -47,6 +48,7 @@ public static class ExitCodes
     public const int CommandTimeout = 242;
     /// <summary>The guest kernel panicked or oopsed.</summary>
     public const int KernelPanic = 243;
-    /// <summary>The command finished but the kernel log shows a splat (BUG, WARNING, KASAN, lockdep, RCU stall).</summary>
+    /// <summary>The command finished but the kernel log shows a splat (BUG, WARNING, KASAN, lockdep, RCU
+    /// stall).</summary>
     public const int KernelSplat = 244;
 }

@@ -15,10 +15,13 @@ public sealed class AstNode
     public required JsonElement Json { get; init; }
     public List<AstNode> Inner { get; } = [];
 
-    public string? QualType => Json.TryGetProperty("type", out var t) && t.TryGetProperty("qualType", out var q) ? q.GetString() : null;
-    public string? DesugaredQualType => Json.TryGetProperty("type", out var t) && t.TryGetProperty("desugaredQualType", out var q) ? q.GetString() : null;
+    public string? QualType => Json.TryGetProperty("type", out var t) && t.TryGetProperty("qualType",
+        out var q) ? q.GetString() : null;
+    public string? DesugaredQualType => Json.TryGetProperty("type",
+        out var t) && t.TryGetProperty("desugaredQualType", out var q) ? q.GetString() : null;
     public bool Flag(string name) => Json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
-    public string? Str(string name) => Json.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+    public string? Str(string name) => Json.TryGetProperty(name,
+        out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
     /// <summary>Key clang uses when it prints an unnamed record's type: "file:line:col".</summary>
     public string LocationKey => $"{File}:{Line}:{Col}";
     public override string ToString() => $"{Kind} {Name} at {File}:{Line}";
@@ -52,7 +55,8 @@ public sealed class AstReader
             {
                 Id = id.GetString() ?? "",
                 Kind = kind.GetString() ?? "",
-                Name = obj.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() ?? "" : "",
+                Name = obj.TryGetProperty("name",
+                    out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() ?? "" : "",
                 Json = obj,
             };
         foreach (var prop in obj.EnumerateObject())
@@ -81,7 +85,8 @@ public sealed class AstReader
         return node;
     }
 
-    /// <summary>Updates the sticky file/line from one location; macro locations have spelling then expansion parts and the expansion wins.</summary>
+    /// <summary>Updates the sticky file/line from one location; macro locations have spelling then expansion parts and
+    /// the expansion wins.</summary>
     void VisitLocation(JsonElement loc, out int col)
     {
         col = 0;

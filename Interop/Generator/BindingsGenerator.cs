@@ -4,7 +4,8 @@ using System.Text;
 namespace IoUring.Interop.Generator;
 
 /// <summary>What the bindings are generated from; <see cref="Describe"/> goes into every generated header.</summary>
-public sealed record GenerationInputs(string KernelTree, string KernelVersion, string KernelHeaderSha, LiburingInstall Liburing, string GlibcVersion)
+public sealed record GenerationInputs(string KernelTree, string KernelVersion, string KernelHeaderSha,
+    LiburingInstall Liburing, string GlibcVersion)
 {
     public string KernelHeader => Path.Combine(KernelTree, "include", "uapi", "linux", "io_uring.h");
 
@@ -14,7 +15,8 @@ public sealed record GenerationInputs(string KernelTree, string KernelVersion, s
 }
 
 /// <summary>Generated files, keyed by path relative to the repository root.</summary>
-public sealed record GeneratedOutput(IReadOnlyDictionary<string, string> Files, int Records, int Constants, int Functions, int Skipped);
+public sealed record GeneratedOutput(IReadOnlyDictionary<string, string> Files, int Records, int Constants,
+    int Functions, int Skipped);
 
 /// <summary>
 /// The bindings generator: builds the three translation units (kernel UAPI, liburing.h, the libc
@@ -25,8 +27,10 @@ public static class BindingsGenerator
     public const string BindingsDir = "Interop/IoUring.Interop/Generated";
     public const string TestsDir = "Interop/IoUring.Interop.Tests/Generated";
 
-    /// <summary>libc functions the toolkit needs (ring setup by hand, eventfd, futex wakeups, mmap of the rings).</summary>
-    static readonly string[] LibcFunctions = ["mmap", "munmap", "close", "eventfd", "syscall", "sched_yield", "read", "write"];
+    /// <summary>libc functions the toolkit needs (ring setup by hand, eventfd, futex wakeups, mmap of the
+    /// rings).</summary>
+    static readonly string[] LibcFunctions = ["mmap", "munmap", "close", "eventfd", "syscall", "sched_yield", "read",
+        "write"];
     static readonly string[] LibcMacros =
     [
         "__NR_io_uring_setup", "__NR_io_uring_enter", "__NR_io_uring_register", "__NR_futex",
@@ -36,22 +40,27 @@ public static class BindingsGenerator
         "EOPNOTSUPP", "EACCES", "EOVERFLOW", "EEXIST", "ENXIO", "__GLIBC__", "__GLIBC_MINOR__",
     ];
 
-    /// <summary>Resolves and validates the inputs (clear errors for missing paths), building liburing when needed.</summary>
+    /// <summary>Resolves and validates the inputs (clear errors for missing paths), building liburing when
+    /// needed.</summary>
     public static GenerationInputs ResolveInputs(string kernelTree, string? liburingPrefix, TextWriter log)
     {
         kernelTree = Path.GetFullPath(kernelTree);
         if (!Directory.Exists(kernelTree))
-            throw new ToolkitException(ExitCodes.Usage, $"kernel tree {kernelTree} does not exist (run `scripts/toolkit kernel build --flavour patched` to create the patched tree, or pass --kernel-tree PATH)");
+            throw new ToolkitException(
+                ExitCodes.Usage, $"kernel tree {kernelTree} does not exist (run `scripts/toolkit kernel build " +
+                    $"--flavour patched` to create the patched tree, or pass --kernel-tree PATH)");
         var header = Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h");
         if (!File.Exists(header))
-            throw new ToolkitException(ExitCodes.Usage, $"{header} does not exist: {kernelTree} is not a kernel source tree");
+            throw new ToolkitException(
+                ExitCodes.Usage, $"{header} does not exist: {kernelTree} is not a kernel source tree");
         var version = KernelVersion(kernelTree);
         LiburingInstall liburing;
         if (liburingPrefix is not null)
         {
             var prefix = Path.GetFullPath(liburingPrefix);
             if (!File.Exists(Path.Combine(prefix, "include", "liburing.h")))
-                throw new ToolkitException(ExitCodes.Usage, $"{prefix}/include/liburing.h does not exist (pass an install prefix of liburing)");
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"{prefix}/include/liburing.h does not exist (pass an install prefix of liburing)");
             liburing = new LiburingInstall(ReadLiburingVersion(prefix), "", prefix, "external");
         }
         else liburing = LiburingBuild.Ensure(log: log);
@@ -62,7 +71,8 @@ public static class BindingsGenerator
     static string ReadLiburingVersion(string prefix)
     {
         var text = File.ReadAllText(Path.Combine(prefix, "include", "liburing", "io_uring_version.h"));
-        string Get(string n) => text.Split('\n').First(l => l.Contains("#define " + n)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[2];
+        string Get(string n) => text.Split('\n').First(l => l.Contains("#define " + n)).Split(' ',
+            StringSplitOptions.RemoveEmptyEntries)[2];
         return $"{Get("IO_URING_VERSION_MAJOR")}.{Get("IO_URING_VERSION_MINOR")}";
     }
 
@@ -80,12 +90,14 @@ public static class BindingsGenerator
         return $"{values.GetValueOrDefault("VERSION", "?")}.{values.GetValueOrDefault("PATCHLEVEL", "?")}.{values.GetValueOrDefault("SUBLEVEL", "?")}";
     }
 
-    /// <summary>Scratch include directory whose linux/io_uring.h is the kernel tree's, so every other header comes from the system.</summary>
+    /// <summary>Scratch include directory whose linux/io_uring.h is the kernel tree's, so every other header comes from
+    /// the system.</summary>
     public static string CreateUapiOverlay(string kernelTree)
     {
         var overlay = Directory.CreateTempSubdirectory("uring-interop-uapi-").FullName;
         Directory.CreateDirectory(Path.Combine(overlay, "linux"));
-        File.Copy(Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h"), Path.Combine(overlay, "linux", "io_uring.h"));
+        File.Copy(Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h"), Path.Combine(overlay, "linux",
+            "io_uring.h"));
         return overlay;
     }
 
@@ -109,17 +121,25 @@ public static class BindingsGenerator
             Prelude = "#define _GNU_SOURCE\n#include <liburing.h>\n",
             IncludeDirs = [include],
             // liburing's own copy of io_uring.h is not primary: the kernel tree's header is authoritative for the UAPI.
-            IsPrimaryFile = f => f != bundledUapi && (f == Path.Combine(include, "liburing.h") || f.StartsWith(Path.Combine(include, "liburing") + "/", StringComparison.Ordinal)),
+            IsPrimaryFile = f => f != bundledUapi && (f == Path.Combine(include,
+                "liburing.h") || f.StartsWith(Path.Combine(include, "liburing") + "/", StringComparison.Ordinal)),
             DisplayPath = f => DisplayPath(f, (include, "")),
             LibraryFor = f => f.IsInline ? "liburing-ffi" : "liburing",
-            SharedObjects = new Dictionary<string, string> { ["liburing"] = liburing.LiburingSo, ["liburing-ffi"] = liburing.LiburingFfiSo },
+            SharedObjects = new Dictionary<string, string>
+            {
+                ["liburing"] = liburing.LiburingSo,
+                ["liburing-ffi"] = liburing.LiburingFfiSo
+            },
         };
     }
 
     public static UnitSpec LibcUnit() => new()
     {
         Name = "libc",
-        Prelude = "#define _GNU_SOURCE\n#include <sys/mman.h>\n#include <sys/eventfd.h>\n#include <sys/syscall.h>\n#include <unistd.h>\n#include <sched.h>\n#include <errno.h>\n#include <linux/futex.h>\n",
+        Prelude =
+            "#define _GNU_SOURCE\n#include <sys/mman.h>\n#include <sys/eventfd.h>\n#include " +
+                "<sys/syscall.h>\n#include <unistd.h>\n#include <sched.h>\n#include <errno.h>\n#include " +
+                    "<linux/futex.h>\n",
         IncludeDirs = [],
         IsPrimaryFile = _ => false,
         DisplayPath = f => DisplayPath(f),
@@ -127,7 +147,9 @@ public static class BindingsGenerator
         MacroSelection = LibcMacros.ToHashSet(),
         VariadicOverrides = new Dictionary<string, VariadicOverride>
         {
-            ["syscall"] = new(6, "Variadic in C; bound with six long arguments, which the x86-64 SysV ABI passes exactly like the variadic integer arguments (unused ones are ignored by the kernel)."),
+            ["syscall"] = new(6,
+                "Variadic in C; bound with six long arguments, which the x86-64 SysV ABI passes exactly like the " +
+                    "variadic integer arguments (unused ones are ignored by the kernel)."),
         },
         LibraryFor = _ => "libc",
     };
@@ -159,7 +181,8 @@ public static class BindingsGenerator
             libcSpec.ProvidedRecords = uapi.Records.Concat(liburing.Records).Select(r => r.Name).ToHashSet();
             libcSpec.ProvidedEnums = uapi.Enums.Concat(liburing.Enums).Select(e => e.Name).ToHashSet();
             var libc = new UnitExtractor(clang, libcSpec).Extract();
-            var glibc = libc.Constants.First(c => c.Name == "__GLIBC__").RawValue + "." + libc.Constants.First(c => c.Name == "__GLIBC_MINOR__").RawValue;
+            var glibc = libc.Constants.First(c => c.Name == "__GLIBC__").RawValue + "." + libc.Constants.First(c =>
+                c.Name == "__GLIBC_MINOR__").RawValue;
             inputs = inputs with { GlibcVersion = glibc };
 
             UnitModel[] units = [uapi, liburing, libc];
@@ -181,7 +204,8 @@ public static class BindingsGenerator
             files[$"{BindingsDir}/inputs.txt"] = CSharpEmitter.Header(inputs, "#") +
                 $"kernel {inputs.KernelVersion}\nkernel-header-sha256 {inputs.KernelHeaderSha}\nliburing {inputs.Liburing.Version}\nliburing-series {inputs.Liburing.SeriesHash}\nglibc {glibc}\n";
             return new GeneratedOutput(files,
-                units.Sum(u => u.Records.Count), units.Sum(u => u.Constants.Count), units.Sum(u => u.Functions.Count), units.Sum(u => u.Skipped.Count));
+                units.Sum(u => u.Records.Count), units.Sum(u => u.Constants.Count), units.Sum(u => u.Functions.Count),
+                    units.Sum(u => u.Skipped.Count));
         }
         finally
         {
@@ -189,7 +213,8 @@ public static class BindingsGenerator
         }
     }
 
-    /// <summary>Writes all files atomically: into a temp tree first, then each file is renamed over its target.</summary>
+    /// <summary>Writes all files atomically: into a temp tree first, then each file is renamed over its
+    /// target.</summary>
     public static void Write(GeneratedOutput output, string root)
     {
         var staging = Directory.CreateTempSubdirectory("uring-interop-out-").FullName;
@@ -237,7 +262,8 @@ public static class BindingsGenerator
                 var full = Path.Combine(root, dir);
                 if (Directory.Exists(full))
                     foreach (var f in Directory.GetFiles(full))
-                        if (!expectedNames.Contains($"{dir}/{Path.GetFileName(f)}")) sb.Append($"stale file (no longer generated): {dir}/{Path.GetFileName(f)}\n");
+                        if (!expectedNames.Contains($"{dir}/{Path.GetFileName(f)}")) sb.Append($"stale file (no " +
+                            $"longer generated): {dir}/{Path.GetFileName(f)}\n");
             }
             foreach (var (rel, text) in output.Files)
             {
@@ -248,7 +274,8 @@ public static class BindingsGenerator
                 Directory.CreateDirectory(Path.GetDirectoryName(fresh)!);
                 File.WriteAllText(fresh, text, new UTF8Encoding(false));
                 if (current is null) { sb.Append($"missing file: {rel}\n"); continue; }
-                var diff = Proc.Capture("diff", ["-u", "--label", $"a/{rel} (committed)", "--label", $"b/{rel} (generated now)", committed, fresh]);
+                var diff = Proc.Capture("diff", ["-u", "--label", $"a/{rel} (committed)",
+                    "--label", $"b/{rel} (generated now)", committed, fresh]);
                 sb.Append(diff.StdOut.Length > 0 ? diff.StdOut : $"{rel} differs\n");
             }
             return sb.ToString();

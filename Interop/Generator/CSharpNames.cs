@@ -1,13 +1,17 @@
 namespace IoUring.Interop.Generator;
 
 /// <summary>Maps C types and names to C# for the x86-64 LP64 ABI the bindings target.</summary>
-public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> records, IReadOnlyDictionary<string, EnumDef> enums)
+public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> records, IReadOnlyDictionary<string,
+    EnumDef> enums)
 {
     static readonly HashSet<string> Keywords =
     [
-        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const", "continue",
-        "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern", "false", "finally",
-        "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface", "internal", "is", "lock",
+        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const",
+            "continue",
+        "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern", "false",
+            "finally",
+        "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface", "internal", "is",
+            "lock",
         "long", "namespace", "new", "null", "object", "operator", "out", "override", "params", "private", "protected",
         "public", "readonly", "ref", "return", "sbyte", "sealed", "short", "sizeof", "stackalloc", "static", "string",
         "struct", "switch", "this", "throw", "true", "try", "typeof", "uint", "ulong", "unchecked", "unsafe", "ushort",
@@ -39,10 +43,14 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
 
     public static string IntegerType(int size, bool signed) => (size, signed) switch
     {
-        (1, true) => "sbyte", (1, false) => "byte",
-        (2, true) => "short", (2, false) => "ushort",
-        (4, true) => "int", (4, false) => "uint",
-        (8, true) => "long", (8, false) => "ulong",
+        (1, true) => "sbyte",
+        (1, false) => "byte",
+        (2, true) => "short",
+        (2, false) => "ushort",
+        (4, true) => "int",
+        (4, false) => "uint",
+        (8, true) => "long",
+        (8, false) => "ulong",
         _ => throw new ToolkitException(ExitCodes.GeneratorError, $"no C# integer type of {size} bytes"),
     };
 
@@ -64,7 +72,8 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
     string FixedArray(CArray a, string where)
     {
         var element = Map(a.Element, where);
-        var token = element.Replace("*", "Ptr").Replace("<", "_").Replace(">", "_").Replace(", ", "_").Replace(" ", "_");
+        var token = element.Replace("*", "Ptr").Replace("<", "_").Replace(">", "_").Replace(", ", "_").Replace(" ",
+            "_");
         var name = $"FixedArray{a.Length}_{token}";
         FixedArrays[name] = (element, a.Length!.Value);
         return name;

@@ -32,13 +32,16 @@ public sealed record CArray(CType Element, long? Length) : CType
 
 public sealed record CFunctionPointer(CType Return, IReadOnlyList<CType> Parameters, bool Variadic) : CType
 {
-    public override string Spell() => $"{Return.Spell()} (*)({string.Join(", ", Parameters.Select(p => p.Spell()))}{(Variadic ? ", ..." : "")})";
+    public override string Spell(
+        ) => $"{Return.Spell()} (*)({string.Join(", ", Parameters.Select(p => p.Spell()))}{(Variadic ? ", ..." : "")})";
 }
 
-/// <summary>Parses clang's type spellings (qualType strings). Anything outside the grammar throws so nothing is guessed.</summary>
+/// <summary>Parses clang's type spellings (qualType strings). Anything outside the grammar throws so nothing is
+/// guessed.</summary>
 public static partial class CTypeParser
 {
-    static readonly HashSet<string> BuiltinWords = ["void", "char", "short", "int", "long", "signed", "unsigned", "_Bool", "bool", "float", "double", "__int128"];
+    static readonly HashSet<string> BuiltinWords = ["void", "char", "short", "int", "long", "signed", "unsigned",
+        "_Bool", "bool", "float", "double", "__int128"];
     static readonly HashSet<string> Qualifiers = ["const", "volatile", "restrict", "__restrict", "_Atomic"];
 
     [GeneratedRegex(@"(?:\w+::)?\((?:anonymous|unnamed)(?: struct| union| enum)? at ([^)]*)\)")]
@@ -47,7 +50,8 @@ public static partial class CTypeParser
     [GeneratedRegex(@"__attribute__\(\(([^()]*(?:\([^()]*\))?[^()]*)\)\)")]
     private static partial Regex AttributeRegex();
 
-    /// <summary>Parses a full type; <paramref name="attributes"/> collects stripped __attribute__ contents (e.g. aligned(8)).</summary>
+    /// <summary>Parses a full type; <paramref name="attributes"/> collects stripped __attribute__ contents (e.g.
+    /// aligned(8)).</summary>
     public static CType Parse(string spelling, List<string>? attributes = null)
     {
         var text = AttributeRegex().Replace(spelling, m => { attributes?.Add(m.Groups[1].Value); return " "; });
@@ -123,9 +127,14 @@ public static partial class CTypeParser
                     : new CTagged(tok, name, null);
                 continue;
             }
-            if (tok.StartsWith('@')) { pos++; baseType = new CTagged("struct", "", tok[1..].Replace('\u0001', ' ')); continue; }
+            if (tok.StartsWith('@'))
+            {
+                pos++; baseType = new CTagged("struct", "", tok[1..].Replace('\u0001',
+                ' ')); continue;
+            }
             if (BuiltinWords.Contains(tok)) { builtin.Add(tok); pos++; continue; }
-            if (IsIdentifier(tok) && baseType is null && builtin.Count == 0) { baseType = new CTypedefName(tok); pos++; continue; }
+            if (IsIdentifier(tok) && baseType is null
+                && builtin.Count == 0) { baseType = new CTypedefName(tok); pos++; continue; }
             break;
         }
         if (builtin.Count > 0)
@@ -190,7 +199,8 @@ public static partial class CTypeParser
         pos++;
     }
 
-    static bool IsIdentifier(string tok) => tok.Length > 0 && (char.IsLetter(tok[0]) || tok[0] == '_') && tok.All(c => char.IsLetterOrDigit(c) || c == '_');
+    static bool IsIdentifier(string tok) => tok.Length > 0 && (char.IsLetter(tok[0]) || tok[0] == '_') && tok.All(c =>
+        char.IsLetterOrDigit(c) || c == '_');
 
     static string NormalizeBuiltin(List<string> words, string original)
     {

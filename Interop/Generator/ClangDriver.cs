@@ -13,10 +13,12 @@ public sealed class ClangDriver
         var requested = clangPath ?? Environment.GetEnvironmentVariable("IOURING_INTEROP_CLANG") ?? "clang-14";
         ClangPath = Proc.Which(requested)
             ?? throw new ToolkitException(ExitCodes.MissingDependency,
-                $"{requested} not found; the bindings generator needs clang 14 (apt-get install clang-14, or run scripts/install-deps)");
+                $"{requested} not found; the bindings generator needs clang 14 (apt-get install clang-14, or run " +
+                    $"scripts/install-deps)");
     }
 
-    /// <summary>Arguments shared by every invocation: the target is fixed because the bindings are linux-x64 only.</summary>
+    /// <summary>Arguments shared by every invocation: the target is fixed because the bindings are linux-x64
+    /// only.</summary>
     static IEnumerable<string> CommonArgs(IEnumerable<string> includeDirs)
     {
         yield return "--target=x86_64-linux-gnu";
@@ -24,12 +26,14 @@ public sealed class ClangDriver
         foreach (var dir in includeDirs) { yield return "-I"; yield return dir; }
     }
 
-    /// <summary>Compiles <paramref name="source"/> with -fsyntax-only plus <paramref name="extra"/>; throws with clang's diagnostics on error.</summary>
+    /// <summary>Compiles <paramref name="source"/> with -fsyntax-only plus <paramref name="extra"/>; throws with
+    /// clang's diagnostics on error.</summary>
     public string SyntaxOnly(string source, IReadOnlyList<string> includeDirs, string what, params string[] extra)
     {
         var result = RunOnSource(source, includeDirs, ["-fsyntax-only", .. extra]);
         if (!result.Succeeded)
-            throw new ToolkitException(ExitCodes.BuildFailed, $"clang could not parse {what}:\n{Diagnostics(result.StdErr)}");
+            throw new ToolkitException(
+                ExitCodes.BuildFailed, $"clang could not parse {what}:\n{Diagnostics(result.StdErr)}");
         return result.StdOut;
     }
 
@@ -60,10 +64,12 @@ public sealed class ClangDriver
             File.WriteAllText(file, source);
             var compile = Proc.Capture(ClangPath, [.. CommonArgs(includeDirs), "-w", "-o", exe, file], dir.FullName);
             if (!compile.Succeeded)
-                throw new ToolkitException(ExitCodes.BuildFailed, $"clang could not compile the {what}:\n{Diagnostics(compile.StdErr)}");
+                throw new ToolkitException(
+                    ExitCodes.BuildFailed, $"clang could not compile the {what}:\n{Diagnostics(compile.StdErr)}");
             var run = Proc.Capture(exe, [], dir.FullName);
             if (!run.Succeeded)
-                throw new ToolkitException(ExitCodes.GeneratorError, $"the {what} exited with {run.ExitCode}: {run.StdErr}");
+                throw new ToolkitException(
+                    ExitCodes.GeneratorError, $"the {what} exited with {run.ExitCode}: {run.StdErr}");
             return run.StdOut;
         }
         finally
@@ -72,7 +78,8 @@ public sealed class ClangDriver
         }
     }
 
-    /// <summary>Keeps clang's error lines (and the lines right after them) so the user sees what failed, not pages of warnings.</summary>
+    /// <summary>Keeps clang's error lines (and the lines right after them) so the user sees what failed, not pages of
+    /// warnings.</summary>
     public static string Diagnostics(string stderr)
     {
         var lines = stderr.Split('\n');

@@ -202,7 +202,8 @@ sealed partial class ConstantEvaluator(ClangDriver clang, UnitSpec spec, UnitMod
                 if (f.Type is CTagged { Tag: "enum" } et && enums.TryGetValue(et.Name, out var ed))
                     r.Fields[r.Fields.IndexOf(f)] = f with
                     {
-                        Size = ed.Size, Signed = f.Kind == FieldKind.Bitfield && ed.Signed,
+                        Size = ed.Size,
+                        Signed = f.Kind == FieldKind.Bitfield && ed.Signed,
                     };
     }
 

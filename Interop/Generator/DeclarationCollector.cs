@@ -125,15 +125,22 @@ sealed class DeclarationCollector
             // Only forward-declared: usable behind pointers; by-value use is rejected in RequireTaggedRecord.
             Records.Add(new RecordDef
             {
-                Name = csName, CSpelling = null, Opaque = true, Location = "(incomplete type)", Unit = _spec.Name,
+                Name = csName,
+                CSpelling = null,
+                Opaque = true,
+                Location = "(incomplete type)",
+                Unit = _spec.Name,
             });
             return;
         }
         var spelling = node.Name.Length > 0 ? tagKey : csName;
         Records.Add(new RecordDef
         {
-            Name = csName, CSpelling = spelling, IsUnion = AstSymbolTable.TagOf(node) == "union",
-            Location = _symbols.Loc(node), Unit = _spec.Name,
+            Name = csName,
+            CSpelling = spelling,
+            IsUnion = AstSymbolTable.TagOf(node) == "union",
+            Location = _symbols.Loc(node),
+            Unit = _spec.Name,
         });
         _pending.Enqueue((csName, node));
     }
@@ -194,7 +201,9 @@ sealed class DeclarationCollector
         if (name is null || _enums.ContainsKey(name) || _spec.ProvidedEnums.Contains(name)) return;
         var def = new EnumDef
         {
-            Name = name, CSpelling = node.Name.Length > 0 ? "enum " + name : name, Location = _symbols.Loc(node),
+            Name = name,
+            CSpelling = node.Name.Length > 0 ? "enum " + name : name,
+            Location = _symbols.Loc(node),
         };
         def.MemberNames.AddRange(node.Inner.Where(c => c.Kind == "EnumConstantDecl").Select(c => c.Name));
         _enums[name] = def;

@@ -29,7 +29,8 @@ public static partial class LayoutDumpParser
     [GeneratedRegex(@"^\s*\|\s+\[sizeof=(?<size>\d+),.*?align=(?<align>\d+)")]
     private static partial Regex SizeRegex();
 
-    /// <summary>Returns every dumped record keyed by its header type text ("struct io_uring_sqe", "__sigset_t", "union x::(anonymous at f:1:2)").</summary>
+    /// <summary>Returns every dumped record keyed by its header type text ("struct io_uring_sqe", "__sigset_t", "union
+    /// x::(anonymous at f:1:2)").</summary>
     public static Dictionary<string, RecordLayout> Parse(string dump)
     {
         var result = new Dictionary<string, RecordLayout>();
@@ -48,7 +49,8 @@ public static partial class LayoutDumpParser
                 {
                     if (root is null) throw new FormatException("layout dump: sizeof line without a record");
                     // Later dumps of the same record (one per use) are identical; keep the first.
-                    result.TryAdd(root.TypeText, new RecordLayout(root, long.Parse(size.Groups["size"].Value), int.Parse(size.Groups["align"].Value)));
+                    result.TryAdd(root.TypeText, new RecordLayout(root, long.Parse(size.Groups["size"].Value),
+                        int.Parse(size.Groups["align"].Value)));
                     break;
                 }
                 var m = EntryRegex().Match(line);
@@ -67,7 +69,8 @@ public static partial class LayoutDumpParser
                 {
                     Offset = long.Parse(m.Groups["off"].Value),
                     // Zero-width bitfields ("int :0", printed "8:-") get an empty range.
-                    Bits = m.Groups["b0"].Success ? (int.Parse(m.Groups["b0"].Value), int.Parse(m.Groups["b1"].Value)) : m.Groups["zero"].Success ? (0, -1) : null,
+                    Bits = m.Groups["b0"].Success ? (int.Parse(m.Groups["b0"].Value),
+                        int.Parse(m.Groups["b1"].Value)) : m.Groups["zero"].Success ? (0, -1) : null,
                     TypeText = typeText,
                     Name = name,
                 };

@@ -140,9 +140,14 @@ sealed class RecordLayouter(ClangDriver clang, UnitSpec spec, UnitModel model, A
             var nested = new RecordDef
             {
                 // C can still name the type through the owner: __typeof__(((struct owner *)0)->field).
-                Name = nestedName, CSpelling = $"__typeof__((({record.CSpelling} *)0)->{f.Name})", IsNested = true,
-                IsUnion = type is { Tag: "union" }, Location = symbols.Loc(f), Unit = spec.Name,
-                Size = nestedLayout.Size, Align = nestedLayout.Align,
+                Name = nestedName,
+                CSpelling = $"__typeof__((({record.CSpelling} *)0)->{f.Name})",
+                IsNested = true,
+                IsUnion = type is { Tag: "union" },
+                Location = symbols.Loc(f),
+                Unit = spec.Name,
+                Size = nestedLayout.Size,
+                Align = nestedLayout.Align,
             };
             records.Add(nested);
             // Offsets in the nested dump are relative to the unnamed type itself.
@@ -171,8 +176,11 @@ sealed class RecordLayouter(ClangDriver clang, UnitSpec spec, UnitModel model, A
         var signed = type switch
         {
             CBuiltin { Name: "char" or "signed char" or "short" or "int" or "long" or "long long" } => true,
-            CBuiltin { Name: "unsigned char" or "unsigned short" or "unsigned int" or "unsigned long"
-                or "unsigned long long" or "_Bool" } => false,
+            CBuiltin
+            {
+                Name: "unsigned char" or "unsigned short" or "unsigned int" or "unsigned long"
+                or "unsigned long long" or "_Bool"
+            } => false,
             CTagged { Tag: "enum" } => false, // refined once the constant probe has measured the enum's signedness
             _ => throw new ToolkitException(ExitCodes.GeneratorError,
                     $"{where}: bitfield of non-integer type {type.Spell()}"),
@@ -183,7 +191,9 @@ sealed class RecordLayouter(ClangDriver clang, UnitSpec spec, UnitModel model, A
                 $"{where}: bitfield width {width} is not supported");
         record.Fields.Add(new FieldDef(f.Name, type, d.Offset, SizeOf(type, where), FieldKind.Bitfield, viaAnonymous)
         {
-            BitStart = bits.First, BitWidth = width, Signed = signed,
+            BitStart = bits.First,
+            BitWidth = width,
+            Signed = signed,
         });
     }
 

@@ -7,9 +7,11 @@ namespace IoUring.Interop.CrossRing;
 /// <summary>How a <see cref="CrossRingCompleter"/> delivers a completion to another ring.</summary>
 public enum CrossRingPath
 {
-    /// <summary><c>IOSQE_CQE_TARGET</c>: the kernel posts the CQE on the target (kernels with <c>IORING_FEAT_CQE_TARGET</c>).</summary>
+    /// <summary><c>IOSQE_CQE_TARGET</c>: the kernel posts the CQE on the target (kernels with
+    /// <c>IORING_FEAT_CQE_TARGET</c>).</summary>
     Kernel,
-    /// <summary>The request completes on the source ring; <see cref="CrossRingCompleter.Pump"/> re-posts it on the target with <c>IORING_OP_MSG_RING</c> (6.3+ for <c>IORING_MSG_RING_FLAGS_PASS</c>).</summary>
+    /// <summary>The request completes on the source ring; <see cref="CrossRingCompleter.Pump"/> re-posts it on the
+    /// target with <c>IORING_OP_MSG_RING</c> (6.3+ for <c>IORING_MSG_RING_FLAGS_PASS</c>).</summary>
     Relay,
 }
 
@@ -52,11 +54,13 @@ public sealed unsafe class CrossRingCompleter
 
     record struct Pending(ulong UserData, int TargetFd, bool SkipSuccess);
 
-    /// <summary>Uses the kernel feature when the source ring reports it (and <paramref name="forcePath"/> is null).</summary>
+    /// <summary>Uses the kernel feature when the source ring reports it (and <paramref name="forcePath"/> is
+    /// null).</summary>
     public CrossRingCompleter(io_uring* sourceRing, uint sourceFeatures, CrossRingPath? forcePath = null)
     {
         source = sourceRing;
-        Path = forcePath ?? ((sourceFeatures & IORING_FEAT_CQE_TARGET) != 0 ? CrossRingPath.Kernel : CrossRingPath.Relay);
+        Path = forcePath
+            ?? ((sourceFeatures & IORING_FEAT_CQE_TARGET) != 0 ? CrossRingPath.Kernel : CrossRingPath.Relay);
     }
 
     /// <summary>The path this completer uses (fixed at construction).</summary>
@@ -163,7 +167,8 @@ public sealed unsafe class CrossRingCompleter
             sqe = io_uring_get_sqe(source);
             if (sqe == null) throw new InvalidOperationException("source SQ full after submit");
         }
-        io_uring_prep_msg_ring_cqe_flags(sqe, targetFd, unchecked((uint)res), userData, IORING_MSG_RING_FLAGS_PASS, flags);
+        io_uring_prep_msg_ring_cqe_flags(sqe, targetFd, unchecked((uint)res), userData, IORING_MSG_RING_FLAGS_PASS,
+            flags);
         sqe->user_data = ForwardToken;
         // Success needs no CQE on the source: only failures come back to the pump.
         sqe->flags |= (byte)IOSQE_CQE_SKIP_SUCCESS;

@@ -2,7 +2,8 @@ using IoUring.Interop.Generator;
 
 namespace IoUring.Interop.Tests;
 
-/// <summary>The raw API is complete: every function liburing exports is bound, and the resolver's search order is as documented.</summary>
+/// <summary>The raw API is complete: every function liburing exports is bound, and the resolver's search order is as
+/// documented.</summary>
 [Category("liburing")]
 public sealed class CompletenessTests
 {
@@ -21,27 +22,37 @@ public sealed class CompletenessTests
             .ToHashSet();
     }
 
-    static HashSet<string> Bound() => typeof(Liburing).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+    static HashSet<string> Bound() =>
+        typeof(Liburing).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
         .Select(m => m.Name).ToHashSet();
 
     [Test]
     public void EveryExportedLiburingFunctionIsBound()
     {
-        Assert.That(Exports(TestEnvironment.Liburing.LiburingSo).Except(Bound()), Is.Empty, "liburing.so.2 exports without a binding");
-        Assert.That(Exports(TestEnvironment.Liburing.LiburingFfiSo).Except(Bound()), Is.Empty, "liburing-ffi.so.2 exports without a binding");
-        Assert.That(Bound(), Does.Contain("io_uring_prep_nop").And.Contain("io_uring_get_sqe").And.Contain("io_uring_cqe_seen").And.Contain("io_uring_queue_init_params"));
+        Assert.That(Exports(TestEnvironment.Liburing.LiburingSo).Except(Bound()), Is.Empty,
+            "liburing.so.2 exports without a binding");
+        Assert.That(Exports(TestEnvironment.Liburing.LiburingFfiSo).Except(Bound()), Is.Empty,
+            "liburing-ffi.so.2 exports without a binding");
+        Assert.That(Bound(),
+            Does.Contain("io_uring_prep_nop").And.Contain("io_uring_get_sqe").And.Contain("io_uring_cqe_seen")
+                .And.Contain("io_uring_queue_init_params"));
     }
 
-    /// <summary>Only helpers that clang's AST shows to be pure memory work skip the GC transition; anything that may enter the kernel keeps it.</summary>
+    /// <summary>Only helpers that clang's AST shows to be pure memory work skip the GC transition; anything that may
+    /// enter the kernel keeps it.</summary>
     [Test]
     public void OnlyLeafHelpersSuppressTheGcTransition()
     {
-        bool Suppressed(string name) => typeof(Liburing).GetMethod(name)!.GetCustomAttributes(typeof(System.Runtime.InteropServices.SuppressGCTransitionAttribute), false).Length > 0;
+        bool Suppressed(string name) =>
+            typeof(Liburing).GetMethod(name)!.GetCustomAttributes(
+                typeof(System.Runtime.InteropServices.SuppressGCTransitionAttribute), false).Length > 0;
         Assert.Multiple(() =>
         {
-            foreach (var leaf in new[] { "io_uring_prep_nop", "io_uring_prep_rw", "io_uring_get_sqe", "io_uring_cqe_seen", "io_uring_cq_advance", "io_uring_sqe_set_data64", "io_uring_cq_ready" })
+            foreach (var leaf in new[] { "io_uring_prep_nop", "io_uring_prep_rw", "io_uring_get_sqe",
+                "io_uring_cqe_seen", "io_uring_cq_advance", "io_uring_sqe_set_data64", "io_uring_cq_ready" })
                 Assert.That(Suppressed(leaf), Is.True, leaf);
-            foreach (var blocking in new[] { "io_uring_wait_cqe", "io_uring_peek_cqe", "io_uring_submit", "io_uring_submit_and_wait", "io_uring_queue_init", "io_uring_wait_cqe_timeout", "io_uring_enter" })
+            foreach (var blocking in new[] { "io_uring_wait_cqe", "io_uring_peek_cqe", "io_uring_submit",
+                "io_uring_submit_and_wait", "io_uring_queue_init", "io_uring_wait_cqe_timeout", "io_uring_enter" })
                 Assert.That(Suppressed(blocking), Is.False, blocking);
         });
     }
@@ -51,8 +62,10 @@ public sealed class CompletenessTests
     {
         var candidates = NativeResolver.CandidatePaths(NativeLibraryNames.LiburingFfi);
         Assert.That(candidates[0], Is.EqualTo(Path.Combine(TestEnvironment.Liburing.LibDir, "liburing-ffi.so.2")));
-        Assert.That(candidates, Does.Contain(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "liburing-ffi.so.2")));
-        Assert.That(candidates[^1], Is.EqualTo("liburing-ffi.so.2"), "falls back to the dynamic linker's search path (a system liburing-ffi)");
+        Assert.That(candidates, Does.Contain(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native",
+            "liburing-ffi.so.2")));
+        Assert.That(candidates[^1], Is.EqualTo("liburing-ffi.so.2"),
+            "falls back to the dynamic linker's search path (a system liburing-ffi)");
         Assert.That(NativeResolver.CandidatePaths(NativeLibraryNames.Libc), Is.EqualTo(new[] { "libc.so.6" }));
     }
 }

@@ -8,16 +8,19 @@ namespace IoUring.Interop.Tests;
 [NonParallelizable]
 public sealed class GeneratorTests
 {
-    static GenerationInputs DefaultInputs() => BindingsGenerator.ResolveInputs(TestEnvironment.KernelTree, null, TextWriter.Null);
+    static GenerationInputs DefaultInputs() => BindingsGenerator.ResolveInputs(TestEnvironment.KernelTree, null,
+        TextWriter.Null);
 
-    /// <summary>A minimal "kernel tree": the Makefile (for the version) and the UAPI header, optionally edited.</summary>
+    /// <summary>A minimal "kernel tree": the Makefile (for the version) and the UAPI header, optionally
+    /// edited.</summary>
     static string PatchedTree(Func<string, string> edit)
     {
         var tree = Directory.CreateTempSubdirectory("uring-kernel-tree-").FullName;
         File.Copy(Path.Combine(TestEnvironment.KernelTree, "Makefile"), Path.Combine(tree, "Makefile"));
         var header = Path.Combine(tree, "include", "uapi", "linux", "io_uring.h");
         Directory.CreateDirectory(Path.GetDirectoryName(header)!);
-        File.WriteAllText(header, edit(File.ReadAllText(Path.Combine(TestEnvironment.KernelTree, "include", "uapi", "linux", "io_uring.h"))));
+        File.WriteAllText(header, edit(File.ReadAllText(Path.Combine(TestEnvironment.KernelTree, "include", "uapi",
+            "linux", "io_uring.h"))));
         return tree;
     }
 
@@ -44,7 +47,8 @@ public sealed class GeneratorTests
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var dir in new[] { BindingsGenerator.BindingsDir, BindingsGenerator.TestsDir })
-            foreach (var f in Directory.GetFiles(Path.Combine(TestEnvironment.RepoRoot, dir)).Order(StringComparer.Ordinal))
+            foreach (var f in Directory.GetFiles(Path.Combine(TestEnvironment.RepoRoot,
+                dir)).Order(StringComparer.Ordinal))
             {
                 sha.AppendData(System.Text.Encoding.UTF8.GetBytes(f));
                 sha.AppendData(File.ReadAllBytes(f));
@@ -69,7 +73,9 @@ public sealed class GeneratorTests
         foreach (var (name, text) in first.Files)
         {
             Assert.That(second.Files[name], Is.EqualTo(text), name);
-            Assert.That(text, Does.Not.Contain(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile) + "/"), $"{name} names a home directory");
+            Assert.That(text,
+                Does.Not.Contain(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile)
+                    + "/"), $"{name} names a home directory");
             Assert.That(text, Does.Not.Contain("/tmp/"), $"{name} names a temp path");
             Assert.That(text, Does.Contain("do not edit"), $"{name} has the generated header");
             Assert.That(text, Does.Contain("Linux 6.12.117").And.Contain("liburing 2.9-1"), $"{name} names its inputs");
@@ -82,29 +88,37 @@ public sealed class GeneratorTests
         var output = BindingsGenerator.Generate(DefaultInputs(), new ClangDriver(), TextWriter.Null);
         var key = $"{BindingsGenerator.BindingsDir}/IoUringUapi.g.cs";
         var edited = output.Files.ToDictionary(kv => kv.Key, kv => kv.Value);
-        edited[key] = edited[key].Replace("public const uint IORING_SETUP_SQPOLL = 2U;", "public const uint IORING_SETUP_SQPOLL = 3U;");
+        edited[key] = edited[key].Replace("public const uint IORING_SETUP_SQPOLL = 2U;",
+            "public const uint IORING_SETUP_SQPOLL = 3U;");
         Assert.That(edited[key], Is.Not.EqualTo(output.Files[key]));
         var diff = BindingsGenerator.Diff(output with { Files = edited }, TestEnvironment.RepoRoot);
-        Assert.That(diff, Does.Contain("-    public const uint IORING_SETUP_SQPOLL = 2U;").And.Contain("+    public const uint IORING_SETUP_SQPOLL = 3U;"));
+        Assert.That(diff,
+            Does.Contain("-    public const uint IORING_SETUP_SQPOLL = 2U;").And.Contain(
+                "+    public const uint IORING_SETUP_SQPOLL = 3U;"));
     }
 
-    /// <summary>A patched tree (new constant, a reserved word turned into a field) flows into the bindings; --check flags it.</summary>
+    /// <summary>A patched tree (new constant, a reserved word turned into a field) flows into the bindings; --check
+    /// flags it.</summary>
     [Test]
     public void PatchedKernelTreeChangesTheBindings()
     {
         var tree = PatchedTree(h => h
-            .Replace("#define IORING_SETUP_SQPOLL", "#define IORING_SETUP_TOOLKIT_TEST\t(1U << 30)\n#define IORING_SETUP_SQPOLL")
+            .Replace("#define IORING_SETUP_SQPOLL",
+                "#define IORING_SETUP_TOOLKIT_TEST\t(1U << 30)\n#define IORING_SETUP_SQPOLL")
             .Replace("struct io_cqring_offsets {\n\t__u32 head;", "struct io_cqring_offsets {\n\t__u32 head;")
-            .Replace("\t__u32 flags;\n\t__u32 resv1;\n\t__u64 user_addr;\n};\n\n/*\n * cq_ring->flags", "\t__u32 flags;\n\t__u32 user_word;\n\t__u64 user_addr;\n};\n\n/*\n * cq_ring->flags"));
+            .Replace("\t__u32 flags;\n\t__u32 resv1;\n\t__u64 user_addr;\n};\n\n/*\n * cq_ring->flags",
+                "\t__u32 flags;\n\t__u32 user_word;\n\t__u64 user_addr;\n};\n\n/*\n * cq_ring->flags"));
         try
         {
-            Assert.That(File.ReadAllText(Path.Combine(tree, "include/uapi/linux/io_uring.h")), Does.Contain("user_word"), "the edit applied");
+            Assert.That(File.ReadAllText(Path.Combine(tree, "include/uapi/linux/io_uring.h")),
+                Does.Contain("user_word"), "the edit applied");
             var inputs = BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null);
             var output = BindingsGenerator.Generate(inputs, new ClangDriver(), TextWriter.Null);
             var uapi = output.Files[$"{BindingsGenerator.BindingsDir}/IoUringUapi.g.cs"];
             Assert.That(uapi, Does.Contain("public const uint IORING_SETUP_TOOLKIT_TEST = 0x40000000U;"));
             Assert.That(uapi, Does.Contain("[FieldOffset(28)] public uint user_word;"));
-            Assert.That(output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"], Does.Contain("offsetof(struct io_cqring_offsets, user_word) == 28"));
+            Assert.That(output.Files[$"{BindingsGenerator.TestsDir}/layout_asserts_uapi.c"],
+                Does.Contain("offsetof(struct io_cqring_offsets, user_word) == 28"));
 
             var (exit, stdout, _) = RunCli("bindings", "generate", "--check", "--kernel-tree", tree);
             Assert.That(exit, Is.EqualTo(ExitCodes.GeneratorError));
@@ -167,7 +181,8 @@ public sealed class GeneratorTests
     [Test]
     public void HeaderThatDoesNotParseShowsClangDiagnostics()
     {
-        var tree = PatchedTree(h => h.Replace("struct io_uring_sqe {", "struct io_uring_sqe { __u8 broken_field_without_semicolon"));
+        var tree = PatchedTree(h => h.Replace("struct io_uring_sqe {",
+            "struct io_uring_sqe { __u8 broken_field_without_semicolon"));
         try
         {
             var before = HashOfGeneratedOutput();
@@ -186,14 +201,20 @@ public sealed class GeneratorTests
     [Test]
     public void UnsupportedConstructNamesTheDeclarationAndLine()
     {
-        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {", "struct io_uring_toolkit_float {\n\tlong double precise;\n};\n\nstruct io_uring_cqe {"));
+        var tree = PatchedTree(h => h.Replace("struct io_uring_cqe {",
+            "struct io_uring_toolkit_float {\n\tlong double precise;\n};\n\nstruct io_uring_cqe {"));
         try
         {
-            var line = File.ReadAllLines(Path.Combine(tree, "include/uapi/linux/io_uring.h")).ToList().FindIndex(l => l.Contains("long double precise;")) + 1;
+            var line = File.ReadAllLines(Path.Combine(tree,
+                "include/uapi/linux/io_uring.h")).ToList().FindIndex(l => l.Contains("long double precise;")) + 1;
             var before = HashOfGeneratedOutput();
-            var e = Assert.Throws<ToolkitException>(() => BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null), new ClangDriver(), TextWriter.Null))!;
+            var e = Assert.Throws<ToolkitException>(() =>
+                BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null),
+                    new ClangDriver(), TextWriter.Null))!;
             Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.GeneratorError));
-            Assert.That(e.Message, Does.Contain($"linux/io_uring.h:{line}").And.Contain("io_uring_toolkit_float.precise").And.Contain("long double"));
+            Assert.That(e.Message,
+                Does.Contain($"linux/io_uring.h:{line}").And.Contain("io_uring_toolkit_float.precise").And.Contain(
+                    "long double"));
 
             var (exit, _, stderr) = RunCli("bindings", "generate", "--kernel-tree", tree);
             Assert.That(exit, Is.EqualTo(ExitCodes.GeneratorError));
@@ -235,7 +256,8 @@ public sealed class GeneratorTests
             var output = BindingsGenerator.Generate(BindingsGenerator.ResolveInputs(tree, null, TextWriter.Null),
                 new ClangDriver(), TextWriter.Null);
             var uapi = output.Files[$"{BindingsGenerator.BindingsDir}/IoUringUapi.g.cs"];
-            Assert.That(uapi, Does.Contain("public uint low").And.Contain("public short sgn").And.Contain("public ulong wide"));
+            Assert.That(uapi,
+                Does.Contain("public uint low").And.Contain("public short sgn").And.Contain("public ulong wide"));
             Assert.That(uapi, Does.Contain(
                 "BitfieldAccess.Read(ref Unsafe.As<io_uring_toolkit_bits, byte>(ref this), 0, 0, 3, false)"));
             AssertGeneratedCCheckPassesAndCatchesAWrongBit(output, work, overlay);
@@ -374,7 +396,8 @@ public sealed class GeneratorTests
         var layout = LayoutDumpParser.Parse(dump)["struct s"];
         Assert.That((layout.Size, layout.Align), Is.EqualTo((16L, 8)));
         Assert.That(layout.Root.Children.Select(c => c.Name), Is.EqualTo(new[] { "", "c", "bits" }));
-        Assert.That(layout.Root.Children[0].Children.Select(c => (c.Name, c.Offset)), Is.EqualTo(new[] { ("a", 0L), ("b", 0L) }));
+        Assert.That(layout.Root.Children[0].Children.Select(c => (c.Name, c.Offset)), Is.EqualTo(new[] { ("a", 0L),
+            ("b", 0L) }));
         Assert.That(layout.Root.Children[2].Bits, Is.EqualTo((0, 2)));
     }
 }

@@ -1,6 +1,7 @@
 namespace IoUring.Interop.Tests;
 
-/// <summary>The comparison every generated expectation goes through (also exercised with wrong values by a test).</summary>
+/// <summary>The comparison every generated expectation goes through (also exercised with wrong values by a
+/// test).</summary>
 public static class LayoutAssert
 {
     public static void Record(RecordExpectation e)

@@ -40,9 +40,12 @@ public static class LayoutProbe
 
     public static bool IsSigned<T>() where T : unmanaged, Enum => IsSignedUnderlying(typeof(T));
 
-    static bool IsSignedUnderlying(Type enumType) => Type.GetTypeCode(Enum.GetUnderlyingType(enumType)) is TypeCode.SByte or TypeCode.Int16 or TypeCode.Int32 or TypeCode.Int64;
+    static bool IsSignedUnderlying(Type enumType) =>
+        Type.GetTypeCode(Enum.GetUnderlyingType(
+            enumType)) is TypeCode.SByte or TypeCode.Int16 or TypeCode.Int32 or TypeCode.Int64;
 
-    /// <summary>A constant as C's probe printed it: converted to unsigned long long (sign-extended), plus its width and signedness.</summary>
+    /// <summary>A constant as C's probe printed it: converted to unsigned long long (sign-extended), plus its width and
+    /// signedness.</summary>
     public static (ulong Raw, int Size, bool Signed) Constant<T>(T value) where T : unmanaged, IBinaryInteger<T>
     {
         var signed = T.IsNegative(T.Zero - T.One);
@@ -51,8 +54,11 @@ public static class LayoutProbe
     }
 }
 
-public sealed record RecordExpectation(string Name, long Size, long Align, Func<int> ActualSize, Func<long> ActualAlign);
-public sealed record FieldExpectation(string Record, string Field, long Offset, long Size, Func<long> ActualOffset, Func<long> ActualSize);
+public sealed record RecordExpectation(string Name, long Size, long Align, Func<int> ActualSize,
+    Func<long> ActualAlign);
+public sealed record FieldExpectation(string Record, string Field, long Offset, long Size, Func<long> ActualOffset,
+    Func<long> ActualSize);
 public sealed record EnumExpectation(string Name, int Size, bool Signed, Func<int> ActualSize, Func<bool> ActualSigned);
-public sealed record ConstantExpectation(string Name, ulong Raw, int Size, bool Signed, Func<(ulong Raw, int Size, bool Signed)> Actual);
+public sealed record ConstantExpectation(string Name, ulong Raw, int Size, bool Signed,
+    Func<(ulong Raw, int Size, bool Signed)> Actual);
 

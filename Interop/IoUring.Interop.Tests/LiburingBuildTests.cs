@@ -11,15 +11,21 @@ public sealed class LiburingBuildTests
     {
         var install = TestEnvironment.Liburing;
         Assert.That(install.Version, Is.EqualTo("2.9-1"));
-        Assert.That(File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo), "liburing.so.2 and liburing-ffi.so.2");
+        Assert.That(File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo),
+            "liburing.so.2 and liburing-ffi.so.2");
         Assert.That(File.Exists(Path.Combine(install.IncludeDir, "liburing.h")));
         var pc = Path.Combine(install.LibDir, "pkgconfig", "liburing.pc");
-        Assert.That(File.Exists(pc) && File.Exists(Path.Combine(install.LibDir, "pkgconfig", "liburing-ffi.pc")), "pkg-config files for C tests");
-        Assert.That(File.ReadAllText(pc), Does.Contain($"prefix={install.Prefix}"), "the .pc file points at the cache, not at the staging directory");
-        Assert.That(File.Exists(Path.Combine(install.SourceDir, "config-host.mak")), "configured, so `make -C test` works in place");
+        Assert.That(File.Exists(pc) && File.Exists(Path.Combine(install.LibDir, "pkgconfig", "liburing-ffi.pc")),
+            "pkg-config files for C tests");
+        Assert.That(File.ReadAllText(pc), Does.Contain($"prefix={install.Prefix}"),
+            "the .pc file points at the cache, not at the staging directory");
+        Assert.That(File.Exists(Path.Combine(install.SourceDir, "config-host.mak")),
+            "configured, so `make -C test` works in place");
         Assert.That(Directory.Exists(Path.Combine(install.SourceDir, "test")));
-        Assert.That(install.Prefix, Does.StartWith(Path.Combine(Paths.CacheRoot, "liburing", $"2.9-{install.SeriesHash}")));
-        Assert.That(install.SeriesHash, Is.EqualTo(LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(Paths.LiburingPatchesDir))));
+        Assert.That(install.Prefix, Does.StartWith(Path.Combine(Paths.CacheRoot,
+            "liburing", $"2.9-{install.SeriesHash}")));
+        Assert.That(install.SeriesHash,
+            Is.EqualTo(LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(Paths.LiburingPatchesDir))));
     }
 
     [Test]
@@ -48,7 +54,8 @@ public sealed class LiburingBuildTests
         }
     }
 
-    /// <summary>IoUring.Interop.csproj finds the natives by recomputing the series hash in MSBuild; both must agree.</summary>
+    /// <summary>IoUring.Interop.csproj finds the natives by recomputing the series hash in MSBuild; both must
+    /// agree.</summary>
     [Test]
     public void MsBuildComputesTheSameSeriesHash()
     {
@@ -59,14 +66,17 @@ public sealed class LiburingBuildTests
             File.WriteAllText(Path.Combine(dir, "0002-b.patch"), "second\n");
             File.WriteAllText(Path.Combine(dir, "series"), "# two patches\n0001-a.patch\n\n0002-b.patch\n");
             var expected = LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(dir));
-            var project = Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop", "IoUring.Interop.csproj");
-            var result = Proc.Capture("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/",
+            var project = Path.Combine(TestEnvironment.RepoRoot, "Interop", "IoUring.Interop",
+                "IoUring.Interop.csproj");
+            var result = Proc.Capture("dotnet", ["msbuild", project, "-nologo",
+                "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/",
                 "-getProperty:LiburingSeriesHash"]);
             Assert.That(result.ExitCode, Is.Zero, result.StdOut + result.StdErr);
             Assert.That(result.StdOut.Trim(), Is.EqualTo(expected));
 
             File.WriteAllText(Path.Combine(dir, "series"), "");
-            result = Proc.Capture("dotnet", ["msbuild", project, "-nologo", "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/", "-getProperty:LiburingSeriesHash"]);
+            result = Proc.Capture("dotnet", ["msbuild", project, "-nologo",
+                "-t:ResolveLiburingPrefix", $"-p:LiburingPatchesDir={dir}/", "-getProperty:LiburingSeriesHash"]);
             Assert.That(result.StdOut.Trim(), Is.EqualTo(LiburingBuild.SeriesHash([])));
         }
         finally
@@ -75,7 +85,8 @@ public sealed class LiburingBuildTests
         }
     }
 
-    /// <summary>A good patch is applied (and changes the cache key); a bad one stops the build with exit 232 naming it.</summary>
+    /// <summary>A good patch is applied (and changes the cache key); a bad one stops the build with exit 232 naming
+    /// it.</summary>
     [Test]
     public void PatchSeriesIsAppliedAndABadPatchIsNamed()
     {
@@ -95,7 +106,8 @@ public sealed class LiburingBuildTests
                 """.Replace("\r", ""));
             File.WriteAllText(Path.Combine(patches, "series"), "0001-readme-marker.patch\n");
             var install = LiburingBuild.Ensure(new LiburingBuildOptions { PatchesDir = patches, CacheDir = cache });
-            Assert.That(File.ReadAllText(Path.Combine(install.SourceDir, "README")), Does.StartWith("toolkit test patch marker"));
+            Assert.That(File.ReadAllText(Path.Combine(install.SourceDir, "README")),
+                Does.StartWith("toolkit test patch marker"));
             Assert.That(install.SeriesHash, Is.Not.EqualTo(TestEnvironment.Liburing.SeriesHash));
             Assert.That(File.Exists(install.LiburingFfiSo));
 
@@ -109,10 +121,12 @@ public sealed class LiburingBuildTests
 
                 """.Replace("\r", ""));
             File.WriteAllText(Path.Combine(patches, "series"), "0001-readme-marker.patch\n0002-does-not-apply.patch\n");
-            var e = Assert.Throws<ToolkitException>(() => LiburingBuild.Ensure(new LiburingBuildOptions { PatchesDir = patches, CacheDir = cache }))!;
+            var e = Assert.Throws<ToolkitException>(() =>
+                LiburingBuild.Ensure(new LiburingBuildOptions { PatchesDir = patches, CacheDir = cache }))!;
             Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.PatchDoesNotApply));
             Assert.That(e.Message, Does.Contain("0002-does-not-apply.patch"));
-            Assert.That(Directory.GetDirectories(cache).Select(Path.GetFileName), Is.EquivalentTo(new[] { "downloads", $"2.9-{install.SeriesHash}" }),
+            Assert.That(Directory.GetDirectories(cache).Select(Path.GetFileName),
+                Is.EquivalentTo(new[] { "downloads", $"2.9-{install.SeriesHash}" }),
                 "the failed build leaves no directory that looks complete");
         }
         finally

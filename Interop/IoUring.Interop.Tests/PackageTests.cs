@@ -3,7 +3,8 @@ using IoUring.Interop.Generator;
 
 namespace IoUring.Interop.Tests;
 
-/// <summary>The NuGet package: contents, and the sample consumer restoring it from a local feed and doing a NOP round trip.</summary>
+/// <summary>The NuGet package: contents, and the sample consumer restoring it from a local feed and doing a NOP round
+/// trip.</summary>
 [Category("liburing"), NonParallelizable]
 public sealed class PackageTests
 {
@@ -23,20 +24,24 @@ public sealed class PackageTests
                     "lib/net10.0/IoUring.Interop.dll", "lib/net10.0/IoUring.Interop.xml", "README.md",
                     "runtimes/linux-x64/native/liburing.so.2", "runtimes/linux-x64/native/liburing-ffi.so.2",
                 }));
-                var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal)).Open()).ReadToEnd();
+                var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec",
+                    StringComparison.Ordinal)).Open()).ReadToEnd();
                 Assert.That(nuspec, Does.Contain("<id>IoUring.Interop</id>").And.Contain("<readme>README.md</readme>"));
             }
 
-            // Copy the sample out of the repository so it builds like an outside project (and leaves no bin/obj behind).
+            // Copy the sample out of the repository so it builds like an outside project (and leaves no bin/obj
+            // behind).
             var samples = Path.Combine(work, "samples");
             CopyDirectory(Path.Combine(TestEnvironment.RepoRoot, "Interop", "samples"), samples);
             var consumer = Path.Combine(samples, "Consumer");
-            var packages = Path.Combine(work, "packages"); // private package cache: the package under test, not a cached older one
+            var packages = Path.Combine(work,
+                "packages"); // private package cache: the package under test, not a cached older one
             Dotnet(consumer, "restore", "--source", feed, "--packages", packages);
             Dotnet(consumer, "build", "--no-restore", "-c", "Release");
             var run = Dotnet(consumer, "run", "--no-build", "-c", "Release");
             Assert.That(run.StdOut, Does.Contain("NOP round trip ok: user_data=42 res=0 liburing=2.9"));
-            Assert.That(run.StdOut, Does.Contain(Path.Combine("runtimes", "linux-x64", "native", "liburing-ffi.so.2")), "the package's own native library was used");
+            Assert.That(run.StdOut, Does.Contain(Path.Combine("runtimes", "linux-x64", "native",
+                "liburing-ffi.so.2")), "the package's own native library was used");
         }
         finally
         {
@@ -46,7 +51,9 @@ public sealed class PackageTests
 
     static CapturedProcess Dotnet(string dir, params string[] args)
     {
-        var result = Proc.Capture("dotnet", [.. args, "-nologo"], dir, new Dictionary<string, string> { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
+        var result = Proc.Capture("dotnet", [.. args, "-nologo"], dir, new Dictionary<string,
+            string>
+        { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
         Assert.That(result.ExitCode, Is.Zero, $"dotnet {string.Join(' ', args)}:\n{result.StdOut}\n{result.StdErr}");
         return result;
     }

@@ -4,7 +4,8 @@ using static IoUring.Interop.Liburing;
 
 namespace IoUring.Interop.Tests;
 
-/// <summary>The bindings against the host kernel: NOP round trips, the libc selection, and the managed fast path byte for byte.</summary>
+/// <summary>The bindings against the host kernel: NOP round trips, the libc selection, and the managed fast path byte
+/// for byte.</summary>
 [Category("liburing")]
 public sealed unsafe class RoundTripTests
 {
@@ -37,7 +38,8 @@ public sealed unsafe class RoundTripTests
                 io_uring_cqe_seen(&ring, cqe);
             }
             Assert.That(seen, Is.EquivalentTo(new ulong[] { 1001, 1002, 1003 }));
-            Assert.That(NativeResolver.Loaded[NativeLibraryNames.LiburingFfi], Does.StartWith(TestEnvironment.Liburing.LibDir));
+            Assert.That(NativeResolver.Loaded[NativeLibraryNames.LiburingFfi],
+                Does.StartWith(TestEnvironment.Liburing.LibDir));
         }
         finally
         {
@@ -73,7 +75,8 @@ public sealed unsafe class RoundTripTests
         var fd = Libc.syscall(LibcConstants.__NR_io_uring_setup, 2, (long)&p, 0, 0, 0, 0);
         Assert.That(fd, Is.GreaterThanOrEqualTo(0));
         Assert.That(p.sq_off.array, Is.Not.Zero);
-        var ring = Libc.mmap(null, p.sq_off.array + p.sq_entries * sizeof(uint), LibcConstants.PROT_READ | LibcConstants.PROT_WRITE,
+        var ring = Libc.mmap(null, p.sq_off.array + p.sq_entries * sizeof(uint),
+            LibcConstants.PROT_READ | LibcConstants.PROT_WRITE,
             LibcConstants.MAP_SHARED | LibcConstants.MAP_POPULATE, (int)fd, (long)IORING_OFF_SQ_RING);
         Assert.That((nint)ring, Is.Not.EqualTo((nint)(-1)));
         Assert.That(*(uint*)((byte*)ring + p.sq_off.ring_entries), Is.EqualTo(p.sq_entries));
@@ -128,7 +131,8 @@ public sealed unsafe class RoundTripTests
                 var b = LiburingFast.io_uring_get_sqe(&managed);
                 Assert.That(a == null, Is.EqualTo(b == null), $"get_sqe #{i}");
                 if (a == null) continue;
-                Assert.That((byte*)a - (byte*)native.sq.sqes, Is.EqualTo((byte*)b - (byte*)managed.sq.sqes), "same slot");
+                Assert.That((byte*)a - (byte*)native.sq.sqes, Is.EqualTo((byte*)b - (byte*)managed.sq.sqes),
+                    "same slot");
                 // Dirty both SQEs identically first so the helpers' zeroing is compared too.
                 Unsafe.InitBlock(a, 0xA5, 64);
                 Unsafe.InitBlock(b, 0xA5, 64);
@@ -145,7 +149,8 @@ public sealed unsafe class RoundTripTests
                 }
                 io_uring_sqe_set_data64(a, (ulong)i * 77);
                 LiburingFast.io_uring_sqe_set_data64(b, (ulong)i * 77);
-                Assert.That(new ReadOnlySpan<byte>(a, sizeof(io_uring_sqe)).SequenceEqual(new ReadOnlySpan<byte>(b, sizeof(io_uring_sqe))), $"SQE bytes #{i}");
+                Assert.That(new ReadOnlySpan<byte>(a, sizeof(io_uring_sqe)).SequenceEqual(new ReadOnlySpan<byte>(b,
+                    sizeof(io_uring_sqe))), $"SQE bytes #{i}");
             }
             Assert.That(managed.sq.sqe_tail, Is.EqualTo(native.sq.sqe_tail));
             Assert.That(managed.sq.sqe_head, Is.EqualTo(native.sq.sqe_head));
@@ -190,7 +195,8 @@ public sealed unsafe class RoundTripTests
                 io_uring_cqe* a;
                 Assert.That(io_uring_peek_cqe(&native, &a), Is.Zero);
                 var b = LiburingFast.io_uring_peek_cqe_nowait(&managed);
-                Assert.That((byte*)a - (byte*)native.cq.cqes, Is.EqualTo((byte*)b - (byte*)managed.cq.cqes), "same CQ slot");
+                Assert.That((byte*)a - (byte*)native.cq.cqes, Is.EqualTo((byte*)b - (byte*)managed.cq.cqes),
+                    "same CQ slot");
                 Assert.That(b->user_data, Is.EqualTo(a->user_data));
                 io_uring_cqe_seen(&native, a);
                 LiburingFast.io_uring_cqe_seen(&managed, b);

@@ -16,7 +16,8 @@ public static class TestEnvironment
 
     public static string RepoRoot => Paths.RepoRoot;
 
-    /// <summary>The patched tree at the committed series (its lock is released on return: tests do not edit the series).</summary>
+    /// <summary>The patched tree at the committed series (its lock is released on return: tests do not edit the
+    /// series).</summary>
     public static string KernelTree => Toolkit.Kernel.KernelSource.WithPatchedTree(t => t);
 
     /// <summary>Builds (or finds) liburing once; the bindings load it from then on (call before a P/Invoke).</summary>

@@ -2,12 +2,14 @@ using static IoUring.Interop.Liburing;
 
 namespace IoUring.Interop.Wakeup.Tests;
 
-/// <summary>The notifier's decisions, one state at a time, on whatever kernel runs the tests (the word may be the fallback).</summary>
+/// <summary>The notifier's decisions, one state at a time, on whatever kernel runs the tests (the word may be the
+/// fallback).</summary>
 public sealed unsafe class NotifierTests
 {
     sealed class Ring : IDisposable
     {
-        public readonly io_uring* R = (io_uring*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
+        public readonly io_uring* R = (io_uring*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(
+            (nuint)sizeof(io_uring));
         public readonly uint Features;
 
         public Ring()
@@ -21,7 +23,8 @@ public sealed unsafe class NotifierTests
         public int Cqes()
         {
             var n = 0;
-            for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(R)) != null; LiburingFast.io_uring_cqe_seen(R, c))
+            for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(
+                R)) != null; LiburingFast.io_uring_cqe_seen(R, c))
             {
                 Assert.That(CqWordWaiter.IsWakeup(*c), Is.True);
                 n++;

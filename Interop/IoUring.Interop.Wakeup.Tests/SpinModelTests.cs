@@ -1,5 +1,5 @@
-using Toolkit.Infra;
 using System.Text.RegularExpressions;
+using Toolkit.Infra;
 
 namespace IoUring.Interop.Wakeup.Tests;
 
@@ -21,7 +21,8 @@ public sealed partial class SpinModelTests
                 var candidate = Path.Combine(dir.FullName, "docs", "models", "cq-word-wakeup.pml");
                 if (File.Exists(candidate)) return candidate;
             }
-            throw new FileNotFoundException("docs/models/cq-word-wakeup.pml not found above " + AppContext.BaseDirectory);
+            throw new FileNotFoundException("docs/models/cq-word-wakeup.pml not found above "
+                + AppContext.BaseDirectory);
         }
     }
 
@@ -53,7 +54,8 @@ public sealed partial class SpinModelTests
             Assert.That(errors.Success, Is.True, "no 'errors:' line in pan's output:\n" + pan.Output);
             var states = StatesLine().Match(pan.Output);
             TestContext.Out.WriteLine($"variant {define ?? "as implemented"}:\n{pan.Output}");
-            return new PanResult(int.Parse(errors.Groups[1].Value), states.Success ? long.Parse(states.Groups[1].Value) : -1, pan.Output);
+            return new PanResult(int.Parse(errors.Groups[1].Value),
+                states.Success ? long.Parse(states.Groups[1].Value) : -1, pan.Output);
         }
         finally
         {
@@ -72,7 +74,8 @@ public sealed partial class SpinModelTests
     {
         var r = Verify(null);
         Assert.That(r.Errors, Is.Zero, "spin found a counterexample in the protocol as implemented:\n" + r.Output);
-        Assert.That(r.States, Is.GreaterThan(10_000), "suspiciously small state space: is the model still exercising anything?");
+        Assert.That(r.States, Is.GreaterThan(10_000),
+            "suspiciously small state space: is the model still exercising anything?");
         Assert.That(r.Output, Does.Not.Contain("max search depth too small"), "search was truncated");
     }
 
@@ -84,6 +87,7 @@ public sealed partial class SpinModelTests
     {
         var r = Verify(variant);
         Assert.That(r.Errors, Is.GreaterThan(0), $"spin did not catch {variant}:\n{r.Output}");
-        Assert.That(r.Output, Does.Contain("assertion violated").Or.Contain("invalid end state"), "the counterexample must be a lost wakeup or a deadlock");
+        Assert.That(r.Output, Does.Contain("assertion violated").Or.Contain("invalid end state"),
+            "the counterexample must be a lost wakeup or a deadlock");
     }
 }

@@ -29,11 +29,14 @@ public sealed class WaitInstructionsTests
             var expected = new[]
             {
                 "umonitor rdi", "ret",
-                "rdtsc", "shl rdx,0x20", "or rax,rdx", "add rax,rsi", "mov rdx,rax", "shr rdx,0x20", "umwait edi", "setb al", "movzx eax,al", "ret",
+                "rdtsc", "shl rdx,0x20", "or rax,rdx", "add rax,rsi", "mov rdx,rax", "shr rdx,0x20", "umwait edi",
+                    "setb al", "movzx eax,al", "ret",
                 "mov rax,rdi", "xor ecx,ecx", "xor edx,edx", "monitorx", "ret",
                 "push rbx", "mov ebx,edi", "mov ecx,0x2", "xor eax,eax", "mwaitx", "pop rbx", "ret",
             };
-            Assert.That(instructions.Select(i => i.StartsWith("monitorx", StringComparison.Ordinal) ? "monitorx" : i.StartsWith("mwaitx", StringComparison.Ordinal) ? "mwaitx" : i),
+            Assert.That(instructions.Select(i => i.StartsWith("monitorx",
+                StringComparison.Ordinal) ? "monitorx" : i.StartsWith("mwaitx",
+                    StringComparison.Ordinal) ? "mwaitx" : i),
                 Is.EqualTo(expected));
         }
         finally

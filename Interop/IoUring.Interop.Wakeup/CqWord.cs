@@ -61,11 +61,13 @@ public sealed unsafe class CqWord : IDisposable
     {
         var kernelWord = ring->cq.kuser_word;
         if ((features & IORING_FEAT_CQ_USER_WORD) != 0 && kernelWord != null)
-            return new CqWord(kernelWord, true, null, "kernel CQ user word (IORING_FEAT_CQ_USER_WORD), on cq.tail's cache line");
+            return new CqWord(kernelWord, true, null,
+                "kernel CQ user word (IORING_FEAT_CQ_USER_WORD), on cq.tail's cache line");
         var mem = NativeMemory.AlignedAlloc(64, 64);
         NativeMemory.Clear(mem, 64);
         return new CqWord((uint*)mem, false, mem,
-            "fallback: word in ordinary memory (kernel lacks IORING_FEAT_CQ_USER_WORD); completions do not touch its line");
+            "fallback: word in ordinary memory (kernel lacks IORING_FEAT_CQ_USER_WORD); completions do not touch its " +
+                "line");
     }
 
     /// <summary>The notification sequence half.</summary>

@@ -31,7 +31,8 @@ public sealed unsafe class CqWordNotifier : IDisposable
     /// <summary>Notifies that sent a MSG_RING (exact: counted on the slow path, under the send lock).</summary>
     public long KernelWakeups;
 
-    /// <summary>A notifier for the waiter whose ring fd is <paramref name="waiterRingFd"/>; sets up its own 8-entry ring to send MSG_RING from.</summary>
+    /// <summary>A notifier for the waiter whose ring fd is <paramref name="waiterRingFd"/>; sets up its own 8-entry
+    /// ring to send MSG_RING from.</summary>
     public CqWordNotifier(CqWord word, int waiterRingFd)
     {
         this.word = word;
@@ -45,7 +46,8 @@ public sealed unsafe class CqWordNotifier : IDisposable
         }
     }
 
-    /// <summary>Call after publishing the work. Returns true when it had to wake the waiter through the kernel.</summary>
+    /// <summary>Call after publishing the work. Returns true when it had to wake the waiter through the
+    /// kernel.</summary>
     public bool Notify()
     {
         word.BumpSequence();
@@ -65,7 +67,8 @@ public sealed unsafe class CqWordNotifier : IDisposable
         return true;
     }
 
-    /// <summary>Posts a wakeup CQE (user_data <see cref="CqWordWaiter.WakeupUserData"/>) into the waiter's ring, unconditionally.</summary>
+    /// <summary>Posts a wakeup CQE (user_data <see cref="CqWordWaiter.WakeupUserData"/>) into the waiter's ring,
+    /// unconditionally.</summary>
     public void SendWakeup() => SendWakeup(countAsWakeup: false);
 
     void SendWakeup(bool countAsWakeup)

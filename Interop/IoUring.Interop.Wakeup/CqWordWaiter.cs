@@ -7,13 +7,15 @@ namespace IoUring.Interop.Wakeup;
 /// <summary>Why <see cref="CqWordWaiter.Wait"/> returned.</summary>
 public enum WakeReason
 {
-    /// <summary>The CQ has entries (application completions and/or wakeup tokens: drop those with <see cref="CqWordWaiter.IsWakeup"/>).</summary>
+    /// <summary>The CQ has entries (application completions and/or wakeup tokens: drop those with <see
+    /// cref="CqWordWaiter.IsWakeup"/>).</summary>
     Completion,
     /// <summary>A notifier stored a new sequence into the word.</summary>
     Notified,
     /// <summary>The caller's work predicate is true.</summary>
     Work,
-    /// <summary>Blocked for the whole safety timeout and nothing arrived (an idle period, or a lost wakeup if work was pending).</summary>
+    /// <summary>Blocked for the whole safety timeout and nothing arrived (an idle period, or a lost wakeup if work was
+    /// pending).</summary>
     SafetyTimeout,
 }
 
@@ -22,7 +24,8 @@ public enum WakeReason
 /// <list type="number">
 /// <item>busy: return as soon as the CQ, the word's sequence or the caller's predicate shows something;</item>
 /// <item>idle: wait on the word's line for a bounded time (<see cref="WaitInstruction"/>: UMWAIT, MWAITX or a pause
-/// loop), re-checking after every wake, since any store to the line (cq.tail, sq_flags, the word) wakes a monitor;</item>
+/// loop), re-checking after every wake, since any store to the line (cq.tail, sq_flags, the word) wakes a
+/// monitor;</item>
 /// <item>long idle: announce <see cref="CqWord.Asleep"/> in the word, full fence, re-check everything, and only then
 /// block in io_uring_enter (io_uring_wait_cqe_timeout with <see cref="SafetyTimeout"/>). A notifier that sees Asleep
 /// posts a CQE into this ring with IORING_OP_MSG_RING, which ends the kernel wait.</item>
@@ -47,13 +50,15 @@ public sealed unsafe class CqWordWaiter
     /// <summary>What the idle phase runs (see <see cref="WaitInstructions.Describe"/>).</summary>
     public WaitInstruction Instruction { get; }
 
-    /// <summary>Idle checks (each a PAUSE, or one monitor wait of <see cref="MonitorTscTicks"/>) before blocking in the kernel.</summary>
+    /// <summary>Idle checks (each a PAUSE, or one monitor wait of <see cref="MonitorTscTicks"/>) before blocking in the
+    /// kernel.</summary>
     public int SpinChecks { get; set; } = 4096;
 
     /// <summary>TSC ticks one UMWAIT/MWAITX may last before the waiter re-checks anyway.</summary>
     public uint MonitorTscTicks { get; set; } = 100_000;
 
-    /// <summary>Upper bound of one kernel wait; the protocol never relies on it (the stress tests count when it fires with work pending).</summary>
+    /// <summary>Upper bound of one kernel wait; the protocol never relies on it (the stress tests count when it fires
+    /// with work pending).</summary>
     public TimeSpan SafetyTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Statistics: returns from the idle phase, kernel sleeps, safety timeouts.</summary>
@@ -104,7 +109,7 @@ public sealed unsafe class CqWordWaiter
     public WakeReason Wait(Func<bool>? hasWork = null)
     {
         if (Ready(hasWork, out var reason)) return reason;
-        for (;;)
+        for (; ; )
         {
             if (IdleWait(hasWork, out reason)) { IdleWakeups++; return reason; }
 
@@ -119,7 +124,11 @@ public sealed unsafe class CqWordWaiter
             }
             KernelSleeps++;
             io_uring_cqe* cqe;
-            var ts = new __kernel_timespec { tv_sec = (long)SafetyTimeout.TotalSeconds, tv_nsec = (long)(SafetyTimeout.Ticks % TimeSpan.TicksPerSecond * 100) };
+            var ts = new __kernel_timespec
+            {
+                tv_sec = (long)SafetyTimeout.TotalSeconds,
+                tv_nsec = (long)(SafetyTimeout.Ticks % TimeSpan.TicksPerSecond * 100)
+            };
             var rc = io_uring_wait_cqe_timeout(ring, &cqe, &ts);
             // Awake again: from here on notifiers use the plain store. A notifier that claimed Waking just before
             // this store still sends its MSG_RING: a spare token the reaper drops.

@@ -8,7 +8,8 @@ public enum WaitInstruction
 {
     /// <summary>Bounded loop of PAUSE (X86Base.Pause) and re-checks: works everywhere, burns the core.</summary>
     Pause,
-    /// <summary>UMONITOR/UMWAIT (Intel WAITPKG, CPUID.7.0:ECX[5]): sleeps in C0.2 until the line is written or a TSC deadline.</summary>
+    /// <summary>UMONITOR/UMWAIT (Intel WAITPKG, CPUID.7.0:ECX[5]): sleeps in C0.2 until the line is written or a TSC
+    /// deadline.</summary>
     Umwait,
     /// <summary>MONITORX/MWAITX (AMD, CPUID.80000001h:ECX[29]): same idea with a TSC-relative timer.</summary>
     Mwaitx,
@@ -58,7 +59,9 @@ public static unsafe partial class WaitInstructions
         {
             WaitInstruction.Umwait => "UMONITOR/UMWAIT on the word's cache line",
             WaitInstruction.Mwaitx => "MONITORX/MWAITX on the word's cache line",
-            _ => HasWaitPkg || HasMonitorX ? "pause loop (forced, or the stub page could not be mapped)" : "pause loop (CPU has neither WAITPKG nor MONITORX)",
+            _ => HasWaitPkg
+                || HasMonitorX ? "pause loop (forced, or the stub page could not be mapped)"
+                    : "pause loop (CPU has neither WAITPKG nor MONITORX)",
         };
         return $"wait instruction: {best} — {why}; cpuid waitpkg={(HasWaitPkg ? "yes" : "no")} monitorx={(HasMonitorX ? "yes" : "no")}";
     }
@@ -72,7 +75,8 @@ public static unsafe partial class WaitInstructions
         0xC3,                               // ret
     ];
 
-    /// <summary><c>int umwait(uint control, ulong tscTicks)</c>: wait until the line is written or rdtsc()+tscTicks; returns CF (1 = deadline).</summary>
+    /// <summary><c>int umwait(uint control, ulong tscTicks)</c>: wait until the line is written or rdtsc()+tscTicks;
+    /// returns CF (1 = deadline).</summary>
     static ReadOnlySpan<byte> UmwaitCode =>
     [
         0x0F, 0x31,                         // rdtsc                 edx:eax = TSC
@@ -109,7 +113,8 @@ public static unsafe partial class WaitInstructions
         0xC3,                               // ret
     ];
 
-    /// <summary>All four stubs, each at a 32-byte aligned offset, as they are placed in the page (for the disassembly test).</summary>
+    /// <summary>All four stubs, each at a 32-byte aligned offset, as they are placed in the page (for the disassembly
+    /// test).</summary>
     public static byte[] StubBytes
     {
         get
@@ -146,7 +151,8 @@ public static unsafe partial class WaitInstructions
     static StubTable? MapStubs()
     {
         if (!(HasWaitPkg || HasMonitorX)) return null; // nothing to run: do not map an executable page at all
-        var page = Libc.mmap(null, 4096, LibcConstants.PROT_READ | LibcConstants.PROT_WRITE, MapPrivate | MapAnonymous, -1, 0);
+        var page = Libc.mmap(null, 4096, LibcConstants.PROT_READ | LibcConstants.PROT_WRITE,
+            MapPrivate | MapAnonymous, -1, 0);
         if (page == (void*)-1) return null;
         StubBytes.CopyTo(new Span<byte>(page, 4096));
         if (Mprotect(page, 4096, LibcConstants.PROT_READ | ProtExec) != 0) return null;

@@ -8,7 +8,8 @@ namespace IoUring.Interop;
 /// </summary>
 public static class BitfieldAccess
 {
-    /// <summary>The value of <paramref name="width"/> bits starting at bit <paramref name="bitStart"/> of byte <paramref name="byteOffset"/>, sign-extended when <paramref name="signed"/>.</summary>
+    /// <summary>The value of <paramref name="width"/> bits starting at bit <paramref name="bitStart"/> of byte
+    /// <paramref name="byteOffset"/>, sign-extended when <paramref name="signed"/>.</summary>
     public static ulong Read(ref byte record, int byteOffset, int bitStart, int width, bool signed)
     {
         ulong value = 0;
@@ -23,7 +24,8 @@ public static class BitfieldAccess
         return value;
     }
 
-    /// <summary>Stores the low <paramref name="width"/> bits of <paramref name="value"/>, leaving neighbouring bits alone.</summary>
+    /// <summary>Stores the low <paramref name="width"/> bits of <paramref name="value"/>, leaving neighbouring bits
+    /// alone.</summary>
     public static void Write(ref byte record, int byteOffset, int bitStart, int width, ulong value)
     {
         for (var i = 0; i < width; i++)

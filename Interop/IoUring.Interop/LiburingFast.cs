@@ -11,7 +11,8 @@ namespace IoUring.Interop;
 /// </summary>
 public static unsafe class LiburingFast
 {
-    /// <summary>io_uring_get_sqe: next free SQE (zeroed like io_uring_initialize_sqe), or null when the SQ is full.</summary>
+    /// <summary>io_uring_get_sqe: next free SQE (zeroed like io_uring_initialize_sqe), or null when the SQ is
+    /// full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static io_uring_sqe* io_uring_get_sqe(io_uring* ring)
     {

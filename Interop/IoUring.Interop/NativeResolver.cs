@@ -19,7 +19,8 @@ public static class NativeResolver
         [NativeLibraryNames.Libc] = "libc.so.6",
     };
 
-    /// <summary>Set before the first call to force a directory holding liburing.so.2 and liburing-ffi.so.2 (tests, benchmarks).</summary>
+    /// <summary>Set before the first call to force a directory holding liburing.so.2 and liburing-ffi.so.2 (tests,
+    /// benchmarks).</summary>
     public static string? OverrideDirectory { get; set; }
 
     /// <summary>The file each logical library was loaded from, for diagnostics.</summary>
@@ -45,7 +46,8 @@ public static class NativeResolver
         return IntPtr.Zero; // the runtime then reports DllNotFoundException for the logical name
     }
 
-    /// <summary>The files tried for a logical library, in order (the last is the bare soname: the system's liburing).</summary>
+    /// <summary>The files tried for a logical library, in order (the last is the bare soname: the system's
+    /// liburing).</summary>
     internal static IReadOnlyList<string> CandidatePaths(string logicalName)
         => SoNames.TryGetValue(logicalName, out var soName) ? Candidates(soName).ToList() : [];
 
@@ -53,10 +55,12 @@ public static class NativeResolver
     {
         if (soName == "libc.so.6") { yield return soName; yield break; }
         if (OverrideDirectory is { } over) yield return Path.Combine(over, soName);
-        if (Environment.GetEnvironmentVariable("IOURING_INTEROP_NATIVE_DIR") is { Length: > 0 } env) yield return Path.Combine(env, soName);
+        if (Environment.GetEnvironmentVariable(
+            "IOURING_INTEROP_NATIVE_DIR") is { Length: > 0 } env) yield return Path.Combine(env, soName);
         var baseDir = AppContext.BaseDirectory;
         {
-            // NuGet restores RID-specific natives here for portable apps, or flat next to the app for RID-specific ones.
+            // NuGet restores RID-specific natives here for portable apps, or flat next to the app for RID-specific
+            // ones.
             yield return Path.Combine(baseDir, "runtimes", "linux-x64", "native", soName);
             yield return Path.Combine(baseDir, soName);
         }

@@ -32,7 +32,8 @@ public static class KernelBuild
 
     public static string Name(this Flavour f) => f.ToString().ToLowerInvariant();
 
-    public static string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot, "build", $"{f.Name()}-{KernelSource.ExpectedSeries}");
+    public static string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot,
+        "build", $"{f.Name()}-{KernelSource.ExpectedSeries}");
 
     /// <summary>Where make puts the image inside a build directory.</summary>
     static readonly string[] ImageInBuildDir = ["arch", "x86", "boot", "bzImage"];
@@ -94,11 +95,13 @@ public static class KernelBuild
     {
         foreach (var tool in new[] { "make", "gcc", "git", "tar", "xz", "flex", "bison", "bc" })
             if (!Proc.OnPath(tool))
-                throw new ToolkitException(ExitCodes.MissingDependency, $"'{tool}' is not installed: run scripts/install-deps");
+                throw new ToolkitException(
+                    ExitCodes.MissingDependency, $"'{tool}' is not installed: run scripts/install-deps");
         var src = KernelSource.Locate();
         var series = PatchSeries.Load(Paths.KernelPatchesDir);
         var outDir = BuildDir(flavour);
-        using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot, "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
+        using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot,
+            "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
         src.EnsureUnpackedLocked();
         // The patched tree must not change under a running make: a shared hold for the whole build.
         using var patchedLock = flavour == Flavour.Baseline ? null : src.UsePatchedTree(series);
@@ -123,7 +126,8 @@ public static class KernelBuild
                 Progress.Detail($"  [{files}] {t}");
             }
         });
-        var release = Proc.Check("make", ["-s", "-C", tree, $"O={outDir}", "kernelrelease"], ExitCodes.BuildFailed, "make kernelrelease", env: env).Trim();
+        var release = Proc.Check("make", ["-s", "-C", tree, $"O={outDir}", "kernelrelease"], ExitCodes.BuildFailed,
+            "make kernelrelease", env: env).Trim();
         var info = new KernelInfo(flavour.Name(), src.PackageName, src.PackageVersion, release,
             flavour == Flavour.Baseline ? "none" : series.Hash, flavour == Flavour.Baseline ? 0 : series.Patches.Count,
             configHash, ImagePath(flavour))
@@ -142,7 +146,8 @@ public static class KernelBuild
         var requested = new List<ConfigOption>();
         foreach (var frag in Fragments(flavour))
         {
-            if (!File.Exists(frag)) throw new ToolkitException(ExitCodes.BadConfig, $"config fragment {frag} is missing");
+            if (!File.Exists(frag)) throw new ToolkitException(
+                ExitCodes.BadConfig, $"config fragment {frag} is missing");
             requested.AddRange(KernelConfig.ParseFragment(frag));
         }
         // The flavour shows in `uname -r`, so a guest can tell which kernel it booted.
@@ -181,7 +186,8 @@ public static class KernelBuild
         return configHash;
     }
 
-    /// <summary>Fixed build identity, so rebuilds are reproducible and init/version.o is not rebuilt each time.</summary>
+    /// <summary>Fixed build identity, so rebuilds are reproducible and init/version.o is not rebuilt each
+    /// time.</summary>
     public static Dictionary<string, string?> BuildEnv() => new()
     {
         ["KBUILD_BUILD_TIMESTAMP"] = "1970-01-01",
@@ -195,12 +201,14 @@ public static class KernelBuild
         ["LOCALVERSION"] = "",
     };
 
-    internal static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args, string what,
+    internal static void Make(string tree, string outDir, string log, Dictionary<string, string?> env, string[] args,
+        string what,
         Action<string>? onLine = null)
     {
         var r = Proc.Run("make", ["-C", tree, $"O={outDir}", .. args], logFile: log, onLine: onLine, env: env);
         if (r.ExitCode == 0) return;
-        var errors = r.Output.Split('\n').Where(l => l.Contains("error", StringComparison.OrdinalIgnoreCase) || l.Contains("No space left")).Take(20);
+        var errors = r.Output.Split('\n').Where(l => l.Contains("error",
+            StringComparison.OrdinalIgnoreCase) || l.Contains("No space left")).Take(20);
         throw new ToolkitException(Proc.DiskFullOr(ExitCodes.BuildFailed, r.Output),
             $"{what} failed (exit {r.ExitCode}); full log: {log}\n{string.Join('\n', errors)}\n--- last lines ---\n{Proc.Tail(r.Output, 15)}");
     }

@@ -10,7 +10,8 @@ public static class KernelCommand
         var flavour = KernelOptions.Flavour("--flavour", "Which kernel to build");
         var jobs = new Option<int>("--jobs", "-j")
         {
-            Description = "Parallel compile jobs", DefaultValueFactory = _ => Environment.ProcessorCount,
+            Description = "Parallel compile jobs",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         var build = new Command("build", "Unpack Debian's linux-source-6.12 once, apply kernel-patches/series " +
             "(patched, debug), configure (tinyconfig + vm/config fragments, dropped options are errors) and build " +

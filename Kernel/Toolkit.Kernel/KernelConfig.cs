@@ -41,11 +41,15 @@ public static partial class KernelConfig
             if (line.StartsWith('#')) continue;
             var m = SetLine().Match(line);
             if (!m.Success)
-                throw new ToolkitException(ExitCodes.BadConfig, $"{source}:{n}: not a config line: '{raw}' (expected CONFIG_NAME=value or '# CONFIG_NAME is not set')");
+                throw new ToolkitException(
+                    ExitCodes.BadConfig, $"{source}:{n}: not a config line: '{raw}' (expected CONFIG_NAME=value or " +
+                        $"'# CONFIG_NAME is not set')");
             if (!ValidValue().IsMatch(m.Groups[2].Value))
-                throw new ToolkitException(ExitCodes.BadConfig, $"{source}:{n}: bad value for {m.Groups[1].Value}: '{m.Groups[2].Value}'");
+                throw new ToolkitException(
+                    ExitCodes.BadConfig, $"{source}:{n}: bad value for {m.Groups[1].Value}: '{m.Groups[2].Value}'");
             // "=n" means the same as "is not set" in a .config.
-            result.Add(new ConfigOption(m.Groups[1].Value, m.Groups[2].Value == "n" ? null : m.Groups[2].Value, source, n));
+            result.Add(new ConfigOption(m.Groups[1].Value, m.Groups[2].Value == "n" ? null : m.Groups[2].Value,
+                source, n));
         }
         return result;
     }
@@ -79,7 +83,8 @@ public static partial class KernelConfig
     }
 
     /// <summary>The requested options that the final .config does not honour, as readable lines.</summary>
-    public static List<string> FindDropped(IReadOnlyList<ConfigOption> requested, IReadOnlyDictionary<string, string?> final)
+    public static List<string> FindDropped(IReadOnlyList<ConfigOption> requested, IReadOnlyDictionary<string,
+        string?> final)
     {
         var last = new Dictionary<string, ConfigOption>();
         foreach (var o in requested) last[o.Name] = o;

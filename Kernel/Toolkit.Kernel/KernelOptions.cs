@@ -5,17 +5,18 @@ namespace Toolkit.Kernel;
 /// <summary>The command-line options that pick a kernel, shared by every command that boots or builds one.</summary>
 public static class KernelOptions
 {
-    public static Option<string> Flavour(string name, string description, string defaultFlavour = "patched") => new(name)
-    {
-        Description = description + " (baseline, patched or debug)",
-        DefaultValueFactory = _ => defaultFlavour,
-        CustomParser = r =>
+    public static Option<string> Flavour(string name, string description,
+        string defaultFlavour = "patched") => new(name)
         {
-            var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : defaultFlavour;
-            if (!KernelBuild.TryParseFlavour(v, out _, out var error)) r.AddError(error);
-            return v;
-        },
-    };
+            Description = description + " (baseline, patched or debug)",
+            DefaultValueFactory = _ => defaultFlavour,
+            CustomParser = r =>
+            {
+                var v = r.Tokens.Count > 0 ? r.Tokens[0].Value : defaultFlavour;
+                if (!KernelBuild.TryParseFlavour(v, out _, out var error)) r.AddError(error);
+                return v;
+            },
+        };
 
     public static Option<string?> Image() => new("--kernel-image")
     {

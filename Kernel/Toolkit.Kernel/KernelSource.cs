@@ -21,10 +21,12 @@ public sealed class KernelSource
     public required string Tarball { get; init; }
     public required string BaseTree { get; init; }
     public required string PatchedTree { get; init; }
-    /// <summary>The kernel series this package carries (6.12 for every flavour; 6.1 for review's informational apply check).</summary>
+    /// <summary>The kernel series this package carries (6.12 for every flavour; 6.1 for review's informational apply
+    /// check).</summary>
     public string Series { get; init; } = ExpectedSeries;
 
-    /// <summary>Finds the installed source package; TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override it (for tests).</summary>
+    /// <summary>Finds the installed source package; TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override it (for
+    /// tests).</summary>
     public static KernelSource Locate() => Locate(ExpectedSeries);
 
     /// <summary>
@@ -34,15 +36,19 @@ public sealed class KernelSource
     public static KernelSource Locate(string series)
     {
         var isDefault = series == ExpectedSeries;
-        var pkg = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") : null) ?? $"linux-source-{series}";
+        var pkg = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") : null)
+            ?? $"linux-source-{series}";
         var q = Proc.Run("dpkg-query", ["-W", "-f=${Version}|${Status}", pkg]);
         if (q.ExitCode != 0 || !q.Output.Contains("install ok installed"))
             throw new ToolkitException(ExitCodes.MissingDependency,
                 $"Debian package {pkg} is not installed: run scripts/install-deps (or apt-get install {pkg})");
         var version = q.Output.Split('|')[0].Trim();
-        var tarball = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") : null) ?? $"/usr/src/{pkg}.tar.xz";
+        var tarball = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") : null)
+            ?? $"/usr/src/{pkg}.tar.xz";
         if (!File.Exists(tarball))
-            throw new ToolkitException(ExitCodes.MissingDependency, $"{pkg} {version} is installed but {tarball} is missing: reinstall the package");
+            throw new ToolkitException(
+                ExitCodes.MissingDependency, $"{pkg} {version} is installed but {tarball} is missing: reinstall the " +
+                    $"package");
         var root = Path.Combine(Paths.CacheRoot, "src");
         return new KernelSource
         {
@@ -58,7 +64,8 @@ public sealed class KernelSource
     /// <summary>Unpacks under a lock, so concurrent toolkit processes unpack once.</summary>
     public void EnsureUnpackedLocked()
     {
-        using var l = FileLock.Acquire(Path.Combine(Path.GetDirectoryName(BaseTree)!, ".unpack.lock"), "the kernel source unpack");
+        using var l = FileLock.Acquire(Path.Combine(Path.GetDirectoryName(BaseTree)!, ".unpack.lock"),
+            "the kernel source unpack");
         EnsureUnpacked();
     }
 
@@ -88,7 +95,8 @@ public sealed class KernelSource
 
     string VersionStamp => Path.Combine(BaseTree, ".git", "toolkit-source-version");
 
-    /// <summary>Unpacks the tarball into the cache as a git repo, unless the same package version is already there.</summary>
+    /// <summary>Unpacks the tarball into the cache as a git repo, unless the same package version is already
+    /// there.</summary>
     public void EnsureUnpacked()
     {
         var stampValue = $"{PackageName} {PackageVersion}";
@@ -101,9 +109,11 @@ public sealed class KernelSource
         Directory.CreateDirectory(tmp);
         var log = Path.Combine(parent, "unpack.log");
         Progress.Step($"unpacking {Path.GetFileName(Tarball)} ({PackageVersion}) into {parent}");
-        Proc.Check("tar", ["-xf", Tarball, "-C", tmp], ExitCodes.MissingDependency, $"unpacking {Tarball}", logFile: log);
+        Proc.Check("tar", ["-xf", Tarball, "-C", tmp], ExitCodes.MissingDependency, $"unpacking {Tarball}",
+            logFile: log);
         var unpacked = Directory.GetDirectories(tmp).SingleOrDefault()
-            ?? throw new ToolkitException(ExitCodes.WrongSourceVersion, $"{Tarball} does not hold a single top-level directory");
+            ?? throw new ToolkitException(
+                ExitCodes.WrongSourceVersion, $"{Tarball} does not hold a single top-level directory");
         var makefileVersion = ReadMakefileVersion(unpacked);
         if (!makefileVersion.StartsWith(Series + ".", StringComparison.Ordinal))
         {
@@ -187,7 +197,8 @@ public sealed class KernelSource
     {
         if (Directory.Exists(path)) Directory.Delete(path, true);
         // The patched tree's name carries its series: its base repository is the same series' source.
-        var baseTree = Path.Combine(Path.GetDirectoryName(path)!, Path.GetFileName(path).Replace("linux-patched-", "linux-source-"));
+        var baseTree = Path.Combine(Path.GetDirectoryName(path)!, Path.GetFileName(path).Replace("linux-patched-",
+            "linux-source-"));
         if (Directory.Exists(Path.Combine(baseTree, ".git")))
             Proc.Run("git", ["-C", baseTree, "worktree", "prune"], logFile: log);
     }
@@ -229,7 +240,8 @@ public sealed class PatchSeries
     {
         var seriesFile = Path.Combine(dir, "series");
         if (!File.Exists(seriesFile))
-            throw new ToolkitException(ExitCodes.Usage, $"{seriesFile} is missing (an empty file is a valid empty series)");
+            throw new ToolkitException(
+                ExitCodes.Usage, $"{seriesFile} is missing (an empty file is a valid empty series)");
         var patches = new List<string>();
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var lineNo = 0;
@@ -240,7 +252,8 @@ public sealed class PatchSeries
             if (line.Length == 0) continue;
             var full = Path.GetFullPath(Path.Combine(dir, line));
             if (!File.Exists(full))
-                throw new ToolkitException(ExitCodes.PatchDoesNotApply, $"{seriesFile}:{lineNo}: patch file '{line}' does not exist");
+                throw new ToolkitException(
+                    ExitCodes.PatchDoesNotApply, $"{seriesFile}:{lineNo}: patch file '{line}' does not exist");
             patches.Add(full);
             sha.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
             sha.AppendData(File.ReadAllBytes(full));

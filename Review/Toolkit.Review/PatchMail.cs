@@ -62,7 +62,8 @@ public sealed partial record PatchMail
         var sep = Array.FindIndex(lines, l => l == "---" || l.StartsWith("diff --git ", StringComparison.Ordinal));
         var message = sep < 0 ? body : string.Join('\n', lines[..sep]);
         var diffStart = body.IndexOf("\ndiff --git ", StringComparison.Ordinal);
-        var diff = body.StartsWith("diff --git ", StringComparison.Ordinal) ? body : diffStart < 0 ? "" : body[(diffStart + 1)..];
+        var diff = body.StartsWith("diff --git ",
+            StringComparison.Ordinal) ? body : diffStart < 0 ? "" : body[(diffStart + 1)..];
         var files = DiffGit().Matches(diff).Select(m => m.Groups[2].Value).Distinct().ToList();
         var num = NumberTag().Match(subject);
         (int, int)? number = num.Success ? (int.Parse(num.Groups[1].Value), int.Parse(num.Groups[2].Value)) : null;
@@ -90,7 +91,8 @@ public sealed partial record PatchMail
         string? key = null;
         foreach (var line in headerText.Split('\n'))
         {
-            if (line.StartsWith("From ", StringComparison.Ordinal) && key == null) continue; // mbox "From <sha> <date>" line
+            if (line.StartsWith("From ",
+                StringComparison.Ordinal) && key == null) continue; // mbox "From <sha> <date>" line
             if ((line.StartsWith(' ') || line.StartsWith('\t')) && key != null)
             {
                 result[key] += " " + line.Trim();
@@ -117,13 +119,19 @@ public sealed partial record PatchMail
             var data = m.Groups[3].Value;
             if (m.Groups[2].Value is "B" or "b")
             {
-                try { return enc.GetString(Convert.FromBase64String(data)); } catch (FormatException) { return m.Value; }
+                try
+                {
+                    return enc.GetString(Convert.FromBase64String(
+                    data));
+                }
+                catch (FormatException) { return m.Value; }
             }
             var bytes = new List<byte>();
             for (var i = 0; i < data.Length; i++)
             {
                 if (data[i] == '_') bytes.Add((byte)' ');
-                else if (data[i] == '=' && i + 2 < data.Length && byte.TryParse(data.AsSpan(i + 1, 2), System.Globalization.NumberStyles.HexNumber, null, out var b))
+                else if (data[i] == '=' && i + 2 < data.Length && byte.TryParse(data.AsSpan(i + 1, 2),
+                    System.Globalization.NumberStyles.HexNumber, null, out var b))
                 {
                     bytes.Add(b);
                     i += 2;
@@ -184,11 +192,14 @@ public sealed class ReviewSeries
                     .Where(f => !series.Patches.Contains(f)).Select(Read).Where(m => m.IsCover).ToList();
                 return new ReviewSeries { Source = path, Patches = mails, Covers = covers };
             }
-            var files = Directory.GetFiles(path, "*.patch").Concat(Directory.GetFiles(path, "*.diff")).Order(StringComparer.Ordinal).ToList();
-            if (files.Count == 0) throw new ToolkitException(ExitCodes.Usage, $"{path}: no series file and no *.patch files");
+            var files = Directory.GetFiles(path, "*.patch").Concat(Directory.GetFiles(path,
+                "*.diff")).Order(StringComparer.Ordinal).ToList();
+            if (files.Count == 0) throw new ToolkitException(
+                ExitCodes.Usage, $"{path}: no series file and no *.patch files");
             return FromMails(path, files.Select(Read));
         }
-        if (!File.Exists(path)) throw new ToolkitException(ExitCodes.Usage, $"{path}: no such series folder or mbox file");
+        if (!File.Exists(path)) throw new ToolkitException(
+            ExitCodes.Usage, $"{path}: no such series folder or mbox file");
         // git am needs one file per patch: an mbox is split into the run directory.
         Directory.CreateDirectory(splitDir);
         var texts = PatchMail.SplitMbox(File.ReadAllText(path));
@@ -196,7 +207,8 @@ public sealed class ReviewSeries
         for (var i = 0; i < texts.Count; i++)
         {
             var probe = PatchMail.Parse(texts[i], "x");
-            var slug = new string(probe.Summary.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray()).Trim('-');
+            var slug = new string(probe.Summary.Select(c =>
+                char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray()).Trim('-');
             var file = Path.Combine(splitDir, $"{i:D4}-{(slug.Length > 40 ? slug[..40] : slug)}.patch");
             File.WriteAllText(file, texts[i]);
             split.Add(PatchMail.Parse(texts[i], file));
@@ -208,7 +220,8 @@ public sealed class ReviewSeries
     {
         var all = mails.ToList();
         var patches = all.Where(m => !m.IsCover).ToList();
-        if (patches.Count == 0) throw new ToolkitException(ExitCodes.Usage, $"{source}: holds no patch (only cover letters)");
+        if (patches.Count == 0) throw new ToolkitException(
+            ExitCodes.Usage, $"{source}: holds no patch (only cover letters)");
         return new ReviewSeries { Source = source, Patches = patches, Covers = all.Where(m => m.IsCover).ToList() };
     }
 

@@ -10,35 +10,51 @@ public static class ReviewCommand
     {
         var series = new Argument<string?>("series")
         {
-            Description = "Series to review: a folder with a `series` file (default: kernel-patches/), a folder of .patch files, or an mbox",
+            Description =
+                "Series to review: a folder with a `series` file (default: kernel-patches/), a folder of .patch " +
+                    "files, or an mbox",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var jobs = new Option<int>("--jobs", "-j") { Description = "Parallel compile jobs for the per-patch builds", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var jobs = new Option<int>("--jobs", "-j")
+        {
+            Description = "Parallel compile jobs for the per-patch builds",
+            DefaultValueFactory = _ => Environment.ProcessorCount
+        };
         var only = new Option<string[]>("--only")
         {
-            Description = "Run only these checks (comma-separated or repeated): " + string.Join(", ", ReviewRunner.AllChecks),
+            Description = "Run only these checks (comma-separated or repeated): " + string.Join(", ",
+                ReviewRunner.AllChecks),
             AllowMultipleArgumentsPerToken = true,
         };
-        var junit = new Option<string?>("--junit") { Description = "Also write JUnit XML here: one testcase per check per patch" };
+        var junit = new Option<string?>("--junit")
+        {
+            Description =
+            "Also write JUnit XML here: one testcase per check per patch"
+        };
         var headerObjects = new Option<int>("--header-objects")
         {
             Description = "How many objects that include a touched header are compiled with W=1 and sparse",
             DefaultValueFactory = _ => 4,
         };
         var cmd = new Command("review",
-            "NIPA-style checks of a kernel patch series on Debian's 6.12 source: git am per patch (and, for information, on 6.1), " +
-            "a bzImage build after each patch (bisectability), new W=1 / sparse / kernel-doc findings in the touched files, " +
-            "checkpatch --strict, Signed-off-by, subject prefix, cover letter, UAPI layout changes. Prints a table and the JSON " +
+            "NIPA-style checks of a kernel patch series on Debian's 6.12 source: git am per patch (and, for " +
+                "information, on 6.1), " +
+            "a bzImage build after each patch (bisectability), new W=1 / sparse / kernel-doc findings in the touched " +
+                "files, " +
+            "checkpatch --strict, Signed-off-by, subject prefix, cover letter, UAPI layout changes. Prints a table " +
+                "and the JSON " +
             $"report's path. Exit {ExitCodes.Ok} pass, {ExitCodes.ReviewWarn} warnings only, {ExitCodes.Failed} a check failed.")
         {
             series, jobs, only, junit, headerObjects,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
-            var checks = (r.GetValue(only) ?? []).SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet();
+            var checks = (r.GetValue(only) ?? []).SelectMany(s => s.Split(',',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToHashSet();
             var unknown = checks.Except(ReviewRunner.AllChecks).ToList();
             if (unknown.Count > 0)
-                throw new ToolkitException(ExitCodes.Usage, $"unknown check(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ReviewRunner.AllChecks)}");
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"unknown check(s) {string.Join(", ", unknown)}; known: {string.Join(", ", ReviewRunner.AllChecks)}");
             var runDir = Paths.NewRunDir("review");
             var report = ReviewRunner.Run(new ReviewOptions
             {

@@ -26,7 +26,8 @@ public static partial class ReviewFindings
     /// like the patch's (io_uring/io_uring.c). Relative paths are resolved from <paramref name="cwd"/> (the
     /// compiler's directory): ccache with CCACHE_BASEDIR hands gcc paths like ../../src/linux-source-6.12/x.c.
     /// </summary>
-    public static List<Diagnostic> Parse(string output, string? tree = null, bool withColumnOnly = false, string? cwd = null)
+    public static List<Diagnostic> Parse(string output, string? tree = null, bool withColumnOnly = false,
+        string? cwd = null)
     {
         var list = new List<Diagnostic>();
         foreach (var raw in output.Split('\n'))
@@ -37,7 +38,8 @@ public static partial class ReviewFindings
             var kind = m.Groups["kind"].Value;
             if (kind is "note" or "info") continue; // context for the previous message, not a finding
             if (withColumnOnly && !m.Groups["col"].Success) continue;
-            list.Add(new Diagnostic(TreePath(m.Groups["path"].Value, tree, cwd), int.Parse(m.Groups["line"].Value), kind, m.Groups["text"].Value.Trim()));
+            list.Add(new Diagnostic(TreePath(m.Groups["path"].Value, tree, cwd), int.Parse(m.Groups["line"].Value),
+                kind, m.Groups["text"].Value.Trim()));
         }
         return list;
     }
@@ -45,12 +47,14 @@ public static partial class ReviewFindings
     static string TreePath(string path, string? tree, string? cwd)
     {
         if (tree == null) return path;
-        var full = Path.IsPathRooted(path) ? path : cwd != null ? Path.GetFullPath(Path.Combine(cwd, path)) : Path.Combine(tree, path);
+        var full = Path.IsPathRooted(path) ? path : cwd != null ? Path.GetFullPath(Path.Combine(cwd,
+            path)) : Path.Combine(tree, path);
         var rel = Path.GetRelativePath(tree, full);
         return rel.StartsWith("..", StringComparison.Ordinal) ? path : rel;
     }
 
-    /// <summary>The diagnostics of <paramref name="after"/> that <paramref name="before"/> does not have (counting repeats).</summary>
+    /// <summary>The diagnostics of <paramref name="after"/> that <paramref name="before"/> does not have (counting
+    /// repeats).</summary>
     public static List<Diagnostic> Added(IEnumerable<Diagnostic> before, IEnumerable<Diagnostic> after)
     {
         var had = before.GroupBy(d => d.Key).ToDictionary(g => g.Key, g => g.Count());

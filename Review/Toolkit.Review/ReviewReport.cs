@@ -13,9 +13,11 @@ namespace Toolkit.Review;
 public enum Verdict { Pass, Info, Skip, Warn, Fail }
 
 /// <summary>One check on one patch (or on the series: Target "series").</summary>
-public sealed record CheckResult(string Check, string Target, Verdict Verdict, string Summary, IReadOnlyList<string> Details, double Seconds)
+public sealed record CheckResult(string Check, string Target, Verdict Verdict, string Summary,
+    IReadOnlyList<string> Details, double Seconds)
 {
-    public static CheckResult Of(string check, string target, Verdict v, string summary, IEnumerable<string>? details = null, double seconds = 0) =>
+    public static CheckResult Of(string check, string target, Verdict v, string summary,
+        IEnumerable<string>? details = null, double seconds = 0) =>
         new(check, target, v, summary, (details ?? []).ToList(), Math.Round(seconds, 2));
 }
 
@@ -29,7 +31,8 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
     public Verdict Overall => Results.Any(r => r.Verdict == Verdict.Fail) ? Verdict.Fail
         : Results.Any(r => r.Verdict == Verdict.Warn) ? Verdict.Warn : Verdict.Pass;
 
-    /// <summary>NIPA's convention: 0 pass, 250 warning, anything else a failure (here 1, as for every failed check).</summary>
+    /// <summary>NIPA's convention: 0 pass, 250 warning, anything else a failure (here 1, as for every failed
+    /// check).</summary>
     public int ExitCode => Overall switch
     {
         Verdict.Fail => ExitCodes.Failed,
@@ -51,7 +54,8 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
         results = Results,
     }, Json) + "\n";
 
-    /// <summary>Terminal table: one row per patch (and the series), one column per check; findings listed below.</summary>
+    /// <summary>Terminal table: one row per patch (and the series), one column per check; findings listed
+    /// below.</summary>
     public string Table()
     {
         var checks = Results.Select(r => r.Check).Distinct().ToList();
@@ -85,7 +89,8 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
 
     static string Short(string target) => target.Length > 40 ? target[..40] : target;
 
-    /// <summary>JUnit: one testcase per check per patch; warnings pass with the finding in system-out, Skip is skipped.</summary>
+    /// <summary>JUnit: one testcase per check per patch; warnings pass with the finding in system-out, Skip is
+    /// skipped.</summary>
     public string JUnitXml()
     {
         var suites = Results.GroupBy(r => r.Target).Select(g => new SuiteResult("review/" + g.Key, g.Select(r =>

@@ -30,7 +30,8 @@ public sealed class ReviewOptions
 public static partial class ReviewRunner
 {
     public static readonly string[] AllChecks =
-        ["cover_letter", "numbering", "signoff", "subject", "checkpatch", "apply", "apply_6.1", "build", "build_w1", "sparse", "kdoc", "uapi"];
+        ["cover_letter", "numbering", "signoff", "subject", "checkpatch", "apply", "apply_6.1", "build", "build_w1",
+            "sparse", "kdoc", "uapi"];
     static readonly string[] TreeChecks = ["apply", "build", "build_w1", "sparse", "kdoc", "uapi"];
     static readonly string[] BuildChecks = ["build", "build_w1", "sparse", "uapi"];
     const string OldSeries = "6.1";
@@ -270,7 +271,8 @@ public static partial class ReviewRunner
     /// <summary>Series results first, then patches in order, checks in <see cref="AllChecks"/> order.</summary>
     static List<CheckResult> Order(List<CheckResult> results)
     {
-        var targets = results.Select(r => r.Target).Distinct().OrderBy(t => t == ReviewReport.SeriesTarget ? 0 : 1).ToList();
+        var targets = results.Select(r => r.Target).Distinct().OrderBy(t =>
+            t == ReviewReport.SeriesTarget ? 0 : 1).ToList();
         return results.OrderBy(r => targets.IndexOf(r.Target)).ThenBy(r => Array.IndexOf(AllChecks, r.Check)).ToList();
     }
 
@@ -278,7 +280,8 @@ public static partial class ReviewRunner
     static void PrepareTree(KernelSource src, string log)
     {
         // A tree whose repository was re-unpacked (new Debian version) no longer resolves `base`: made anew.
-        if (!File.Exists(Path.Combine(Tree, ".git")) || Proc.Run("git", ["-C", Tree, "rev-parse", "-q", "--verify", "base^{commit}"]).ExitCode != 0)
+        if (!File.Exists(Path.Combine(Tree, ".git")) || Proc.Run("git", ["-C", Tree, "rev-parse", "-q", "--verify",
+            "base^{commit}"]).ExitCode != 0)
         {
             if (Directory.Exists(Tree)) Directory.Delete(Tree, true);
             Proc.Run("git", ["-C", src.BaseTree, "worktree", "prune"], logFile: log);
@@ -296,7 +299,8 @@ public static partial class ReviewRunner
     static ProcResult MakeImage(Dictionary<string, string?> env, string log, int jobs, string what)
     {
         var files = 0;
-        return Proc.Run("make", ["-C", Tree, $"O={OutDir}", $"-j{jobs}", CC, "bzImage"], logFile: log, env: env, onLine: line =>
+        return Proc.Run("make", ["-C", Tree, $"O={OutDir}", $"-j{jobs}", CC, "bzImage"], logFile: log, env: env,
+            onLine: line =>
         {
             var t = line.TrimStart();
             if (t.StartsWith("CC ", StringComparison.Ordinal) || t.StartsWith("LD ", StringComparison.Ordinal))
@@ -304,7 +308,8 @@ public static partial class ReviewRunner
         });
     }
 
-    /// <summary>Objects to check for a patch: its .c files' objects, plus a few objects that include its headers.</summary>
+    /// <summary>Objects to check for a patch: its .c files' objects, plus a few objects that include its
+    /// headers.</summary>
     public sealed record Objects(IReadOnlyList<string> Targets, IReadOnlyList<string> NotBuilt);
 
     static Objects ObjectsFor(PatchMail p, int headerObjects)
@@ -315,7 +320,8 @@ public static partial class ReviewRunner
         {
             var obj = f[..^2] + ".o";
             // A .c file added by this patch has no object yet: take it if its directory is built at all.
-            if (File.Exists(Path.Combine(OutDir, obj)) || (!File.Exists(Path.Combine(Tree, f)) && Directory.Exists(Path.Combine(OutDir, Path.GetDirectoryName(f)!))))
+            if (File.Exists(Path.Combine(OutDir, obj)) || (!File.Exists(Path.Combine(Tree,
+                f)) && Directory.Exists(Path.Combine(OutDir, Path.GetDirectoryName(f)!))))
                 targets.Add(obj);
             else notBuilt.Add(f);
         }
@@ -327,22 +333,27 @@ public static partial class ReviewRunner
             foreach (var cmd in Directory.EnumerateFiles(OutDir, "*.o.cmd", SearchOption.AllDirectories))
             {
                 var text = File.ReadAllText(cmd);
-                if (!headers.Any(h => text.Contains("/" + h + " ", StringComparison.Ordinal) || text.Contains("/" + h + "\n", StringComparison.Ordinal))) continue;
+                if (!headers.Any(h => text.Contains("/" + h + " ",
+                    StringComparison.Ordinal) || text.Contains("/" + h + "\n", StringComparison.Ordinal))) continue;
                 var rel = Path.GetRelativePath(OutDir, cmd);
-                var obj = Path.Combine(Path.GetDirectoryName(rel)!, Path.GetFileName(rel)[1..^4]); // ".x.o.cmd" -> "x.o"
+                var obj = Path.Combine(Path.GetDirectoryName(rel)!,
+                    Path.GetFileName(rel)[1..^4]); // ".x.o.cmd" -> "x.o"
                 if (File.Exists(Path.Combine(Tree, obj[..^2] + ".c"))) dependents.Add(obj);
             }
             // Prefer objects in the directories the patch works in; then by name, for a stable choice.
-            targets.AddRange(dependents.Except(targets).OrderBy(d => dirs.Contains(Path.GetDirectoryName(d) ?? "") ? 0 : 1)
+            targets.AddRange(dependents.Except(targets).OrderBy(d => dirs.Contains(Path.GetDirectoryName(d)
+                ?? "") ? 0 : 1)
                 .ThenBy(d => d, StringComparer.Ordinal).Take(headerObjects));
         }
         return new Objects(targets, notBuilt);
     }
 
-    static string NotBuilt(Objects o) => o.NotBuilt.Count == 0 ? "" : $" ({string.Join(", ", o.NotBuilt)} not built in this config)";
+    static string NotBuilt(Objects o) =>
+        o.NotBuilt.Count == 0 ? "" : $" ({string.Join(", ", o.NotBuilt)} not built in this config)";
 
     /// <summary>Objects whose source is in the tree now: a .c file the patch adds has no "before".</summary>
-    static string[] Present(IReadOnlyList<string> objs) => objs.Where(o => File.Exists(Path.Combine(Tree, o[..^2] + ".c"))).ToArray();
+    static string[] Present(IReadOnlyList<string> objs) => objs.Where(o => File.Exists(Path.Combine(Tree,
+        o[..^2] + ".c"))).ToArray();
 
     static List<Diagnostic> W1(IReadOnlyList<string> objs, Dictionary<string, string?> env, string log)
     {
@@ -367,7 +378,8 @@ public static partial class ReviewRunner
         return SparseFindings(r.Output);
     }
 
-    /// <summary>The sparse diagnostics in a `make C=2` run's output: gcc's (ending in "[-Wflag]") are not sparse's.</summary>
+    /// <summary>The sparse diagnostics in a `make C=2` run's output: gcc's (ending in "[-Wflag]") are not
+    /// sparse's.</summary>
     public static List<Diagnostic> SparseFindings(string makeOutput) =>
         ReviewFindings.Parse(makeOutput, Tree, cwd: OutDir).Where(d => !GccFlag().IsMatch(d.Text)).ToList();
 
@@ -376,19 +388,24 @@ public static partial class ReviewRunner
 
     static List<Diagnostic> KernelDoc(IReadOnlyList<string> files, string log)
     {
-        var present = files.Where(f => (f.EndsWith(".c") || f.EndsWith(".h")) && File.Exists(Path.Combine(Tree, f))).ToList();
+        var present = files.Where(f => (f.EndsWith(".c") || f.EndsWith(".h")) && File.Exists(Path.Combine(Tree,
+            f))).ToList();
         if (present.Count == 0) return [];
-        var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "kernel-doc"), "-none", "-Wall", .. present], workDir: Tree, logFile: log);
+        var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "kernel-doc"), "-none", "-Wall", .. present],
+            workDir: Tree, logFile: log);
         return ReviewFindings.Parse(r.Output, Tree, cwd: Tree);
     }
 
-    static CheckResult Compare(string check, string patch, List<Diagnostic> before, List<Diagnostic> after, string what, Objects? objs)
+    static CheckResult Compare(string check, string patch, List<Diagnostic> before, List<Diagnostic> after,
+        string what, Objects? objs)
     {
         var added = ReviewFindings.Added(before, after);
         var scope = objs == null ? "" : $" in {string.Join(", ", objs.Targets)}";
-        if (added.Count == 0) return CheckResult.Of(check, patch, Verdict.Pass, $"no new {what}{scope} (before: {before.Count}, after: {after.Count})");
+        if (added.Count == 0) return CheckResult.Of(check, patch,
+            Verdict.Pass, $"no new {what}{scope} (before: {before.Count}, after: {after.Count})");
         var errors = added.Any(d => d.Kind.Contains("error"));
-        return CheckResult.Of(check, patch, errors ? Verdict.Fail : Verdict.Warn, $"{added.Count} new {what}{scope}", added.Select(d => d.ToString()));
+        return CheckResult.Of(check, patch, errors ? Verdict.Fail : Verdict.Warn, $"{added.Count} new {what}{scope}",
+            added.Select(d => d.ToString()));
     }
 
     static CheckResult Checkpatch(PatchMail p, string runDir)
@@ -398,8 +415,10 @@ public static partial class ReviewRunner
         var scratch = Path.Combine(Root, "scratch");
         Directory.CreateDirectory(scratch);
         var sw = Stopwatch.StartNew();
-        var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "checkpatch.pl"), "--strict", "--no-color", "--showfile",
-            $"--root={Tree}", Path.GetFullPath(p.File)], workDir: scratch, logFile: Path.Combine(runDir, "checkpatch.log"),
+        var r = Proc.Run("perl", [Path.Combine(Tree, "scripts", "checkpatch.pl"), "--strict", "--no-color",
+            "--showfile",
+            $"--root={Tree}", Path.GetFullPath(p.File)], workDir: scratch, logFile: Path.Combine(runDir,
+                "checkpatch.log"),
             env: new Dictionary<string, string?> { ["GIT_DIR"] = null });
         return MetaChecks.Checkpatch(p.Name, r.Output, r.ExitCode, sw.Elapsed.TotalSeconds);
     }
@@ -409,7 +428,9 @@ public static partial class ReviewRunner
         var detail = Proc.Run("git", ["-C", Tree, "apply", "--check", "-v", p.File]).Output;
         var lines = detail.Split('\n').Where(l => l.StartsWith("error:", StringComparison.Ordinal)).ToList();
         var hunk = FailedHunk(p, detail);
-        return CheckResult.Of("apply", p.Name, Verdict.Fail, $"does not apply to {src.PackageName} {src.PackageVersion}" + (hunk != null ? $": {hunk}" : ""),
+        return CheckResult.Of("apply", p.Name,
+            Verdict.Fail, $"does not apply to {src.PackageName} {src.PackageVersion}" + (hunk != null
+                ? $": {hunk}" : ""),
             lines.Count > 0 ? lines : [Proc.Tail(detail, 10)], seconds);
     }
 
@@ -424,7 +445,8 @@ public static partial class ReviewRunner
         foreach (var l in p.Diff.Split('\n'))
         {
             if (l.StartsWith("diff --git ", StringComparison.Ordinal)) current = l.Split(" b/").Last();
-            else if (current == file && l.StartsWith($"@@ -{line},", StringComparison.Ordinal) || current == file && l.StartsWith($"@@ -{line} ", StringComparison.Ordinal))
+            else if (current == file && l.StartsWith($"@@ -{line},",
+                StringComparison.Ordinal) || current == file && l.StartsWith($"@@ -{line} ", StringComparison.Ordinal))
                 return $"{file} hunk {l.Split(" @@")[0]} @@";
         }
         return $"{file}:{line}";
@@ -440,7 +462,8 @@ public static partial class ReviewRunner
         try { old = KernelSource.Locate(OldSeries); }
         catch (ToolkitException e) when (e.ExitCode == ExitCodes.MissingDependency)
         {
-            return series.Patches.Select(p => CheckResult.Of("apply_6.1", p.Name, Verdict.Skip, $"linux-source-{OldSeries} is not installed (scripts/install-deps)")).ToList();
+            return series.Patches.Select(p => CheckResult.Of("apply_6.1", p.Name,
+                Verdict.Skip, $"linux-source-{OldSeries} is not installed (scripts/install-deps)")).ToList();
         }
         old.EnsureUnpackedLocked();
         var index = Path.Combine(Root, $"index-{OldSeries}-{Environment.ProcessId}");
@@ -449,12 +472,18 @@ public static partial class ReviewRunner
         var results = new List<CheckResult>();
         try
         {
-            Proc.Check("git", ["-C", old.BaseTree, "read-tree", "base"], ExitCodes.MissingDependency, "git read-tree (6.1)", env: env);
+            Proc.Check("git", ["-C", old.BaseTree, "read-tree", "base"], ExitCodes.MissingDependency,
+                "git read-tree (6.1)", env: env);
             var ok = true;
             foreach (var p in series.Patches)
             {
-                if (!ok) { results.Add(CheckResult.Of("apply_6.1", p.Name, Verdict.Info, "not tried: an earlier patch does not apply to 6.1")); continue; }
-                var r = Proc.Run("git", ["-C", old.BaseTree, "apply", "--cached", "-v", Path.GetFullPath(p.File)], env: env);
+                if (!ok)
+                {
+                    results.Add(CheckResult.Of("apply_6.1", p.Name, Verdict.Info,
+                    "not tried: an earlier patch does not apply to 6.1")); continue;
+                }
+                var r = Proc.Run("git", ["-C", old.BaseTree, "apply", "--cached", "-v", Path.GetFullPath(p.File)],
+                    env: env);
                 ok = r.ExitCode == 0;
                 var hunk = ok ? null : FailedHunk(p, r.Output);
                 results.Add(CheckResult.Of("apply_6.1", p.Name, Verdict.Info,
@@ -466,7 +495,8 @@ public static partial class ReviewRunner
         return results;
     }
 
-    static Dictionary<string, UapiSnapshot> UapiSnapshots(IReadOnlyList<string> headers, Dictionary<string, string?> env, string log, string runDir)
+    static Dictionary<string, UapiSnapshot> UapiSnapshots(IReadOnlyList<string> headers, Dictionary<string,
+        string?> env, string log, string runDir)
     {
         // `make headers` installs the tree's UAPI headers as userspace sees them (incrementally) into O=/usr/include.
         var r = Proc.Run("make", ["-C", Tree, $"O={OutDir}", CC, "headers"], logFile: log, env: env);
@@ -474,7 +504,14 @@ public static partial class ReviewRunner
         foreach (var h in headers)
         {
             var name = Uapi.IncludeName(h);
-            if (name == null) { result[h] = UapiSnapshot.Empty with { Error = "not an x86 UAPI header: compare by hand" }; continue; }
+            if (name == null)
+            {
+                result[h] = UapiSnapshot.Empty with
+                {
+                    Error =
+                "not an x86 UAPI header: compare by hand"
+                }; continue;
+            }
             result[h] = r.ExitCode != 0
                 ? UapiSnapshot.Empty with { Error = "make headers failed: " + Proc.Tail(r.Output, 5) }
                 : Uapi.Probe(Path.Combine(OutDir, "usr", "include"), name, Path.Combine(runDir, "uapi"), log);
@@ -482,7 +519,8 @@ public static partial class ReviewRunner
         return result;
     }
 
-    static CheckResult UapiResult(string patch, IReadOnlyList<string> headers, Dictionary<string, UapiSnapshot> before, Dictionary<string, UapiSnapshot> after)
+    static CheckResult UapiResult(string patch, IReadOnlyList<string> headers, Dictionary<string,
+        UapiSnapshot> before, Dictionary<string, UapiSnapshot> after)
     {
         var breaking = new List<string>();
         var changes = new List<string>();
@@ -495,9 +533,12 @@ public static partial class ReviewRunner
             changes.AddRange(c);
         }
         if (breaking.Count > 0)
-            return CheckResult.Of("uapi", patch, Verdict.Fail, $"UAPI break in {string.Join(", ", headers)}: existing layout or values changed", breaking.Concat(changes).Concat(errors));
+            return CheckResult.Of("uapi", patch,
+                Verdict.Fail, $"UAPI break in {string.Join(", ", headers)}: existing layout or values changed",
+                    breaking.Concat(changes).Concat(errors));
         return CheckResult.Of("uapi", patch, Verdict.Warn,
-            $"UAPI change in {string.Join(", ", headers)} (flagged for extra review; existing offsets and values unchanged)",
+            $"UAPI change in {string.Join(", ", headers)} (flagged for extra review; existing offsets and values " +
+                $"unchanged)",
             changes.Concat(errors).DefaultIfEmpty("no change visible to the probe (comments or formatting only)"));
     }
 }

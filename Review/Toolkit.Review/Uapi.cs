@@ -3,18 +3,21 @@ using Toolkit.Infra;
 
 namespace Toolkit.Review;
 
-/// <summary>What a UAPI header defines, as the compiler sees it: record layouts, macro definitions, enumerator values.</summary>
+/// <summary>What a UAPI header defines, as the compiler sees it: record layouts, macro definitions, enumerator
+/// values.</summary>
 public sealed record UapiSnapshot(
     IReadOnlyDictionary<string, RecordLayout> Records,
     IReadOnlyDictionary<string, string> Macros,
     IReadOnlyDictionary<string, long> Enumerators,
     string? Error)
 {
-    public static readonly UapiSnapshot Empty = new(new Dictionary<string, RecordLayout>(), new Dictionary<string, string>(), new Dictionary<string, long>(), null);
+    public static readonly UapiSnapshot Empty = new(new Dictionary<string, RecordLayout>(), new Dictionary<string,
+        string>(), new Dictionary<string, long>(), null);
 }
 
 /// <summary>A struct/union as clang lays it out: size and every member path with its offset.</summary>
-public sealed record RecordLayout(string Name, long Size, IReadOnlyList<(string Path, string Member, long Offset)> Members);
+public sealed record RecordLayout(string Name, long Size,
+    IReadOnlyList<(string Path, string Member, long Offset)> Members);
 
 /// <summary>
 /// UAPI review: a header under include/uapi is compiled before and after a patch, from the tree's
@@ -28,7 +31,8 @@ public static partial class Uapi
     private static partial Regex RecordDef();
     [GeneratedRegex(@"\benum\s*[A-Za-z_]*\w*\s*\{([^}]*)\}")]
     private static partial Regex EnumBody();
-    [GeneratedRegex(@"^\s*#\s*define\s+(?>([A-Za-z_]\w*))(?!\()\s*(.*)$", RegexOptions.Multiline)] // atomic: no backtracking into a function-like name
+    [GeneratedRegex(@"^\s*#\s*define\s+(?>([A-Za-z_]\w*))(?!\()\s*(.*)$",
+        RegexOptions.Multiline)] // atomic: no backtracking into a function-like name
     private static partial Regex ObjectMacro();
     [GeneratedRegex(@"/\*.*?\*/", RegexOptions.Singleline)]
     private static partial Regex BlockComment();
@@ -37,24 +41,30 @@ public static partial class Uapi
     [GeneratedRegex(@"\((?:anonymous|unnamed) at [^)]*\)")]
     private static partial Regex AnonymousAt();
 
-    /// <summary>"linux/io_uring.h" for include/uapi/linux/io_uring.h; null for headers userspace on x86 never sees.</summary>
+    /// <summary>"linux/io_uring.h" for include/uapi/linux/io_uring.h; null for headers userspace on x86 never
+    /// sees.</summary>
     public static string? IncludeName(string repoPath) =>
         repoPath.StartsWith("include/uapi/", StringComparison.Ordinal) ? repoPath["include/uapi/".Length..]
-        : repoPath.StartsWith("arch/x86/include/uapi/", StringComparison.Ordinal) ? repoPath["arch/x86/include/uapi/".Length..]
+        : repoPath.StartsWith("arch/x86/include/uapi/",
+            StringComparison.Ordinal) ? repoPath["arch/x86/include/uapi/".Length..]
         : null;
 
     public static bool IsUapi(string repoPath) => repoPath.StartsWith("include/uapi/", StringComparison.Ordinal) ||
-        (repoPath.StartsWith("arch/", StringComparison.Ordinal) && repoPath.Contains("/include/uapi/", StringComparison.Ordinal));
+        (repoPath.StartsWith("arch/", StringComparison.Ordinal) && repoPath.Contains("/include/uapi/",
+            StringComparison.Ordinal));
 
     /// <summary>Names the header itself declares (so types pulled in from other headers are left out).</summary>
     public static (List<string> Records, List<string> Enumerators, List<string> Macros) Declared(string headerText)
     {
         var text = BlockComment().Replace(headerText, " ");
-        var records = RecordDef().Matches(text).Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}").Distinct().ToList();
+        var records = RecordDef().Matches(text).Select(m => $"{m.Groups[1].Value} {m.Groups[2].Value}").Distinct()
+            .ToList();
         var enumerators = EnumBody().Matches(text).SelectMany(m => m.Groups[1].Value.Split(','))
-            .Select(e => Regex.Match(e, @"^\s*([A-Za-z_]\w*)")).Where(m => m.Success).Select(m => m.Groups[1].Value).Distinct().ToList();
+            .Select(e => Regex.Match(e,
+                @"^\s*([A-Za-z_]\w*)")).Where(m => m.Success).Select(m => m.Groups[1].Value).Distinct().ToList();
         var macros = ObjectMacro().Matches(text).Select(m => m.Groups[1].Value)
-            .Where(n => !n.StartsWith("_UAPI", StringComparison.Ordinal) && !n.EndsWith("_H", StringComparison.Ordinal)).Distinct().ToList();
+            .Where(n => !n.StartsWith("_UAPI", StringComparison.Ordinal) && !n.EndsWith("_H",
+                StringComparison.Ordinal)).Distinct().ToList();
         return (records, enumerators, macros);
     }
 
@@ -77,14 +87,20 @@ public static partial class Uapi
 
         var layouts = new Dictionary<string, RecordLayout>();
         // Code generation, not -fsyntax-only: clang 14 dumps only the layouts sema needed unless it emits code.
-        var dump = Proc.Run("clang", ["-c", "-o", "/dev/null", "-w", "-Xclang", "-fdump-record-layouts", "-I", usrInclude, probe], logFile: log);
-        if (dump.ExitCode != 0) return UapiSnapshot.Empty with { Error = "clang could not compile the UAPI probe: " + Proc.Tail(dump.Output, 5) };
+        var dump = Proc.Run("clang", ["-c", "-o", "/dev/null", "-w", "-Xclang", "-fdump-record-layouts", "-I",
+            usrInclude, probe], logFile: log);
+        if (dump.ExitCode != 0) return UapiSnapshot.Empty with
+        {
+            Error = "clang could not compile the UAPI probe: "
+            + Proc.Tail(dump.Output, 5)
+        };
         foreach (var l in ParseLayouts(dump.Output).Where(l => records.Contains(l.Name))) layouts[l.Name] = l;
 
         var values = new Dictionary<string, long>();
         var exe = Path.Combine(workDir, "uapi-probe");
         var cc = Proc.Run("gcc", ["-w", "-I", usrInclude, probe, "-o", exe], logFile: log);
-        if (cc.ExitCode != 0) return new UapiSnapshot(layouts, new Dictionary<string, string>(), values, "gcc could not build the UAPI probe: " + Proc.Tail(cc.Output, 5));
+        if (cc.ExitCode != 0) return new UapiSnapshot(layouts, new Dictionary<string, string>(), values,
+            "gcc could not build the UAPI probe: " + Proc.Tail(cc.Output, 5));
         var run = Proc.Run(exe, [], logFile: log);
         foreach (var line in run.Output.Split('\n'))
         {
@@ -93,14 +109,16 @@ public static partial class Uapi
         }
 
         var defs = new Dictionary<string, string>();
-        var dm = Proc.Run("gcc", ["-E", "-dM", "-I", usrInclude, "-include", includeName, "-x", "c", "/dev/null"], logFile: log);
+        var dm = Proc.Run("gcc", ["-E", "-dM", "-I", usrInclude, "-include", includeName, "-x", "c", "/dev/null"],
+            logFile: log);
         foreach (Match m in ObjectMacro().Matches(dm.Output))
             if (macros.Contains(m.Groups[1].Value))
                 defs[m.Groups[1].Value] = Regex.Replace(m.Groups[2].Value.Trim(), @"\s+", " ");
         return new UapiSnapshot(layouts, defs, values, null);
     }
 
-    /// <summary>Parses clang's -fdump-record-layouts output. Member paths name their enclosing members; anonymous ones by position.</summary>
+    /// <summary>Parses clang's -fdump-record-layouts output. Member paths name their enclosing members; anonymous ones
+    /// by position.</summary>
     public static List<RecordLayout> ParseLayouts(string dump)
     {
         var result = new List<RecordLayout>();
@@ -122,7 +140,8 @@ public static partial class Uapi
                 if (name == null) { name = text; continue; }
                 while (stack.Count > 0 && stack[^1].Indent >= indent) stack.RemoveAt(stack.Count - 1);
                 // "union x::(anonymous)" has no member name; "union x::(anonymous) u" is member u.
-                var member = text.EndsWith("(anonymous)", StringComparison.Ordinal) ? "(anonymous)" : text.Split(' ')[^1];
+                var member = text.EndsWith("(anonymous)",
+                    StringComparison.Ordinal) ? "(anonymous)" : text.Split(' ')[^1];
                 var path = string.Join('.', stack.Select(s => s.Name).Append(member));
                 // Several anonymous unions at one level: told apart by their order.
                 var n = seen[path] = seen.GetValueOrDefault(path) + 1;
@@ -136,7 +155,8 @@ public static partial class Uapi
     }
 
     /// <summary>Breaking changes (Fail) and changes to flag for review (Warn), as readable lines.</summary>
-    public static (List<string> Breaking, List<string> Changes) Compare(UapiSnapshot before, UapiSnapshot after, string header)
+    public static (List<string> Breaking, List<string> Changes) Compare(UapiSnapshot before, UapiSnapshot after,
+        string header)
     {
         var breaking = new List<string>();
         var changes = new List<string>();
@@ -154,27 +174,32 @@ public static partial class Uapi
                     else if (am.Member != m.Member) changes.Add($"{header}: {name}.{m.Path} changed type: '{m.Member}' -> '{am.Member}'");
                     continue;
                 }
-                var renamed = a.Members.FirstOrDefault(x => x.Offset == m.Offset && !beforePaths.Contains(x.Path) && Type(x.Member) == Type(m.Member));
+                var renamed = a.Members.FirstOrDefault(x => x.Offset == m.Offset && !beforePaths.Contains(x.Path)
+                    && Type(x.Member) == Type(m.Member));
                 if (renamed.Path != null) changes.Add($"{header}: {name}.{m.Path} (offset {m.Offset}) renamed to {renamed.Path}: source-incompatible for users of the old name");
                 else breaking.Add($"{header}: {name}.{m.Path} (offset {m.Offset}) removed");
             }
             foreach (var am in a.Members.Where(x => !beforePaths.Contains(x.Path) &&
-                         !b.Members.Any(m => m.Offset == x.Offset && !afterByPath.ContainsKey(m.Path) && Type(m.Member) == Type(x.Member))))
+                         !b.Members.Any(m => m.Offset == x.Offset && !afterByPath.ContainsKey(m.Path)
+                             && Type(m.Member) == Type(x.Member))))
                 changes.Add($"{header}: {name}.{am.Path} added at offset {am.Offset}");
         }
-        foreach (var name in after.Records.Keys.Except(before.Records.Keys)) changes.Add($"{header}: new {name} (size {after.Records[name].Size})");
+        foreach (var name in after.Records.Keys.Except(
+            before.Records.Keys)) changes.Add($"{header}: new {name} (size {after.Records[name].Size})");
         foreach (var (n, v) in before.Macros)
         {
             if (!after.Macros.TryGetValue(n, out var av)) breaking.Add($"{header}: #define {n} removed");
             else if (av != v) breaking.Add($"{header}: #define {n} changed from '{v}' to '{av}'");
         }
-        foreach (var n in after.Macros.Keys.Except(before.Macros.Keys)) changes.Add($"{header}: new #define {n} {after.Macros[n]}");
+        foreach (var n in after.Macros.Keys.Except(
+            before.Macros.Keys)) changes.Add($"{header}: new #define {n} {after.Macros[n]}");
         foreach (var (n, v) in before.Enumerators)
         {
             if (!after.Enumerators.TryGetValue(n, out var av)) breaking.Add($"{header}: enumerator {n} removed");
             else if (av != v) breaking.Add($"{header}: enumerator {n} changed value from {v} to {av}");
         }
-        foreach (var n in after.Enumerators.Keys.Except(before.Enumerators.Keys)) changes.Add($"{header}: new enumerator {n} = {after.Enumerators[n]}");
+        foreach (var n in after.Enumerators.Keys.Except(
+            before.Enumerators.Keys)) changes.Add($"{header}: new enumerator {n} = {after.Enumerators[n]}");
         return (breaking, changes);
     }
 

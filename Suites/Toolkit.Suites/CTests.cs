@@ -1,6 +1,5 @@
-using Toolkit.Liburing;
 using Toolkit.Infra;
-
+using Toolkit.Liburing;
 using Toolkit.Vm;
 
 namespace Toolkit.Suites;
@@ -16,7 +15,8 @@ public static class CTests
     public static IReadOnlyList<GuestHarness.CTest> Build(string runDir, int timeoutSeconds)
     {
         var dir = Path.Combine(Paths.RepoRoot, "liburing-tests");
-        var sources = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.c").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        var sources = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.c").OrderBy(f => f,
+            StringComparer.Ordinal).ToList() : [];
         if (sources.Count == 0) return [];
         Progress.Step("building liburing 2.9 (cached) and the C tests of liburing-tests/");
         var log = Path.Combine(runDir, "build-c-tests.log");
@@ -24,8 +24,10 @@ public static class CTests
         using (var w = new StreamWriter(log, append: true))
             liburing = LiburingBuild.Ensure(log: w);
         var outDir = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests");
-        Proc.Check("make", ["-C", dir, $"LIBURING_PREFIX={liburing.Prefix}", $"BUILD={outDir}", $"-j{Environment.ProcessorCount}"],
+        Proc.Check("make", ["-C",
+            dir, $"LIBURING_PREFIX={liburing.Prefix}", $"BUILD={outDir}", $"-j{Environment.ProcessorCount}"],
             ExitCodes.BuildFailed, "building liburing-tests", logFile: log);
-        return sources.Select(s => new GuestHarness.CTest(Suite, Path.Combine(outDir, Path.GetFileNameWithoutExtension(s)), timeoutSeconds)).ToList();
+        return sources.Select(s => new GuestHarness.CTest(Suite, Path.Combine(outDir,
+            Path.GetFileNameWithoutExtension(s)), timeoutSeconds)).ToList();
     }
 }

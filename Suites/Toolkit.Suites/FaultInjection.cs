@@ -19,7 +19,8 @@ public static partial class FaultInjection
     /// <summary>The fault_attr directories used, in debugfs.</summary>
     public static readonly string[] Capabilities = ["failslab", "fail_page_alloc"];
 
-    /// <summary>Starting value of each capability's "times" countdown; what is left after a test says how many failures it got.</summary>
+    /// <summary>Starting value of each capability's "times" countdown; what is left after a test says how many failures
+    /// it got.</summary>
     public const long Times = 1_000_000_000;
 
     /// <summary>
@@ -41,13 +42,15 @@ public static partial class FaultInjection
         public int Probability { get; init; } = 10;
         /// <summary>Also fail page allocations (ring memory, io-wq worker stacks), not only slab ones.</summary>
         public bool PageAlloc { get; init; } = true;
-        /// <summary>Only allocations with this text on the stack fail (io_uring's); null: any allocation of the task.</summary>
+        /// <summary>Only allocations with this text on the stack fail (io_uring's); null: any allocation of the
+        /// task.</summary>
         public TextRange? Require { get; init; }
         /// <summary>Allocations with this text on the stack never fail (kmemleak's own).</summary>
         public TextRange? Reject { get; init; }
         /// <summary>failslab's cache-filter: only these caches fail (e.g. io_kiocb); empty: every cache.</summary>
         public IReadOnlyList<string> Caches { get; init; } = [];
-        /// <summary>1: log each failure (rate-limited), 2: and its stack. GFP_NOWARN allocations are never logged.</summary>
+        /// <summary>1: log each failure (rate-limited), 2: and its stack. GFP_NOWARN allocations are never
+        /// logged.</summary>
         public int Verbose { get; init; } = 2;
         /// <summary>
         /// "space": the first this many bytes (failslab) of eligible allocations never fail, nor the first
@@ -56,10 +59,12 @@ public static partial class FaultInjection
         public int Space { get; init; }
     }
 
-    /// <summary>Shell commands that arm the capabilities (probability last, so nothing fails half-configured).</summary>
+    /// <summary>Shell commands that arm the capabilities (probability last, so nothing fails
+    /// half-configured).</summary>
     public static string ArmScript(Settings s)
     {
-        if (s.Probability is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(s), $"probability {s.Probability} is not 1..100");
+        if (s.Probability is < 1 or > 100) throw new ArgumentOutOfRangeException(nameof(
+            s), $"probability {s.Probability} is not 1..100");
         var sb = new StringBuilder("set -e\n");
         foreach (var cap in Used(s))
         {
@@ -111,10 +116,12 @@ public static partial class FaultInjection
     public static Dictionary<string, long> InjectedCounts(string disarmOutput)
     {
         var d = new Dictionary<string, long>();
-        foreach (var line in disarmOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var line in disarmOutput.Split('\n',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var parts = line.Split(' ');
-            if (parts.Length == 2 && Capabilities.Contains(parts[0]) && long.TryParse(parts[1], CultureInfo.InvariantCulture, out var left))
+            if (parts.Length == 2 && Capabilities.Contains(parts[0]) && long.TryParse(parts[1],
+                CultureInfo.InvariantCulture, out var left))
                 d[parts[0]] = Times - left;
         }
         return d;
@@ -132,7 +139,8 @@ public static partial class FaultInjection
         var list = new List<Symbol>();
         foreach (var l in lines)
             if (KallsymsLine().Match(l.TrimEnd()) is { Success: true } m && !m.Groups[4].Success)
-                list.Add(new Symbol(ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture), m.Groups[3].Value));
+                list.Add(new Symbol(ulong.Parse(m.Groups[1].Value, NumberStyles.HexNumber,
+                    CultureInfo.InvariantCulture), m.Groups[3].Value));
         list.Sort((a, b) => a.Address.CompareTo(b.Address));
         return list;
     }
@@ -179,11 +187,14 @@ public static partial class FaultInjection
         if (bestOwn == 0) return null;
         var lastSym = kallsyms[bestLast];
         // Up to the next symbol at a higher address; the last symbol of all gets one page.
-        var end = kallsyms.Skip(bestLast + 1).FirstOrDefault(s => s.Address > lastSym.Address)?.Address ?? lastSym.Address + 4096;
-        return new TextRange(kallsyms[bestFirst].Address, end, bestLast - bestFirst + 1, kallsyms[bestFirst].Name, lastSym.Name);
+        var end = kallsyms.Skip(bestLast + 1).FirstOrDefault(s => s.Address > lastSym.Address)?.Address
+            ?? lastSym.Address + 4096;
+        return new TextRange(kallsyms[bestFirst].Address, end, bestLast - bestFirst + 1, kallsyms[bestFirst].Name,
+            lastSym.Name);
     }
 
-    /// <summary>A logged injected failure ("FAULT_INJECTION: forcing a failure." and, with verbose=2, its stack).</summary>
+    /// <summary>A logged injected failure ("FAULT_INJECTION: forcing a failure." and, with verbose=2, its
+    /// stack).</summary>
     public sealed record Logged(string Capability, string? Site);
 
     [GeneratedRegex(@"^(\[\s*\d+\.\d+\]\s?)?")]
@@ -203,15 +214,18 @@ public static partial class FaultInjection
         var list = new List<Logged>();
         for (var i = 0; i < kernelLog.Count; i++)
         {
-            if (!Strip(kernelLog[i]).StartsWith("FAULT_INJECTION: forcing a failure.", StringComparison.Ordinal)) continue;
+            if (!Strip(kernelLog[i]).StartsWith("FAULT_INJECTION: forcing a failure.",
+                StringComparison.Ordinal)) continue;
             var cap = "?";
-            if (i + 1 < kernelLog.Count && NameLine().Match(Strip(kernelLog[i + 1])) is { Success: true } n) cap = n.Groups[1].Value;
+            if (i + 1 < kernelLog.Count && NameLine().Match(Strip(kernelLog[i
+                + 1])) is { Success: true } n) cap = n.Groups[1].Value;
             string? site = null, fallback = null;
             var pastAllocator = false;
             for (var j = i + 1; j < kernelLog.Count && j < i + 60; j++)
             {
                 var l = Strip(kernelLog[j]);
-                if (l.StartsWith("FAULT_INJECTION: forcing a failure.", StringComparison.Ordinal) || l.StartsWith("</TASK>", StringComparison.Ordinal)) break;
+                if (l.StartsWith("FAULT_INJECTION: forcing a failure.",
+                    StringComparison.Ordinal) || l.StartsWith("</TASK>", StringComparison.Ordinal)) break;
                 if (FrameLine().Match(l) is not { Success: true } f) continue;
                 var fn = f.Groups[1].Value;
                 if (isSite(fn)) { site = fn; break; }
@@ -226,13 +240,20 @@ public static partial class FaultInjection
     static string Strip(string line) => Timestamp().Replace(line.TrimEnd('\r'), "").TrimStart();
 
     static bool IsAllocator(string fn) =>
-        fn.StartsWith("kmem_cache_alloc", StringComparison.Ordinal) || fn.StartsWith("__kmalloc", StringComparison.Ordinal) ||
-        fn.StartsWith("kmalloc", StringComparison.Ordinal) || fn.StartsWith("__alloc_pages", StringComparison.Ordinal) ||
-        fn.StartsWith("alloc_pages", StringComparison.Ordinal) || fn.StartsWith("prepare_alloc_pages", StringComparison.Ordinal) ||
-        fn.StartsWith("slab_pre_alloc_hook", StringComparison.Ordinal) || fn.StartsWith("__slab_alloc", StringComparison.Ordinal) ||
-        fn.StartsWith("folio_alloc", StringComparison.Ordinal) || fn.StartsWith("__folio_alloc", StringComparison.Ordinal) ||
+        fn.StartsWith("kmem_cache_alloc", StringComparison.Ordinal) || fn.StartsWith("__kmalloc",
+            StringComparison.Ordinal) ||
+        fn.StartsWith("kmalloc", StringComparison.Ordinal) || fn.StartsWith("__alloc_pages",
+            StringComparison.Ordinal) ||
+        fn.StartsWith("alloc_pages", StringComparison.Ordinal) || fn.StartsWith("prepare_alloc_pages",
+            StringComparison.Ordinal) ||
+        fn.StartsWith("slab_pre_alloc_hook", StringComparison.Ordinal) || fn.StartsWith("__slab_alloc",
+            StringComparison.Ordinal) ||
+        fn.StartsWith("folio_alloc", StringComparison.Ordinal) || fn.StartsWith("__folio_alloc",
+            StringComparison.Ordinal) ||
         fn.StartsWith("kzalloc", StringComparison.Ordinal) || fn.StartsWith("__kvmalloc", StringComparison.Ordinal) ||
-        fn.StartsWith("kvmalloc", StringComparison.Ordinal) || fn.StartsWith("__get_free_pages", StringComparison.Ordinal) ||
-        fn.StartsWith("alloc_slab", StringComparison.Ordinal) || fn.StartsWith("___slab_alloc", StringComparison.Ordinal) ||
+        fn.StartsWith("kvmalloc", StringComparison.Ordinal) || fn.StartsWith("__get_free_pages",
+            StringComparison.Ordinal) ||
+        fn.StartsWith("alloc_slab", StringComparison.Ordinal) || fn.StartsWith("___slab_alloc",
+            StringComparison.Ordinal) ||
         fn.StartsWith("new_slab", StringComparison.Ordinal) || fn.StartsWith("allocate_slab", StringComparison.Ordinal);
 }

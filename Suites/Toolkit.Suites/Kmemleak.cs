@@ -10,11 +10,14 @@ public static partial class Kmemleak
 {
     public const string DebugFsFile = "/sys/kernel/debug/kmemleak";
 
-    /// <summary>kmemleak reports nothing younger than this (MSECS_MIN_AGE in mm/kmemleak.c): wait longer after a test.</summary>
+    /// <summary>kmemleak reports nothing younger than this (MSECS_MIN_AGE in mm/kmemleak.c): wait longer after a
+    /// test.</summary>
     public static readonly TimeSpan MinimumObjectAge = TimeSpan.FromSeconds(5);
 
-    /// <summary>One unreferenced object: its header, the allocating task, the allocation backtrace (function names), the raw text.</summary>
-    public sealed record Report(string Address, int Size, string Comm, int Pid, IReadOnlyList<string> Backtrace, string Text)
+    /// <summary>One unreferenced object: its header, the allocating task, the allocation backtrace (function names),
+    /// the raw text.</summary>
+    public sealed record Report(string Address, int Size, string Comm, int Pid, IReadOnlyList<string> Backtrace,
+        string Text)
     {
         /// <summary>The first backtrace frame that is io_uring's, or null.</summary>
         public string? IoUringFrame { get; init; }
@@ -33,7 +36,8 @@ public static partial class Kmemleak
 
     /// <summary>
     /// Names io_uring's functions are recognised by when the kernel's io_uring/*.o symbols are not known:
-    /// io_uring's own prefix (io_*, but not the scheduler's io_schedule*) and the entry points of io_uring/*.c that do not use it.
+    /// io_uring's own prefix (io_*, but not the scheduler's io_schedule*) and the entry points of io_uring/*.c that do
+    /// not use it.
     /// </summary>
     [GeneratedRegex(@"^(__)?(io_(?!schedule|serial_)|tctx_task_work|__do_sys_io_uring|__se_sys_io_uring|__x64_sys_io_uring)")]
     private static partial Regex IoUringName();
@@ -76,14 +80,19 @@ public static partial class Kmemleak
     /// not known, a frame matching io_uring's naming (io_*, io_uring_*, tctx_task_work, the io_uring syscalls).
     /// </summary>
     public static List<Report> Classify(IEnumerable<Report> reports, IReadOnlySet<string>? ioUringSymbols) =>
-        reports.Select(r => r with { IoUringFrame = r.Backtrace.FirstOrDefault(f => IsIoUring(f, ioUringSymbols)) }).ToList();
+        reports.Select(r => r with
+        {
+            IoUringFrame = r.Backtrace.FirstOrDefault(f => IsIoUring(f,
+            ioUringSymbols))
+        }).ToList();
 
     public static bool IsIoUring(string function, IReadOnlySet<string>? ioUringSymbols) =>
         ioUringSymbols is { Count: > 0 }
             ? ioUringSymbols.Contains(function) || ioUringSymbols.Contains(BaseName(function))
             : IoUringName().IsMatch(function);
 
-    /// <summary>A function name without GCC's clone suffixes (io_foo.isra.0, io_foo.cold, io_foo.constprop.0).</summary>
+    /// <summary>A function name without GCC's clone suffixes (io_foo.isra.0, io_foo.cold,
+    /// io_foo.constprop.0).</summary>
     public static string BaseName(string function)
     {
         var dot = function.IndexOf('.');
@@ -93,5 +102,7 @@ public static partial class Kmemleak
     /// <summary>Short description of one report: size, task, and the io_uring frame or the first frames.</summary>
     public static string Describe(Report r) =>
         $"{r.Address} size {r.Size} comm \"{r.Comm}\" pid {r.Pid}: " +
-        (r.IoUringFrame != null ? $"allocated in {r.IoUringFrame} ({string.Join(" <- ", r.Backtrace.Take(6))})" : string.Join(" <- ", r.Backtrace.Take(6)));
+        (r.IoUringFrame != null
+            ? $"allocated in {r.IoUringFrame} ({string.Join(" <- ", r.Backtrace.Take(6))})" : string.Join(" <- ",
+                r.Backtrace.Take(6)));
 }

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using Toolkit.Liburing;
 using Toolkit.Infra;
 using Toolkit.Kernel;
+using Toolkit.Liburing;
 using Toolkit.Reports;
 using Toolkit.Vm;
 
@@ -27,7 +27,8 @@ public static partial class LiburingSuite
     /// the native budget leaves room without letting a real hang cost more than 5 minutes.
     /// </summary>
     public const int DefaultTestTimeout = 300;
-    /// <summary>Seconds of silence beyond the longest test budget after which a guest counts as stuck (dotnet start-up, reporting).</summary>
+    /// <summary>Seconds of silence beyond the longest test budget after which a guest counts as stuck (dotnet start-up,
+    /// reporting).</summary>
     public const int StallMargin = 30;
 
     public static string SubsetFile => Path.Combine(Paths.RepoRoot, "liburing-tests", "upstream-subset.txt");
@@ -37,19 +38,45 @@ public static partial class LiburingSuite
     {
         var kernels = new Option<string>("--kernels")
         {
-            Description = "Comma-separated kernel flavours to run on, the first being the reference (baseline, patched, debug)",
+            Description =
+                "Comma-separated kernel flavours to run on, the first being the reference (baseline, patched, debug)",
             DefaultValueFactory = _ => "baseline,patched",
         };
-        var full = new Option<bool>("--full") { Description = "Run every liburing test instead of the CI subset (liburing-tests/upstream-subset.txt)" };
-        var only = new Option<string?>("--only") { Description = "Comma-separated liburing test names to run instead of the subset (e.g. to re-check a flaky test)" };
-        var testTimeout = new Option<int>("--test-timeout") { Description = "Seconds one test may run before it is killed and recorded as hung", DefaultValueFactory = _ => DefaultTestTimeout };
-        var noProject = new Option<bool>("--no-project-tests") { Description = "Leave out the project's own liburing-tests/ C tests" };
-        var junit = new Option<string?>("--junit") { Description = "Also write the gate's JUnit XML here (one case per test; fails only on regressions)" };
-        var cmd = new Command("liburing-suite", "Build liburing 2.9's test/ (patched liburing) and run it, with the project's liburing-tests/, inside each kernel; " +
-            "compare against the first kernel. Exit 0 no regression, 1 regression(s) (a test fine on the reference kernel fails, hangs, crashes or splats), " +
+        var full = new Option<bool>("--full")
+        {
+            Description =
+            "Run every liburing test instead of the CI subset (liburing-tests/upstream-subset.txt)"
+        };
+        var only = new Option<string?>("--only")
+        {
+            Description =
+            "Comma-separated liburing test names to run instead of the subset (e.g. to re-check a flaky test)"
+        };
+        var testTimeout = new Option<int>("--test-timeout")
+        {
+            Description =
+            "Seconds one test may run before it is killed and recorded as hung",
+            DefaultValueFactory = _ => DefaultTestTimeout
+        };
+        var noProject = new Option<bool>("--no-project-tests")
+        {
+            Description =
+            "Leave out the project's own liburing-tests/ C tests"
+        };
+        var junit = new Option<string?>("--junit")
+        {
+            Description =
+            "Also write the gate's JUnit XML here (one case per test; fails only on regressions)"
+        };
+        var cmd = new Command("liburing-suite",
+            "Build liburing 2.9's test/ (patched liburing) and run it, with the project's liburing-tests/, inside " +
+                "each kernel; " +
+            "compare against the first kernel. Exit 0 no regression, 1 regression(s) (a test fine on the reference " +
+                "kernel fails, hangs, crashes or splats), " +
             $"{ExitCodes.Usage} bad list file or option, {ExitCodes.MissingDependency} liburing source unavailable, {ExitCodes.BuildFailed} liburing's tests do not build, " +
             $"{ExitCodes.TestMissing} a listed test does not exist or its binary is missing, {ExitCodes.NoKernelImage} a kernel is not built, " +
-            $"or a VM code ({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}) when a kernel could not run the tests at all.")
+            $"or a VM code ({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}) when a kernel could not run the tests at " +
+                $"all.")
         {
             kernels, full, only, testTimeout, noProject, junit,
         };
@@ -59,7 +86,8 @@ public static partial class LiburingSuite
             {
                 Kernels = ParseKernels(r.GetValue(kernels)!),
                 Full = r.GetValue(full),
-                Only = r.GetValue(only)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Only = r.GetValue(only)?.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 TestTimeout = r.GetValue(testTimeout),
                 ProjectTests = !r.GetValue(noProject),
             };
@@ -74,7 +102,8 @@ public static partial class LiburingSuite
         return cmd;
     }
 
-    /// <summary>liburing's build reports its own exceptions; give them the toolkit's message form and their code.</summary>
+    /// <summary>liburing's build reports its own exceptions; give them the toolkit's message form and their
+    /// code.</summary>
     public static int WithLiburingErrors(Func<int> action)
     {
         try { return action(); }
@@ -108,26 +137,35 @@ public static partial class LiburingSuite
         foreach (var k in list)
             if (!KernelBuild.TryParseFlavour(k, out _, out var error))
                 throw new ToolkitException(ExitCodes.Usage, $"{error} in --kernels");
-        if (list.Distinct().Count() != list.Count) throw new ToolkitException(ExitCodes.Usage, $"--kernels names a flavour twice: {value}");
+        if (list.Distinct().Count() != list.Count) throw new ToolkitException(
+            ExitCodes.Usage, $"--kernels names a flavour twice: {value}");
         return list;
     }
 
     /// <summary>One boot of one kernel: what the VM did and which test it died in, if any.</summary>
     public sealed record Boot(string Kernel, int Number, int Tests, VmResult Vm, string? Culprit);
 
-    /// <param name="FatalExitCode">Set when the kernel could not run the tests at all (VM failure, boot timeout).</param>
-    public sealed record KernelRun(string Kernel, IReadOnlyList<TestCaseResult> Results, IReadOnlyList<Boot> Boots, double Seconds, int? FatalExitCode);
+    /// <param name="FatalExitCode">Set when the kernel could not run the tests at all (VM failure, boot
+    /// timeout).</param>
+    public sealed record KernelRun(string Kernel, IReadOnlyList<TestCaseResult> Results, IReadOnlyList<Boot> Boots,
+        double Seconds, int? FatalExitCode);
 
-    public sealed record Report(int ExitCode, string RunDir, RegressionReport.Comparison Comparison, IReadOnlyList<KernelRun> Runs);
+    public sealed record Report(int ExitCode, string RunDir, RegressionReport.Comparison Comparison,
+        IReadOnlyList<KernelRun> Runs);
 
     public static Report Run(Options o, TextWriter output)
     {
-        var images = o.Kernels.ToDictionary(k => k, k => o.Images?.GetValueOrDefault(k) ?? KernelBuild.ImagePath(KernelBuild.ParseFlavour(k)));
+        var images = o.Kernels.ToDictionary(k => k,
+            k => o.Images?.GetValueOrDefault(k) ?? KernelBuild.ImagePath(KernelBuild.ParseFlavour(k)));
         foreach (var (k, image) in images)
             if (!File.Exists(image))
-                throw new ToolkitException(ExitCodes.NoKernelImage, $"no {k} kernel image at {image}: build it first with `scripts/toolkit kernel build --flavour {k}`");
-        if (o.TestTimeout <= 0) throw new ToolkitException(ExitCodes.Usage, $"--test-timeout must be positive, got {o.TestTimeout}");
-        if (o.Full && o.Only is { Count: > 0 }) throw new ToolkitException(ExitCodes.Usage, "--full and --only exclude each other");
+                throw new ToolkitException(
+                    ExitCodes.NoKernelImage, $"no {k} kernel image at {image}: build it first with `scripts/toolkit " +
+                        $"kernel build --flavour {k}`");
+        if (o.TestTimeout <= 0) throw new ToolkitException(
+            ExitCodes.Usage, $"--test-timeout must be positive, got {o.TestTimeout}");
+        if (o.Full && o.Only is { Count: > 0 }) throw new ToolkitException(ExitCodes.Usage,
+            "--full and --only exclude each other");
         var flaky = TestListFile.Load(o.FlakyFile ?? FlakyFile);
         var runDir = Paths.NewRunDir("liburing-suite");
         var tests = new List<GuestHarness.CTest>();
@@ -152,14 +190,16 @@ public static partial class LiburingSuite
         return new Report(exit, runDir, comparison, runs);
     }
 
-    /// <summary>Builds liburing's tests and picks the subset, --only list or full suite; every named test must exist.</summary>
+    /// <summary>Builds liburing's tests and picks the subset, --only list or full suite; every named test must
+    /// exist.</summary>
     static (List<GuestHarness.CTest> Tests, string What) SelectUpstream(Options o, string runDir)
     {
         var testDir = BuildUpstream(runDir);
         var known = MakefileTests(File.ReadAllText(Path.Combine(testDir, "Makefile")));
         List<string> names;
         string what;
-        if (o.Only is { Count: > 0 }) (names, what) = ([.. o.Only.Select(n => n.EndsWith(".t", StringComparison.Ordinal) ? n[..^2] : n)], "--only");
+        if (o.Only is { Count: > 0 }) (names, what) = ([.. o.Only.Select(n => n.EndsWith(".t",
+            StringComparison.Ordinal) ? n[..^2] : n)], "--only");
         else if (o.Full)
         {
             // A conditional test whose condition configure did not meet is not built, as with `make runtests`.
@@ -172,17 +212,25 @@ public static partial class LiburingSuite
             var subset = TestListFile.Load(SubsetFile);
             var foreign = subset.Where(e => e.Suite != Suite).ToList();
             if (foreign.Count > 0)
-                throw new ToolkitException(ExitCodes.Usage, $"{SubsetFile}:{foreign[0].Line}: the subset lists liburing's own tests only (bare names), got '{foreign[0].Key}'");
-            (names, what) = ([.. subset.Select(e => e.Name)], "CI subset " + Path.GetRelativePath(Paths.RepoRoot, SubsetFile));
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"{SubsetFile}:{foreign[0].Line}: the subset lists liburing's own tests only " +
+                        $"(bare names), got '{foreign[0].Key}'");
+            (names, what) = ([.. subset.Select(e => e.Name)], "CI subset " + Path.GetRelativePath(Paths.RepoRoot,
+                SubsetFile));
         }
         var unknown = names.Where(n => !known.Contains(n)).ToList();
         if (unknown.Count > 0)
-            throw new ToolkitException(ExitCodes.TestMissing, $"not a liburing {LiburingBuild.DefaultDebianVersion} test (not in test/Makefile): {string.Join(", ", unknown)}");
+            throw new ToolkitException(
+                ExitCodes.TestMissing, $"not a liburing {LiburingBuild.DefaultDebianVersion} test (not in " +
+                    $"test/Makefile): {string.Join(", ", unknown)}");
         var missing = names.Where(n => !File.Exists(Path.Combine(testDir, n + ".t"))).ToList();
         if (missing.Count > 0)
-            throw new ToolkitException(ExitCodes.TestMissing, $"test binary missing after building liburing's test/ in {testDir}: " +
-                string.Join(", ", missing.Select(n => n + ".t")) + "; the build log is in " + Path.Combine(runDir, "build-liburing-tests.log"));
-        return (names.Select(n => new GuestHarness.CTest(Suite, Path.Combine(testDir, n + ".t"), o.TestTimeout)).ToList(), what);
+            throw new ToolkitException(
+                ExitCodes.TestMissing, $"test binary missing after building liburing's test/ in {testDir}: " +
+                string.Join(", ", missing.Select(n => n + ".t")) + "; the build log is in " + Path.Combine(runDir,
+                    "build-liburing-tests.log"));
+        return (names.Select(n => new GuestHarness.CTest(Suite, Path.Combine(testDir, n + ".t"),
+            o.TestTimeout)).ToList(), what);
     }
 
     /// <summary>
@@ -197,7 +245,8 @@ public static partial class LiburingSuite
         LiburingInstall liburing;
         using (var w = new StreamWriter(log, append: true)) liburing = LiburingBuild.Ensure(log: w);
         TestMakefile(liburing);
-        var copy = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-suite", Path.GetFileName(Path.GetDirectoryName(liburing.SourceDir))!);
+        var copy = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-suite",
+            Path.GetFileName(Path.GetDirectoryName(liburing.SourceDir))!);
         var src = Path.Combine(copy, "src");
         // The copy is tied to one build of the cache (its .complete stamp's time): a rebuilt cache is copied afresh.
         var stamp = Path.Combine(Path.GetDirectoryName(liburing.SourceDir)!, ".complete");
@@ -208,10 +257,12 @@ public static partial class LiburingSuite
             if (Directory.Exists(copy)) Directory.Delete(copy, true);
             Directory.CreateDirectory(copy);
             // cp -a keeps the timestamps, so make sees liburing.a as up to date and only builds test/.
-            Proc.Check("cp", ["-a", liburing.SourceDir, src], ExitCodes.BuildFailed, "copying the liburing source", logFile: log);
+            Proc.Check("cp", ["-a", liburing.SourceDir, src], ExitCodes.BuildFailed, "copying the liburing source",
+                logFile: log);
             File.WriteAllText(copied, identity + "\n");
         }
-        Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", "all"], ExitCodes.BuildFailed,
+        Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", "all"],
+            ExitCodes.BuildFailed,
             "building liburing's test/", logFile: log);
         return Path.Combine(src, "test");
     }
@@ -240,7 +291,8 @@ public static partial class LiburingSuite
     /// Test names from test/Makefile (what `make runtests` runs), in its order: the test_srcs list,
     /// then the tests it adds under a configure condition (statx, nolibc, ...).
     /// </summary>
-    public static List<string> MakefileTests(string makefile) => [.. MakefileListed(makefile).Concat(MakefileConditional(makefile)).Distinct()];
+    public static List<string> MakefileTests(string makefile) =>
+        [.. MakefileListed(makefile).Concat(MakefileConditional(makefile)).Distinct()];
 
     static IEnumerable<string> MakefileListed(string makefile)
     {
@@ -251,7 +303,8 @@ public static partial class LiburingSuite
         return MakefileSource().Matches(block).Select(m => m.Groups[1].Value);
     }
 
-    /// <summary>Tests added with `test_srcs += x.c` inside an ifdef: built only when configure found what they need.</summary>
+    /// <summary>Tests added with `test_srcs += x.c` inside an ifdef: built only when configure found what they
+    /// need.</summary>
     public static IEnumerable<string> MakefileConditional(string makefile) =>
         MakefileConditionalSource().Matches(makefile).Select(m => m.Groups[1].Value);
 
@@ -304,8 +357,12 @@ public static partial class LiburingSuite
             {
                 var c = got[^1];
                 culprit = $"{c.Suite}/{c.Name}";
-                got[^1] = c with { Message = (c.Outcome == Outcome.Crash ? "crashed the kernel" : "the guest stopped responding") +
-                    $" (boot {n}, console {vm.ConsoleLog}): {c.Message}" };
+                got[^1] = c with
+                {
+                    Message = (c.Outcome == Outcome.Crash ? "crashed the kernel"
+                    : "the guest stopped responding") +
+                    $" (boot {n}, console {vm.ConsoleLog}): {c.Message}"
+                };
                 Progress.Step($"{kernel}: {culprit} {(c.Outcome == Outcome.Crash ? "crashed the kernel" : "hung the guest")}: {vm.Outcome}");
             }
             boots.Add(new Boot(kernel, n, remaining.Count, vm, culprit));
@@ -313,10 +370,12 @@ public static partial class LiburingSuite
             var done = got.Select(r => (r.Suite, r.Name)).ToHashSet();
             var left = remaining.Where(t => !done.Contains((t.Suite, GuestHarness.TestName(t.Path)))).ToList();
             if (left.Count == 0) break;
-            if (left.Count == remaining.Count || vm.ExitCode is 0 or ExitCodes.KernelSplat || vm.GuestStatus != null && culprit == null)
+            if (left.Count == remaining.Count || vm.ExitCode is 0 or ExitCodes.KernelSplat || vm.GuestStatus != null
+                && culprit == null)
             {
                 // No test finished or the harness ended without running them all: another boot would do the same.
-                all.AddRange(left.Select(t => new TestCaseResult(t.Suite, GuestHarness.TestName(t.Path), Outcome.Fail, 0,
+                all.AddRange(left.Select(t => new TestCaseResult(t.Suite, GuestHarness.TestName(t.Path), Outcome.Fail,
+                    0,
                     $"not run: the {kernel} guest could not run the tests (boot {n}: {vm.Outcome}; console {vm.ConsoleLog})")));
                 Progress.Step($"{kernel}: {left.Count} test(s) not run: {vm.Outcome}");
                 if (vm.ExitCode is ExitCodes.VmFailure or ExitCodes.BootTimeout) fatal = vm.ExitCode;
@@ -329,24 +388,31 @@ public static partial class LiburingSuite
         return new KernelRun(kernel, all, boots, sw.Elapsed.TotalSeconds, fatal);
     }
 
-    static int WriteReports(Options o, string runDir, string selection, List<KernelRun> runs, RegressionReport.Comparison comparison,
+    static int WriteReports(Options o, string runDir, string selection, List<KernelRun> runs,
+        RegressionReport.Comparison comparison,
         IReadOnlyList<TestListFile.Entry> flaky, TextWriter output)
     {
-        var header = new List<string> { $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}" };
+        var header =
+            new List<string> { $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}" };
         foreach (var r in runs)
         {
             var vm = r.Boots[0].Vm;
             header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
         }
-        // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole comparison.
+        // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole
+        // comparison.
         var perKernel = runs.SelectMany(r => SuiteResult.Group(
             r.Results.Select(t => t with { Suite = $"{r.Kernel}/{t.Suite}" }))).ToList();
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(perKernel, header));
-        File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(perKernel, new Dictionary<string, string> { ["reference"] = o.Kernels[0] }));
+        File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(perKernel, new Dictionary<string,
+            string>
+        { ["reference"] = o.Kernels[0] }));
         var gate = RegressionReport.GateResults(comparison);
         File.WriteAllText(Path.Combine(runDir, "gate.junit.xml"), JUnit.Write(gate, new Dictionary<string, string>
         {
-            ["kernels"] = string.Join(",", o.Kernels), ["selection"] = selection, ["test-timeout"] = o.TestTimeout.ToString(),
+            ["kernels"] = string.Join(",", o.Kernels),
+            ["selection"] = selection,
+            ["test-timeout"] = o.TestTimeout.ToString(),
         }));
         File.WriteAllText(Path.Combine(runDir, "gate.ktap"), Ktap.Write(gate, header));
 
@@ -356,7 +422,8 @@ public static partial class LiburingSuite
         text.AppendLine(RegressionReport.Table(comparison)).AppendLine();
         foreach (var b in runs.SelectMany(r => r.Boots).Where(b => b.Culprit != null))
         {
-            text.AppendLine($"{b.Kernel} boot {b.Number}: {b.Culprit} took the guest down; the rest resumed in a fresh boot");
+            text.AppendLine($"{b.Kernel} boot {b.Number}: {b.Culprit} took the guest down; the rest resumed in a " +
+                $"fresh boot");
             text.AppendLine(string.Join('\n', b.Vm.Summary().Split('\n').Select(l => "    " + l)));
         }
         var listed = comparison.Rows.Where(r => r.Verdict == RegressionReport.Verdict.Flaky).ToList();

@@ -28,7 +28,8 @@ public static class RegressionReport
         Flaky,
     }
 
-    public sealed record Row(string Suite, string Name, IReadOnlyList<TestCaseResult?> Results, Verdict Verdict, string? Note)
+    public sealed record Row(string Suite, string Name, IReadOnlyList<TestCaseResult?> Results, Verdict Verdict,
+        string? Note)
     {
         public string Key => $"{Suite}/{Name}";
         public bool Counts => Verdict is Verdict.Regression or Verdict.Failure;
@@ -43,7 +44,8 @@ public static class RegressionReport
     /// <param name="kernels">Kernel labels in order; the first is the reference.</param>
     /// <param name="results">Each kernel's results (tests in run order).</param>
     /// <param name="flaky">Keys ("suite/name") of the tests on the flaky list.</param>
-    public static Comparison Compare(IReadOnlyList<string> kernels, IReadOnlyDictionary<string, IReadOnlyList<TestCaseResult>> results,
+    public static Comparison Compare(IReadOnlyList<string> kernels, IReadOnlyDictionary<string,
+        IReadOnlyList<TestCaseResult>> results,
         IReadOnlySet<string> flaky)
     {
         if (kernels.Count == 0) throw new ArgumentException("no kernels to compare", nameof(kernels));
@@ -101,11 +103,13 @@ public static class RegressionReport
         _ => "?",
     };
 
-    /// <summary>The per-test table: every test that is not a plain pass/skip everywhere, then the totals per kernel.</summary>
+    /// <summary>The per-test table: every test that is not a plain pass/skip everywhere, then the totals per
+    /// kernel.</summary>
     public static string Table(Comparison c, bool allRows = false)
     {
         var sb = new StringBuilder();
-        var rows = c.Rows.Where(r => allRows || r.Verdict != Verdict.Ok || r.Results.Any(x => x == null || x.Failed)).ToList();
+        var rows = c.Rows.Where(r => allRows || r.Verdict != Verdict.Ok || r.Results.Any(x => x == null
+            || x.Failed)).ToList();
         var nameW = Math.Max(4, rows.Select(r => r.Key.Length).DefaultIfEmpty(0).Max());
         var colW = Math.Max(7, c.Kernels.Max(k => k.Length));
         sb.AppendLine($"{"test".PadRight(nameW)}  {string.Join("  ", c.Kernels.Select(k => k.PadRight(colW)))}  verdict");
@@ -124,7 +128,8 @@ public static class RegressionReport
         }
         var counting = c.Counting.ToList();
         var what = c.Kernels.Count > 1 ? "regression(s)" : "failure(s)";
-        sb.AppendLine($"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ", counting.Select(r => r.Key)) : "") +
+        sb.AppendLine($"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ",
+            counting.Select(r => r.Key)) : "") +
             $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; {c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too");
         return sb.ToString().TrimEnd();
     }
@@ -150,11 +155,16 @@ public static class RegressionReport
             var secs = r.Results.Sum(x => x?.Seconds ?? 0);
             var cells = string.Join(", ", c.Kernels.Select((k, i) => $"{k}: {Cell(r.Results[i])}"));
             if (r.Counts)
-                return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Fail, secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]",
-                    string.Join("\n", r.Results.Select((x, i) => x?.Failed == true ? $"--- {c.Kernels[i]}: {x.Message}\n{x.Output}" : null).Where(s => s != null)));
+                return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Fail,
+                    secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]",
+                    string.Join("\n", r.Results.Select((x,
+                        i) => x?.Failed == true ? $"--- {c.Kernels[i]}: {x.Message}\n{x.Output}" : null).Where(s =>
+                            s != null)));
             if (r.Verdict is Verdict.Flaky or Verdict.FailsOnReference)
-                return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Skip, secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]");
+                return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Skip,
+                    secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]");
             var allSkipped = r.Results.All(x => x?.Outcome == Outcome.Skip);
-            return new TestCaseResult($"{r.Suite} (gate)", r.Name, allSkipped ? Outcome.Skip : Outcome.Pass, secs, allSkipped ? $"skipped on every kernel [{cells}]" : null);
+            return new TestCaseResult($"{r.Suite} (gate)", r.Name, allSkipped ? Outcome.Skip : Outcome.Pass, secs,
+                allSkipped ? $"skipped on every kernel [{cells}]" : null);
         }));
 }

@@ -20,13 +20,16 @@ public static class ReliabilityGuest
     /// <summary>One test of the plan, as the host wrote it.</summary>
     public sealed record PlanTest(string Suite, string Path, IReadOnlyList<string> Args, double TimeoutSeconds)
     {
-        /// <summary>Run under fault injection (with make-it-fail through <see cref="FaultInjection.Wrapper"/>).</summary>
+        /// <summary>Run under fault injection (with make-it-fail through <see
+        /// cref="FaultInjection.Wrapper"/>).</summary>
         public bool FaultInjection { get; init; }
         /// <summary>Percent of eligible allocations that fail, for a fault-injection test.</summary>
         public int FaultProbability { get; init; } = 10;
-        /// <summary>Bytes of eligible allocations that succeed before any fails (<see cref="FaultInjection.Settings.Space"/>).</summary>
+        /// <summary>Bytes of eligible allocations that succeed before any fails (<see
+        /// cref="FaultInjection.Settings.Space"/>).</summary>
         public int FaultSpace { get; init; }
-        /// <summary>The test has a fault-tolerant mode (-f) and asserts its CQE accounting; otherwise only the kernel's health counts.</summary>
+        /// <summary>The test has a fault-tolerant mode (-f) and asserts its CQE accounting; otherwise only the kernel's
+        /// health counts.</summary>
         public bool FaultTolerant { get; init; }
         /// <summary>Not run, for this reason (e.g. its binary was not built).</summary>
         public string? SkipReason { get; init; }
@@ -37,13 +40,16 @@ public static class ReliabilityGuest
 
     public sealed record Plan(IReadOnlyList<PlanTest> Tests)
     {
-        /// <summary>Seconds to wait after a test before scanning: more than kmemleak's 5 s minimum object age.</summary>
+        /// <summary>Seconds to wait after a test before scanning: more than kmemleak's 5 s minimum object
+        /// age.</summary>
         public double KmemleakWaitSeconds { get; init; } = 6;
         /// <summary>Seconds one `echo scan` may take.</summary>
         public double ScanTimeoutSeconds { get; init; } = 600;
-        /// <summary>File listing the functions of the kernel's io_uring/*.o (null: recognise io_uring by name).</summary>
+        /// <summary>File listing the functions of the kernel's io_uring/*.o (null: recognise io_uring by
+        /// name).</summary>
         public string? IoUringSymbols { get; init; }
-        /// <summary>File listing the functions of mm/kmemleak.o, whose allocations fault injection must not fail.</summary>
+        /// <summary>File listing the functions of mm/kmemleak.o, whose allocations fault injection must not
+        /// fail.</summary>
         public string? KmemleakSymbols { get; init; }
         /// <summary>Where each test's output, the kmemleak reports and the fault-injection scripts are saved.</summary>
         public required string OutDir { get; init; }
@@ -66,10 +72,12 @@ public static class ReliabilityGuest
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
-    public static void WritePlan(string path, Plan plan) => File.WriteAllText(path, JsonSerializer.Serialize(plan, new JsonSerializerOptions { WriteIndented = true }));
+    public static void WritePlan(string path, Plan plan) => File.WriteAllText(path, JsonSerializer.Serialize(plan,
+        new JsonSerializerOptions { WriteIndented = true }));
 
     public static Plan ReadPlan(string path) =>
-        JsonSerializer.Deserialize<Plan>(File.ReadAllText(path)) ?? throw new ToolkitException(ExitCodes.Usage, $"{path}: not a reliability plan");
+        JsonSerializer.Deserialize<Plan>(File.ReadAllText(path))
+            ?? throw new ToolkitException(ExitCodes.Usage, $"{path}: not a reliability plan");
 
     public static List<Details> ReadDetails(string path) =>
         File.Exists(path)
@@ -80,21 +88,30 @@ public static class ReliabilityGuest
             }).OfType<Details>().ToList()
             : [];
 
-    /// <summary>Internal command run by the guest: `toolkit guest-reliability --plan P --results R --details D`.</summary>
+    /// <summary>Internal command run by the guest: `toolkit guest-reliability --plan P --results R --details
+    /// D`.</summary>
     public static Command Command()
     {
         var plan = new Option<string>("--plan") { Required = true, Description = "The plan the host wrote (JSON)" };
         var results = new Option<string>("--results")
         {
-            Required = true, Description = "KTAP results file (on the output share)",
+            Required = true,
+            Description = "KTAP results file (on the output share)",
         };
-        var details = new Option<string>("--details") { Required = true, Description = "JSON-lines details file (kmemleak, injected failures)" };
-        var cmd = new Command("guest-reliability", "(internal) Run inside the guest by `reliability`: the plan's tests with kmemleak checks and fault injection")
+        var details = new Option<string>("--details")
+        {
+            Required = true,
+            Description = "JSON-lines details file (kmemleak, injected failures)"
+        };
+        var cmd = new Command("guest-reliability",
+            "(internal) Run inside the guest by `reliability`: the plan's tests with kmemleak checks and fault " +
+                "injection")
         {
             plan, results, details,
         };
         cmd.Hidden = true;
-        cmd.SetAction(r => Guard.Run(() => Run(ReadPlan(r.GetValue(plan)!), r.GetValue(results)!, r.GetValue(details)!)));
+        cmd.SetAction(r => Guard.Run(() => Run(ReadPlan(r.GetValue(plan)!), r.GetValue(results)!,
+            r.GetValue(details)!)));
         return cmd;
     }
 
@@ -110,12 +127,14 @@ public static class ReliabilityGuest
         // Reports from boot and the harness's start-up, so each test's check sees only what is new.
         if (kmemleak)
         {
-            var (boot, d) = CheckKmemleak(plan, ioUring, new TestCaseResult("kmemleak", "before the first test (boot, harness start-up)", Outcome.Pass, 0), seq++, []);
+            var (boot, d) = CheckKmemleak(plan, ioUring, new TestCaseResult("kmemleak",
+                "before the first test (boot, harness start-up)", Outcome.Pass, 0), seq++, []);
             Record(results, detailsFile, boot, d);
         }
         else
             Record(results, detailsFile, new TestCaseResult("kmemleak", "available", Outcome.Fail, 0,
-                $"{Kmemleak.DebugFsFile} does not exist: the kernel has no CONFIG_DEBUG_KMEMLEAK (use the debug flavour), or debugfs is not mounted; " +
+                $"{Kmemleak.DebugFsFile} does not exist: the kernel has no CONFIG_DEBUG_KMEMLEAK (use the debug " +
+                    $"flavour), or debugfs is not mounted; " +
                 "no test below was checked for leaks"), new Details("kmemleak", "available"));
 
         FaultInjection.Settings? fault = null;
@@ -136,11 +155,16 @@ public static class ReliabilityGuest
             if (t.FaultInjection && fault == null)
             {
                 Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
-                Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"fault injection unavailable: {faultProblem}"),
+                Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail,
+                    0, $"fault injection unavailable: {faultProblem}"),
                     new Details(t.Suite, name) { Note = faultProblem });
                 continue;
             }
-            var settings = t.FaultInjection ? fault! with { Probability = t.FaultProbability, Space = t.FaultSpace } : null;
+            var settings = t.FaultInjection ? fault! with
+            {
+                Probability = t.FaultProbability,
+                Space = t.FaultSpace
+            } : null;
             GuestHarness.Launcher? launch = null;
             if (settings != null)
             {
@@ -150,7 +174,8 @@ public static class ReliabilityGuest
                 if (armed.ExitCode != 0)
                 {
                     Console.WriteLine(ConsoleMarkers.Run(t.Suite, name));
-                    Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"arming fault injection failed ({arm}): {armed.Output.Trim()}"),
+                    Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Fail,
+                        0, $"arming fault injection failed ({arm}): {armed.Output.Trim()}"),
                         new Details(t.Suite, name));
                     Proc.Run("sh", ["-c", FaultInjection.DisarmScript(settings)], timeout: TimeSpan.FromSeconds(60));
                     continue;
@@ -165,14 +190,16 @@ public static class ReliabilityGuest
             var details = new Details(t.Suite, name) { ExitCode = run.Process.TimedOut ? null : run.Process.ExitCode };
             if (settings != null)
             {
-                var disarm = Proc.Run("sh", ["-c", FaultInjection.DisarmScript(settings)], timeout: TimeSpan.FromSeconds(60));
+                var disarm = Proc.Run("sh", ["-c", FaultInjection.DisarmScript(settings)],
+                    timeout: TimeSpan.FromSeconds(60));
                 var injected = FaultInjection.InjectedCounts(disarm.Output);
                 var logged = FaultInjection.ParseLogged(run.KernelLog, f => Kmemleak.IsIoUring(f, ioUring));
                 details = details with
                 {
                     Injected = injected,
                     LoggedFailures = logged.Count,
-                    LoggedSites = logged.GroupBy(l => $"{l.Capability}:{l.Site ?? "?"}").OrderByDescending(g => g.Count())
+                    LoggedSites = logged.GroupBy(l => $"{l.Capability}:{l.Site ?? "?"}").OrderByDescending(g =>
+                        g.Count())
                         .ToDictionary(g => g.Key, g => g.Count()),
                 };
                 result = JudgeUnderFaults(t, result, run, injected);
@@ -191,30 +218,43 @@ public static class ReliabilityGuest
     /// and not counted; a timeout, crash or splat still is. Either way, no injected failure at all means
     /// the injection never reached io_uring, and the test proved nothing: that fails.
     /// </summary>
-    public static TestCaseResult JudgeUnderFaults(PlanTest t, TestCaseResult result, GuestHarness.CTestRun run, IReadOnlyDictionary<string, long> injected)
+    public static TestCaseResult JudgeUnderFaults(PlanTest t, TestCaseResult result, GuestHarness.CTestRun run,
+        IReadOnlyDictionary<string, long> injected)
     {
         var total = injected.Values.Sum();
         var counts = string.Join(", ", injected.Select(kv => $"{kv.Key} {kv.Value}"));
         var splat = ConsoleAnalyzer.Analyze(run.KernelLog).Splats.Count > 0;
-        if (!t.FaultTolerant && result.Outcome == Outcome.Fail && !splat && !run.Process.TimedOut && run.Process.ExitCode > 0 && run.Process.ExitCode < 128)
+        if (!t.FaultTolerant && result.Outcome == Outcome.Fail && !splat && !run.Process.TimedOut
+            && run.Process.ExitCode > 0 && run.Process.ExitCode < 128)
             result = result with
             {
                 Outcome = Outcome.Pass,
-                Message = $"exit {run.Process.ExitCode} under fault injection, not counted (the test has no fault-tolerant mode; only a splat, hang or leak counts): " +
+                Message = $"exit {run.Process.ExitCode} under fault injection, not counted (the test has no " +
+                    $"fault-tolerant mode; only a splat, hang or leak counts): " +
                           (GuestHarness.LastLine(run.Process.Output) ?? ""),
             };
         if (total == 0 && result.Outcome is Outcome.Pass)
-            return result with { Outcome = Outcome.Fail, Message = $"no allocation failure was injected ({counts}): the fault injection did not reach io_uring" };
-        return result with { Message = (result.Message != null ? result.Message + "\n" : "") + $"injected failures: {counts}" };
+            return result with
+            {
+                Outcome = Outcome.Fail,
+                Message = $"no allocation failure was injected ({counts}): the fault injection did not reach io_uring"
+            };
+        return result with
+        {
+            Message = (result.Message != null ? result.Message + "\n" : "")
+            + $"injected failures: {counts}"
+        };
     }
 
     static (FaultInjection.Settings?, string?) PrepareFaultInjection(Plan plan, HashSet<string>? ioUring)
     {
         if (!Directory.Exists($"{FaultInjection.DebugFs}/failslab"))
-            return (null, $"{FaultInjection.DebugFs}/failslab does not exist: the kernel has no CONFIG_FAILSLAB + CONFIG_FAULT_INJECTION_DEBUG_FS (use the debug flavour)");
+            return (null, $"{FaultInjection.DebugFs}/failslab does not exist: the kernel has no CONFIG_FAILSLAB + " +
+                $"CONFIG_FAULT_INJECTION_DEBUG_FS (use the debug flavour)");
         var pageAlloc = Directory.Exists($"{FaultInjection.DebugFs}/fail_page_alloc");
         var stackFilter = File.Exists($"{FaultInjection.DebugFs}/failslab/require-start");
-        var kallsyms = FaultInjection.ParseKallsyms(File.Exists("/proc/kallsyms") ? File.ReadLines("/proc/kallsyms") : []);
+        var kallsyms = FaultInjection.ParseKallsyms(File.Exists("/proc/kallsyms") ? File.ReadLines("/proc/kallsyms")
+            : []);
         var kmemleakNames = plan.KmemleakSymbols != null && File.Exists(plan.KmemleakSymbols)
             ? File.ReadAllLines(plan.KmemleakSymbols).Where(l => l.Length > 0).ToHashSet(StringComparer.Ordinal) : null;
         var require = stackFilter && ioUring != null ? FaultInjection.FindRange(kallsyms, ioUring) : null;
@@ -224,30 +264,42 @@ public static class ReliabilityGuest
         if (require != null)
         {
             s = new FaultInjection.Settings { PageAlloc = pageAlloc, Require = require, Reject = reject };
-            how = $"allocations with io_uring's text on the stack: {require}" + (reject != null ? $"; never with kmemleak's: {reject}" : "; kmemleak's own not excluded (mm/kmemleak.o symbols unknown)");
+            how = $"allocations with io_uring's text on the stack: {require}" + (reject != null
+                ? $"; never with kmemleak's: {reject}" : "; kmemleak's own not excluded (mm/kmemleak.o symbols unknown)");
         }
         else
         {
-            // Without the stack filter or io_uring's symbols: only io_uring's own cache, io_kiocb (requests, CQE carriers).
+            // Without the stack filter or io_uring's symbols: only io_uring's own cache, io_kiocb (requests, CQE
+            // carriers).
             s = new FaultInjection.Settings { PageAlloc = false, Caches = ["io_kiocb"] };
             how = "failslab on the io_kiocb cache only (cache-filter): " +
-                  (!stackFilter ? "the kernel has no CONFIG_FAULT_INJECTION_STACKTRACE_FILTER" : "io_uring's symbols are unknown or not in /proc/kallsyms");
+                  (!stackFilter ? "the kernel has no CONFIG_FAULT_INJECTION_STACKTRACE_FILTER"
+                      : "io_uring's symbols are unknown or not in /proc/kallsyms");
         }
         var text = $"fault injection: {string.Join(" + ", s.PageAlloc ? FaultInjection.Capabilities : ["failslab"])}, task-filter (make-it-fail set by a wrapper before exec), {how}\n";
-        File.WriteAllText(Path.Combine(plan.OutDir, "fault-injection.txt"), text + "\narm script (probability per test):\n" + FaultInjection.ArmScript(s));
+        File.WriteAllText(Path.Combine(plan.OutDir, "fault-injection.txt"),
+            text + "\narm script (probability per test):\n" + FaultInjection.ArmScript(s));
         Console.WriteLine(ConsoleMarkers.Note(text));
         return (s, null);
     }
 
-    static (TestCaseResult, Details) CheckKmemleakAfter(Plan plan, HashSet<string>? ioUring, bool available, TestCaseResult result, Details details,
+    static (TestCaseResult, Details) CheckKmemleakAfter(Plan plan, HashSet<string>? ioUring, bool available,
+        TestCaseResult result, Details details,
         int seq, IReadOnlyList<string> testLog)
     {
-        if (!available) return (result, details with { Note = AppendNote(details.Note, "kmemleak not available: not checked") });
+        if (!available) return (result, details with
+        {
+            Note = AppendNote(details.Note,
+            "kmemleak not available: not checked")
+        });
         var (r, d) = CheckKmemleak(plan, ioUring, result, seq, testLog);
         return (r, d with
         {
-            ExitCode = details.ExitCode, Injected = details.Injected, LoggedFailures = details.LoggedFailures,
-            LoggedSites = details.LoggedSites, Note = details.Note,
+            ExitCode = details.ExitCode,
+            Injected = details.Injected,
+            LoggedFailures = details.LoggedFailures,
+            LoggedSites = details.LoggedSites,
+            Note = details.Note,
         });
     }
 
@@ -256,7 +308,8 @@ public static class ReliabilityGuest
     /// in io_uring fails the test; the rest are warnings. kmemleak turning itself off (out of metadata memory) fails
     /// it too: from then on nothing is checked.
     /// </summary>
-    static (TestCaseResult, Details) CheckKmemleak(Plan plan, HashSet<string>? ioUring, TestCaseResult result, int seq, IReadOnlyList<string> testLog)
+    static (TestCaseResult, Details) CheckKmemleak(Plan plan, HashSet<string>? ioUring, TestCaseResult result,
+        int seq, IReadOnlyList<string> testLog)
     {
         var label = $"{result.Suite}/{result.Name}";
         Console.WriteLine(ConsoleMarkers.Note($"kmemleak scan after {label}"));
@@ -266,7 +319,8 @@ public static class ReliabilityGuest
         string? error = null;
         for (var i = 0; i < 2 && error == null; i++)
         {
-            var scan = Proc.Run("sh", ["-c", $"echo scan > {Kmemleak.DebugFsFile}"], timeout: TimeSpan.FromSeconds(plan.ScanTimeoutSeconds));
+            var scan = Proc.Run("sh", ["-c", $"echo scan > {Kmemleak.DebugFsFile}"],
+                timeout: TimeSpan.FromSeconds(plan.ScanTimeoutSeconds));
             if (scan.TimedOut) error = $"scan {i + 1} took more than {plan.ScanTimeoutSeconds:F0} s";
             else if (scan.ExitCode != 0) error = $"scan {i + 1} failed: {scan.Output.Trim()}";
         }
@@ -279,7 +333,8 @@ public static class ReliabilityGuest
         }
         var log = GuestHarness.NewLines(before, GuestHarness.KernelLogLines());
         // During the test or the scans (metadata memory exhausted, e.g. by an injected failure).
-        var off = testLog.Concat(log).FirstOrDefault(l => l.Contains("kmemleak: Kernel memory leak detector disabled") || l.Contains("kmemleak: Cannot allocate"));
+        var off = testLog.Concat(log).FirstOrDefault(l => l.Contains("kmemleak: Kernel memory leak detector disabled")
+            || l.Contains("kmemleak: Cannot allocate"));
         if (off != null) error = $"kmemleak turned itself off ({off.Trim()}): this and later checks are void";
 
         var reports = Kmemleak.Classify(Kmemleak.Parse(text), ioUring);
@@ -289,7 +344,8 @@ public static class ReliabilityGuest
             file = Path.Combine(plan.OutDir, $"{seq:D2}-{Safe(label)}.kmemleak.txt");
             File.WriteAllText(file, $"# kmemleak after {label}\n" + text);
         }
-        Proc.Run("sh", ["-c", $"echo clear > {Kmemleak.DebugFsFile}"], timeout: TimeSpan.FromSeconds(plan.ScanTimeoutSeconds));
+        Proc.Run("sh", ["-c", $"echo clear > {Kmemleak.DebugFsFile}"],
+            timeout: TimeSpan.FromSeconds(plan.ScanTimeoutSeconds));
         var io = reports.Where(r => r.IsIoUring).ToList();
         var other = reports.Where(r => !r.IsIoUring).ToList();
         var secs = sw.Elapsed.TotalSeconds;
@@ -298,7 +354,10 @@ public static class ReliabilityGuest
             (error != null ? $"; {error}" : "")));
         var details = new Details(result.Suite, result.Name)
         {
-            KmemleakChecked = error == null, KmemleakIoUring = io.Count, KmemleakOther = other.Count, KmemleakFile = file,
+            KmemleakChecked = error == null,
+            KmemleakIoUring = io.Count,
+            KmemleakOther = other.Count,
+            KmemleakFile = file,
             KmemleakWarnings = other.Take(20).Select(Kmemleak.Describe).ToList(),
         };
         if (io.Count > 0)
@@ -309,9 +368,17 @@ public static class ReliabilityGuest
                           (result.Message != null ? "\n" + result.Message : ""),
             };
         else if (error != null && result.Outcome != Outcome.Skip)
-            result = result with { Outcome = Outcome.Fail, Message = $"kmemleak check not done: {error}" + (result.Message != null ? "\n" + result.Message : "") };
+            result = result with
+            {
+                Outcome = Outcome.Fail,
+                Message = $"kmemleak check not done: {error}" + (result.Message != null ? "\n" + result.Message : "")
+            };
         else if (other.Count > 0)
-            result = result with { Message = AppendNote(result.Message, $"kmemleak: {other.Count} object(s) outside io_uring (warnings; {file})") };
+            result = result with
+            {
+                Message = AppendNote(
+                result.Message, $"kmemleak: {other.Count} object(s) outside io_uring (warnings; {file})")
+            };
         return (result, details);
     }
 

@@ -8,7 +8,8 @@ namespace Toolkit.Suites;
 /// </summary>
 public static class TestListFile
 {
-    /// <param name="Suite">Suite of the test: "liburing" for a bare name, or the part before '/' ("liburing-tests/cq-user-word").</param>
+    /// <param name="Suite">Suite of the test: "liburing" for a bare name, or the part before '/'
+    /// ("liburing-tests/cq-user-word").</param>
     /// <param name="Name">Test name as reported (liburing's binary name without ".t").</param>
     /// <param name="Reason">Why it is listed (subset: what it covers; flaky: the failure and its evidence).</param>
     /// <param name="Line">1-based line number, for messages.</param>
@@ -23,7 +24,8 @@ public static class TestListFile
         return Parse(File.ReadAllText(path), path);
     }
 
-    /// <summary>Parses the text of a list file; any malformed line is a usage error (exit 2) naming file and line.</summary>
+    /// <summary>Parses the text of a list file; any malformed line is a usage error (exit 2) naming file and
+    /// line.</summary>
     public static IReadOnlyList<Entry> Parse(string text, string fileName)
     {
         var entries = new List<Entry>();
@@ -37,15 +39,18 @@ public static class TestListFile
             var token = cut < 0 ? line : line[..cut];
             var reason = cut < 0 ? "" : line[cut..].Trim();
             if (reason.Length == 0)
-                throw new ToolkitException(ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' has no reason; every entry says why it is listed");
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' has no reason; every entry says why it is listed");
             if (token.EndsWith(".t", StringComparison.Ordinal)) token = token[..^2];
             var slash = token.IndexOf('/');
             var (suite, name) = slash < 0 ? (LiburingSuite.Suite, token) : (token[..slash], token[(slash + 1)..]);
             if (suite.Length == 0 || name.Length == 0 || name.Contains('/') || name.IndexOfAny([':', '#']) >= 0)
-                throw new ToolkitException(ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' is not a test name (NAME or SUITE/NAME)");
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' is not a test name (NAME or SUITE/NAME)");
             var entry = new Entry(suite, name, reason, i + 1);
             if (seen.TryGetValue(entry.Key, out var first))
-                throw new ToolkitException(ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' is listed twice (first on line {first})");
+                throw new ToolkitException(
+                    ExitCodes.Usage, $"{fileName}:{i + 1}: '{token}' is listed twice (first on line {first})");
             seen[entry.Key] = i + 1;
             entries.Add(entry);
         }

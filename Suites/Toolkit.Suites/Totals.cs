@@ -22,8 +22,10 @@ public static class Totals
         var root = doc.Root!;
         if (root.Name.LocalName == "TestRun")
         {
-            var results = root.Descendants().Where(e => e.Name.LocalName == "UnitTestResult").Select(e => (string?)e.Attribute("outcome") ?? "").ToList();
-            return new Count(file, results.Count(o => o == "Passed"), results.Count(o => o is "Failed" or "Error" or "Timeout" or "Aborted"),
+            var results = root.Descendants().Where(e => e.Name.LocalName == "UnitTestResult").Select(e =>
+                (string?)e.Attribute("outcome") ?? "").ToList();
+            return new Count(file, results.Count(o => o == "Passed"),
+                results.Count(o => o is "Failed" or "Error" or "Timeout" or "Aborted"),
                 results.Count(o => o is "NotExecuted" or "Inconclusive" or "Skipped"));
         }
         if (root.Name.LocalName is "testsuites" or "testsuite")
@@ -33,14 +35,26 @@ public static class Totals
             var skipped = cases.Count(c => c.Element("skipped") != null);
             return new Count(file, cases.Count - failed - skipped, failed, skipped);
         }
-        throw new ToolkitException(ExitCodes.Usage, $"{file}: root element <{root.Name.LocalName}> is neither a TRX TestRun nor JUnit testsuites");
+        throw new ToolkitException(
+            ExitCodes.Usage, $"{file}: root element <{root.Name.LocalName}> is neither a TRX TestRun nor JUnit " +
+                $"testsuites");
     }
 
     public static Command Command()
     {
-        var files = new Argument<string[]>("files") { Description = "TRX and JUnit XML files", Arity = ArgumentArity.ZeroOrMore };
-        var failedStep = new Option<string[]>("--failed-step") { Description = "A step that failed before producing results; counted as one failed test" };
-        var cmd = new Command("totals", "Add up TRX and JUnit XML results and print 'N passed, N failed, N skipped' (exit 1 on any failure or when no test ran)") { files, failedStep };
+        var files = new Argument<string[]>("files")
+        {
+            Description = "TRX and JUnit XML files",
+            Arity = ArgumentArity.ZeroOrMore
+        };
+        var failedStep = new Option<string[]>("--failed-step")
+        {
+            Description =
+            "A step that failed before producing results; counted as one failed test"
+        };
+        var cmd = new Command("totals",
+            "Add up TRX and JUnit XML results and print 'N passed, N failed, N skipped' (exit 1 on any failure or " +
+                "when no test ran)") { files, failedStep };
         cmd.SetAction(r => Guard.Run(() =>
         {
             var counts = (r.GetValue(files) ?? []).Where(File.Exists).Select(Read).ToList();

@@ -19,17 +19,29 @@ public static class VmTest
         var kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
         var image = KernelOptions.Image();
         var timeout = VmCommandOptions.Timeout(1800, "the whole suite run");
-        var testTimeout = new Option<int>("--test-timeout") { Description = "Seconds one test may run (per test; a test can ask for more)", DefaultValueFactory = _ => 120 };
+        var testTimeout = new Option<int>("--test-timeout")
+        {
+            Description =
+            "Seconds one test may run (per test; a test can ask for more)",
+            DefaultValueFactory = _ => 120
+        };
         var junit = new Option<string?>("--junit") { Description = "Also write the JUnit XML here (for CI)" };
-        var suite = new Option<string>("--suite") { Description = "Which suites to run: all, validation or c", DefaultValueFactory = _ => "all" };
+        var suite = new Option<string>("--suite")
+        {
+            Description = "Which suites to run: all, validation or c",
+            DefaultValueFactory = _ => "all"
+        };
         suite.AcceptOnlyFromAmong("all", "validation", "c");
         var expect = new Option<string?>("--expect")
         {
             Description = "Comma-separated features the kernel must bring (" + string.Join(", ", Features.Known) +
                           "); default: those its toolkit-kernel.json lists (a foreign image: none, feature tests skip)",
         };
-        var cmd = new Command("test", "Run the Validation suite (NUnit on the host's .NET) and the C tests of liburing-tests/ inside the booted kernel; " +
-            "write KTAP, JUnit XML and a summary table to the run directory. Exit 0 when everything passed and the kernel log is clean, " +
+        var cmd = new Command("test",
+            "Run the Validation suite (NUnit on the host's .NET) and the C tests of liburing-tests/ inside the " +
+                "booted kernel; " +
+            "write KTAP, JUnit XML and a summary table to the run directory. Exit 0 when everything passed and the " +
+                "kernel log is clean, " +
             $"1 on test failures, or the `vm run` code for a VM-level failure.")
         {
             kernel, image, timeout, testTimeout, suite, junit, expect,
@@ -56,7 +68,9 @@ public static class VmTest
         TextWriter output, IReadOnlyList<string>? expect = null)
     {
         if (!File.Exists(kernelImage))
-            throw new ToolkitException(ExitCodes.NoKernelImage, $"no kernel image at {kernelImage}: build it first with `scripts/toolkit kernel build`");
+            throw new ToolkitException(
+                ExitCodes.NoKernelImage, $"no kernel image at {kernelImage}: build it first with `scripts/toolkit " +
+                    $"kernel build`");
         var info = KernelBuild.InfoOf(kernelImage);
         var expected = expect ?? KernelBuild.ExpectedFeatures(info);
         var runDir = Paths.NewRunDir("vm-test");
@@ -67,7 +81,8 @@ public static class VmTest
 
         var results = Path.Combine(runDir, RunFiles.GuestResults);
         var toolkitDll = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
-        var command = new List<string> { "dotnet", toolkitDll, "guest", "--results", results, "--test-timeout", testTimeoutSeconds.ToString() };
+        var command = new List<string> { "dotnet", toolkitDll, "guest", "--results", results, "--test-timeout",
+            testTimeoutSeconds.ToString() };
         if (validation != null) command.AddRange(["--validation", validation]);
         foreach (var t in cTests) command.AddRange(["--c-test", t.Spec]);
         if (expected is { Count: > 0 }) command.AddRange(["--expect-features", string.Join(',', expected)]);
@@ -94,7 +109,8 @@ public static class VmTest
             Path.Combine(runDir, RunFiles.ValidationResults));
         GuestRun.AttributeInterruptedTest(all, vm);
         // The boot itself is a test: a VM failure, timeout, panic or splat must show up in every report.
-        all.Add(new TestCaseResult("vm", "boot, run and clean kernel log", vm.ExitCode == 0 ? Outcome.Pass : Outcome.Fail,
+        all.Add(new TestCaseResult("vm", "boot, run and clean kernel log",
+            vm.ExitCode == 0 ? Outcome.Pass : Outcome.Fail,
             Math.Round(vm.TotalSeconds, 3), vm.ExitCode == 0 ? null : vm.Summary()));
         var grouped = SuiteResult.Group(all);
         var header = new List<string>
@@ -105,12 +121,19 @@ public static class VmTest
         };
         header.AddRange(problems);
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(grouped, header));
-        var props = new Dictionary<string, string> { ["kernel"] = info?.KernelRelease ?? kernelImage, ["base"] = info?.BaseVersion ?? "", ["series"] = info?.SeriesHash ?? "", ["accel"] = vm.Accel };
+        var props = new Dictionary<string, string>
+        {
+            ["kernel"] = info?.KernelRelease ?? kernelImage,
+            ["base"] = info?.BaseVersion ?? "",
+            ["series"] = info?.SeriesHash ?? "",
+            ["accel"] = vm.Accel
+        };
         File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(grouped, props));
         var summary = SummaryTable.Write(grouped);
         var missing = Features.Missing(all);
         if (missing.Count > 0) summary += $"\nmissing expected feature(s): {string.Join(", ", missing)}";
-        File.WriteAllText(Path.Combine(runDir, "summary.txt"), string.Join('\n', header) + "\n\n" + summary + "\n\n" + vm.Summary() + "\n");
+        File.WriteAllText(Path.Combine(runDir, "summary.txt"), string.Join('\n',
+            header) + "\n\n" + summary + "\n\n" + vm.Summary() + "\n");
 
         output.WriteLine(string.Join('\n', header));
         output.WriteLine();
@@ -141,8 +164,10 @@ public static class VmTest
         var project = Path.Combine(Paths.RepoRoot, "Validation", "IoUring.Validation", "IoUring.Validation.csproj");
         var outDir = Path.Combine(Paths.RepoRoot, "artifacts", "validation");
         Progress.Step("building the Validation suite");
-        Proc.Check("dotnet", ["build", project, "-c", "Release", "-o", outDir, "--nologo", "-v", "quiet", "-clp:NoSummary"],
-            ExitCodes.BuildFailed, "building the Validation suite", logFile: Path.Combine(runDir, "build-validation.log"));
+        Proc.Check("dotnet", ["build", project, "-c", "Release", "-o", outDir, "--nologo", "-v", "quiet",
+            "-clp:NoSummary"],
+            ExitCodes.BuildFailed, "building the Validation suite", logFile: Path.Combine(runDir,
+                "build-validation.log"));
         return Path.Combine(outDir, "IoUring.Validation.dll");
     }
 }

@@ -24,7 +24,8 @@ public sealed unsafe class BaselineTests
             Assert.That(r.Params.sq_off.tail, Is.EqualTo(4u));
             Assert.That(r.Params.cq_off.head, Is.EqualTo(8u));
             Assert.That(r.Params.cq_off.tail, Is.EqualTo(12u));
-            Assert.That(r.Params.sq_off.ring_mask, Is.EqualTo(16u), "the word after cq.tail is kernel-written (sq ring mask)");
+            Assert.That(r.Params.sq_off.ring_mask, Is.EqualTo(16u),
+                "the word after cq.tail is kernel-written (sq ring mask)");
         }
     }
 
@@ -37,7 +38,8 @@ public sealed unsafe class BaselineTests
         try
         {
             Assert.That(probe->last_op, Is.GreaterThanOrEqualTo((byte)IORING_OP_MSG_RING));
-            foreach (var op in new[] { IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_POLL_ADD, IORING_OP_TIMEOUT, IORING_OP_MSG_RING })
+            foreach (var op in new[] { IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_POLL_ADD,
+                IORING_OP_TIMEOUT, IORING_OP_MSG_RING })
                 Assert.That(io_uring_opcode_supported(probe, op), Is.Not.Zero, $"opcode {op} not supported");
             TestContext.Out.WriteLine($"kernel {RunningKernel.Release}: last_op={probe->last_op} ops_len={probe->ops_len}");
         }

@@ -18,18 +18,22 @@ public sealed unsafe class CqUserWordTests
 {
     const uint ExpectedOffset = 48;
 
-    /// <summary>Skips (after checking the offset is 0) when the kernel lacks the feature; returns the word otherwise.</summary>
+    /// <summary>Skips (after checking the offset is 0) when the kernel lacks the feature; returns the word
+    /// otherwise.</summary>
     static uint* RequireWord(io_uring* ring, in io_uring_params p)
     {
         var word = io_uring_cq_user_word(ring);
         if ((p.features & IORING_FEAT_CQ_USER_WORD) == 0)
         {
-            Assert.That(p.cq_off.user_word, Is.Zero, "a kernel without the feature must report cq_off.user_word (ex-resv1) as 0");
-            Assert.That((nint)word, Is.EqualTo((nint)0), "liburing's io_uring_cq_user_word must be NULL without the feature");
+            Assert.That(p.cq_off.user_word, Is.Zero,
+                "a kernel without the feature must report cq_off.user_word (ex-resv1) as 0");
+            Assert.That((nint)word, Is.EqualTo((nint)0),
+                "liburing's io_uring_cq_user_word must be NULL without the feature");
             Assert.Ignore($"kernel {RunningKernel.Release} lacks IORING_FEAT_CQ_USER_WORD (features 0x{p.features:x}, cq_off.user_word = 0)");
         }
         Assert.That(p.cq_off.user_word, Is.EqualTo(ExpectedOffset));
-        Assert.That((nint)word, Is.EqualTo((nint)((byte*)ring->cq.ring_ptr + p.cq_off.user_word)), "liburing's pointer = ring_ptr + published offset");
+        Assert.That((nint)word, Is.EqualTo((nint)((byte*)ring->cq.ring_ptr + p.cq_off.user_word)),
+            "liburing's pointer = ring_ptr + published offset");
         Assert.That((nint)ring->cq.kuser_word, Is.EqualTo((nint)word));
         return word;
     }
@@ -42,9 +46,12 @@ public sealed unsafe class CqUserWordTests
         Assert.That(r.Params.features & IORING_FEAT_CQ_USER_WORD, Is.EqualTo(1u << 18));
         Assert.That(r.Params.features & IORING_FEAT_NODROP, Is.Not.Zero);
         // Offset 0 would be sq.head: the published offset must not collide with any other published field.
-        var others = new[] { r.Params.cq_off.head, r.Params.cq_off.tail, r.Params.cq_off.ring_mask, r.Params.cq_off.ring_entries,
-            r.Params.cq_off.overflow, r.Params.cq_off.flags, r.Params.sq_off.head, r.Params.sq_off.tail, r.Params.sq_off.flags, r.Params.sq_off.dropped };
-        foreach (var o in others) Assert.That(Math.Abs((int)o - (int)r.Params.cq_off.user_word), Is.GreaterThanOrEqualTo(4), $"word at {r.Params.cq_off.user_word} overlaps a field at {o}");
+        var others = new[] { r.Params.cq_off.head, r.Params.cq_off.tail, r.Params.cq_off.ring_mask,
+            r.Params.cq_off.ring_entries,
+            r.Params.cq_off.overflow, r.Params.cq_off.flags, r.Params.sq_off.head, r.Params.sq_off.tail,
+                r.Params.sq_off.flags, r.Params.sq_off.dropped };
+        foreach (var o in others) Assert.That(Math.Abs((int)o - (int)r.Params.cq_off.user_word),
+            Is.GreaterThanOrEqualTo(4), $"word at {r.Params.cq_off.user_word} overlaps a field at {o}");
         Assert.That(r.Params.cq_off.cqes, Is.GreaterThanOrEqualTo(r.Params.cq_off.user_word + 4));
     }
 
@@ -69,7 +76,8 @@ public sealed unsafe class CqUserWordTests
         Assert.That(*word, Is.Zero);
     }
 
-    /// <summary>The acceptance run: >= 1,000,000 NOP CQEs with overflow episodes on a small CQ, two threads storing into the word.</summary>
+    /// <summary>The acceptance run: >= 1,000,000 NOP CQEs with overflow episodes on a small CQ, two threads storing
+    /// into the word.</summary>
     [Test, Property("TimeoutSeconds", 900)]
     public void PatternsSurviveAMillionCqesWithOverflow()
     {
@@ -131,7 +139,8 @@ public sealed unsafe class CqUserWordTests
             {
                 var word = RequireWord(ring, p);
                 Assert.That((nuint)((byte*)word - mem), Is.EqualTo(offset), "the ring moved in the application memory");
-                Assert.That(*word, Is.Zero, "the kernel must zero the word at setup (user memory is not cleared otherwise)");
+                Assert.That(*word, Is.Zero,
+                    "the kernel must zero the word at setup (user memory is not cleared otherwise)");
                 Assert.That((nuint)word / 64, Is.EqualTo((nuint)ring->cq.ktail / 64));
                 TestContext.Out.WriteLine(WordWorkload.Run(ring, sq, cq, 100_000, word).ToString());
             }
@@ -160,7 +169,8 @@ static unsafe class WordWorkload
     public sealed record Stats(int Cqes, int OverflowEpisodes, long OverflowFlagSeen, long[] Stores, double Seconds)
     {
         public override string ToString() =>
-            $"{Cqes} CQEs in {Seconds:F1} s ({Cqes / Seconds / 1000:F0} k/s), {OverflowEpisodes} overflow episodes (IORING_SQ_CQ_OVERFLOW seen {OverflowFlagSeen}x), " +
+            $"{Cqes} CQEs in {Seconds:F1} s ({Cqes / Seconds / 1000:F0} k/s), {OverflowEpisodes} overflow episodes " +
+                $"(IORING_SQ_CQ_OVERFLOW seen {OverflowFlagSeen}x), " +
             $"word stores per writer: {string.Join(", ", Stores)}, all re-read intact";
     }
 
@@ -302,7 +312,8 @@ static unsafe class WordWorkload
         Assert.That(*word, Is.EqualTo(0xc0ff_ee00u), "word changed by the overflow flush");
     }
 
-    /// <summary>Reaps exactly <paramref name="expected"/> CQEs, entering the kernel (which flushes the overflow list) when the ring is empty.</summary>
+    /// <summary>Reaps exactly <paramref name="expected"/> CQEs, entering the kernel (which flushes the overflow list)
+    /// when the ring is empty.</summary>
     static int Reap(io_uring* ring, int expected, bool[] seen, ulong baseData = 0)
     {
         var got = 0;

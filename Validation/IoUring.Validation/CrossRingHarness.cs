@@ -24,9 +24,13 @@ public static unsafe class CrossRing
     {
         var (supported, features, res) = probe.Value;
         if (supported) return;
-        Assert.That(res, Is.EqualTo(-LibcConstants.EINVAL), $"a kernel without the feature must refuse IOSQE_CQE_TARGET with -EINVAL (features 0x{features:x})");
+        Assert.That(res,
+            Is.EqualTo(
+                -LibcConstants.EINVAL), $"a kernel without the feature must refuse IOSQE_CQE_TARGET with -EINVAL " +
+                    $"(features 0x{features:x})");
         Assert.That(features & IORING_FEAT_CQE_TARGET, Is.Zero, "feature bit set but the flag is refused");
-        Assert.Ignore($"kernel {RunningKernel.Release} has no IOSQE_CQE_TARGET (IORING_FEAT_CQE_TARGET clear, flag probe {Errno.Describe(res)})");
+        Assert.Ignore($"kernel {RunningKernel.Release} has no IOSQE_CQE_TARGET (IORING_FEAT_CQE_TARGET clear, flag " +
+            $"probe {Errno.Describe(res)})");
     }
 
     /// <summary>A NOP whose res is injected (IORING_NOP_INJECT_RESULT, 6.10+): a request with a known result.</summary>
@@ -62,11 +66,13 @@ public static unsafe class CrossRing
 
     public static string Show(io_uring_cqe c) => $"ud=0x{c.user_data:x} res={c.res} flags=0x{c.flags:x}";
 
-    public static void Expect(TestRing ring, ulong userData, int res, uint flagsMask = ~0u, uint flags = 0, string what = "")
+    public static void Expect(TestRing ring, ulong userData, int res, uint flagsMask = ~0u, uint flags = 0,
+        string what = "")
     {
         var c = Get(ring, 2000);
         Assert.That(c, Is.Not.Null, $"{what}: no CQE for ud=0x{userData:x}");
-        Assert.That((c!.Value.user_data, c.Value.res, c.Value.flags & flagsMask), Is.EqualTo((userData, res, flags)), $"{what}: got {Show(c.Value)}");
+        Assert.That((c!.Value.user_data, c.Value.res, c.Value.flags & flagsMask), Is.EqualTo((userData, res,
+            flags)), $"{what}: got {Show(c.Value)}");
     }
 
     public static void ExpectNone(TestRing ring, string what)

@@ -61,7 +61,8 @@ public sealed unsafe class CrossRingKernelTests
         ts.tv_sec = 2;
         Assert.That(io_uring_wait_cqe_timeout(b.Ring, &cqe, &ts), Is.Zero);
         // The 32-byte CQE is read in place: big_cqe[] is only valid inside the ring.
-        Assert.That((cqe->user_data, cqe->res, cqe->flags, cqe->big_cqe(0), cqe->big_cqe(1)), Is.EqualTo((0x32UL, 32, 0u, 0UL, 0UL)), "16 -> 32 bytes, big_cqe[] zero");
+        Assert.That((cqe->user_data, cqe->res, cqe->flags, cqe->big_cqe(0), cqe->big_cqe(1)), Is.EqualTo((0x32UL, 32,
+            0u, 0UL, 0UL)), "16 -> 32 bytes, big_cqe[] zero");
         io_uring_cqe_seen(b.Ring, cqe);
         io_uring_sqe_set_cqe_target(PrepNopRes(b, 0x16, 16), a.Fd);
         b.Submit();
@@ -79,7 +80,8 @@ public sealed unsafe class CrossRingKernelTests
         for (var i = 0; i < 256; i++)
             io_uring_sqe_set_cqe_target(PrepNopRes(a, (ulong)i, i), b.Fd);
         Assert.That(a.Submit(), Is.GreaterThanOrEqualTo(0));
-        Assert.That(Volatile.Read(ref *b.Ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW, Is.Not.Zero, "IORING_SQ_CQ_OVERFLOW on B");
+        Assert.That(Volatile.Read(ref *b.Ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW, Is.Not.Zero,
+            "IORING_SQ_CQ_OVERFLOW on B");
         var seen = new bool[256];
         var n = 0;
         while (Get(b, 200) is { } c)
@@ -235,7 +237,8 @@ public sealed unsafe class CrossRingKernelTests
             ("non-zero ioprio", -LibcConstants.EINVAL, p => ((io_uring_sqe*)p)->ioprio = 1),
             ("unregistered personality", -LibcConstants.EINVAL, p => ((io_uring_sqe*)p)->personality = 0x7ff0),
             ("bad target fd", -LibcConstants.EBADF, p => ((io_uring_sqe*)p)->cqe_target_fd = -1),
-            ("drain on the targeted sqe", -LibcConstants.EOPNOTSUPP, p => ((io_uring_sqe*)p)->flags |= (byte)IOSQE_IO_DRAIN),
+            ("drain on the targeted sqe", -LibcConstants.EOPNOTSUPP,
+                p => ((io_uring_sqe*)p)->flags |= (byte)IOSQE_IO_DRAIN),
         };
         ulong ud = 0x100;
         foreach (var (what, res, spoil) in refusals)
@@ -356,7 +359,8 @@ public sealed unsafe class CrossRingKernelTests
             Libc.close(efd);
         }
         // The rings are freed asynchronously (io_ring_exit_work); what must hold is that every fd is gone.
-        Assert.That(Directory.GetFiles("/proc/self/fd").Length, Is.LessThanOrEqualTo(fdsBefore - 3), "ring fds and the eventfd closed");
+        Assert.That(Directory.GetFiles("/proc/self/fd").Length, Is.LessThanOrEqualTo(fdsBefore - 3),
+            "ring fds and the eventfd closed");
         // A fresh pair still works: nothing wedged in the kernel.
         using var x = new TestRing();
         using var y = new TestRing();

@@ -43,7 +43,8 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
 
         public void Pump(int waitMs = 0) => Completer.Pump(Local.Add, waitMs);
 
-        /// <summary>The next CQE on <paramref name="target"/>, pumping the source meanwhile (the relay needs it).</summary>
+        /// <summary>The next CQE on <paramref name="target"/>, pumping the source meanwhile (the relay needs
+        /// it).</summary>
         public io_uring_cqe? Next(TestRing target, int ms = 2000)
         {
             var until = Environment.TickCount64 + ms;
@@ -59,7 +60,8 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
         {
             var c = Next(target);
             Assert.That(c, Is.Not.Null, $"{what}: no CQE for ud=0x{ud:x}");
-            Assert.That((c!.Value.user_data, c.Value.res, c.Value.flags & flagsMask), Is.EqualTo((ud, res, flags)), $"{what}: got {Show(c.Value)}");
+            Assert.That((c!.Value.user_data, c.Value.res, c.Value.flags & flagsMask), Is.EqualTo((ud, res,
+                flags)), $"{what}: got {Show(c.Value)}");
         }
 
         public void ExpectNone(TestRing target, string what)
@@ -72,7 +74,8 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
         public void AssertQuiet(params ulong[] expectedLocal)
         {
             Pump(20);
-            Assert.That(Local.Select(c => c.user_data).Order(), Is.EqualTo(expectedLocal.Order()), "local CQEs on the source: " + string.Join(", ", Local.Select(Show)));
+            Assert.That(Local.Select(c => c.user_data).Order(), Is.EqualTo(expectedLocal.Order()),
+                "local CQEs on the source: " + string.Join(", ", Local.Select(Show)));
             Assert.That(Completer.InFlight, Is.Zero, "relayed requests still pending");
             Assert.That(RelayErrors, Is.Empty, "relay failures");
         }
@@ -163,7 +166,8 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
             Assert.That(c.Value.flags & IORING_CQE_F_BUFFER, Is.Not.Zero, $"IORING_CQE_F_BUFFER: {Show(c.Value)}");
             var bid = (int)(c.Value.flags >> IORING_CQE_BUFFER_SHIFT);
             Assert.That(bid, Is.InRange(10, 13));
-            Assert.That(*(ulong*)(bufs + (bid - 10) * 8), Is.EqualTo(99UL), "the data is in the source's buffer the flags name");
+            Assert.That(*(ulong*)(bufs + (bid - 10) * 8), Is.EqualTo(99UL),
+                "the data is in the source's buffer the flags name");
             a.AssertQuiet(0xb0);
         }
         finally
@@ -255,7 +259,8 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
         var onB = new[] { a.Next(b), a.Next(b) };
         var onC = new[] { a.Next(c), a.Next(c) };
         Assert.That(onB.Select(x => (x?.user_data, x?.res)), Is.EquivalentTo(new (ulong?, int?)[] { (1, 0), (4, -5) }));
-        Assert.That(onC.Select(x => (x?.user_data, x?.res)), Is.EquivalentTo(new (ulong?, int?)[] { (2, 0), (5, -LibcConstants.ECANCELED) }));
+        Assert.That(onC.Select(x => (x?.user_data, x?.res)), Is.EquivalentTo(new (ulong?, int?)[] { (2, 0), (5,
+            -LibcConstants.ECANCELED) }));
         a.ExpectNone(b, "B");
         a.ExpectNone(c, "C");
         a.AssertQuiet(3, 6);

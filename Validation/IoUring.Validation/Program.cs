@@ -30,7 +30,9 @@ public static class Program
             switch (args[i])
             {
                 case "--results": results = Next(); break;
-                case "--test-timeout": timeout = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--test-timeout":
+                    timeout = double.Parse(Next(),
+                    System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--exclude-from": excludeFrom = Next(); break;
                 case "--where": where = Next(); break;
                 case "--expect-features":
@@ -66,7 +68,8 @@ public static class Program
         if (excludeFrom != null && File.Exists(excludeFrom))
         {
             var done = File.ReadAllLines(excludeFrom).Where(l => l.Length > 0).ToList();
-            if (done.Count > 0) clauses.Add("<not><or>" + string.Concat(done.Select(n => $"<test>{Xml(n)}</test>")) + "</or></not>");
+            if (done.Count > 0) clauses.Add("<not><or>" + string.Concat(done.Select(n => $"<test>{Xml(n)}</test>"))
+                + "</or></not>");
         }
         if (clauses.Count == 0) return TestFilter.Empty;
         return TestFilter.FromXml("<filter><and>" + string.Concat(clauses) + "</and></filter>");
@@ -91,7 +94,8 @@ public static class Program
             if (test.IsSuite) return;
             Console.WriteLine(ConsoleMarkers.Run(Suite, test.FullName));
             var limit = test.Properties.ContainsKey("TimeoutSeconds")
-                ? TimeSpan.FromSeconds(Convert.ToDouble(test.Properties.Get("TimeoutSeconds"), System.Globalization.CultureInfo.InvariantCulture))
+                ? TimeSpan.FromSeconds(Convert.ToDouble(test.Properties.Get("TimeoutSeconds"),
+                    System.Globalization.CultureInfo.InvariantCulture))
                 : budget;
             var started = DateTime.UtcNow;
             lock (gate)
@@ -112,7 +116,8 @@ public static class Program
             if (result.Test.IsSuite)
             {
                 // A fixture whose one-time setup failed reports its children only through the suite.
-                if (result.ResultState.Status == TestStatus.Failed && result.ResultState.Site is FailureSite.SetUp or FailureSite.TearDown)
+                if (result.ResultState.Status == TestStatus.Failed
+                    && result.ResultState.Site is FailureSite.SetUp or FailureSite.TearDown)
                     Record(new TestCaseResult(Suite, result.FullName, Outcome.Fail, Seconds(result.Duration),
                         Message(result.Message, result.StackTrace)));
                 return;

@@ -3,7 +3,8 @@ using static IoUring.Interop.Liburing;
 
 namespace IoUring.Validation;
 
-/// <summary>An io_uring set up through liburing for one test, torn down with it. Fails the test on setup errors.</summary>
+/// <summary>An io_uring set up through liburing for one test, torn down with it. Fails the test on setup
+/// errors.</summary>
 public sealed unsafe class TestRing : IDisposable
 {
     readonly io_uring* ring;
@@ -73,7 +74,9 @@ public sealed unsafe class TestRing : IDisposable
 
 public static class Errno
 {
-    public static string Describe(int negErrno) => negErrno >= 0 ? negErrno.ToString() : $"{negErrno} ({new System.ComponentModel.Win32Exception(-negErrno).Message})";
+    public static string Describe(int negErrno) =>
+        negErrno >= 0 ? negErrno.ToString()
+            : $"{negErrno} ({new System.ComponentModel.Win32Exception(-negErrno).Message})";
 }
 
 /// <summary>The running kernel's release, for tests whose expectations depend on it.</summary>

@@ -85,10 +85,16 @@ public class BenchReportTests
 
     static JsonElement PathRow(string path, string waiter, double notifyMedian, double notifyMean, double wakeMedian,
         double wakeP99, string word = "") => Json(JsonSerializer.Serialize(new Dictionary<string, object>
-    {
-        ["kind"] = "path", ["path"] = path, ["waiter"] = waiter, ["notify_ns_median"] = notifyMedian,
-        ["notify_ns_mean"] = notifyMean, ["wake_ns_median"] = wakeMedian, ["wake_ns_p99"] = wakeP99, ["word"] = word,
-    }));
+        {
+            ["kind"] = "path",
+            ["path"] = path,
+            ["waiter"] = waiter,
+            ["notify_ns_median"] = notifyMedian,
+            ["notify_ns_mean"] = notifyMean,
+            ["wake_ns_median"] = wakeMedian,
+            ["wake_ns_p99"] = wakeP99,
+            ["word"] = word,
+        }));
 
     static List<JsonElement> NopRows(params (int Batch, double NsPerNop)[] rows)
         => rows.Select(r => Json(FormattableString.Invariant(

@@ -7,7 +7,8 @@ public class ConfigFragmentTests
     [Test]
     public void ParsesSetUnsetAndComments()
     {
-        var opts = KernelConfig.ParseFragment(["# a comment", "", "CONFIG_A=y", "# CONFIG_B is not set", "CONFIG_C=\"x y\"", "CONFIG_D=0x10", "CONFIG_E=n"], "f");
+        var opts = KernelConfig.ParseFragment(["# a comment", "", "CONFIG_A=y", "# CONFIG_B is not set",
+            "CONFIG_C=\"x y\"", "CONFIG_D=0x10", "CONFIG_E=n"], "f");
         Assert.That(opts.Select(o => o.ToString()), Is.EqualTo(new[]
         {
             "CONFIG_A=y", "# CONFIG_B is not set", "CONFIG_C=\"x y\"", "CONFIG_D=0x10", "# CONFIG_E is not set",
@@ -37,7 +38,8 @@ public class ConfigFragmentTests
     [Test]
     public void DroppedOptionsAreReportedWithTheirSource()
     {
-        var requested = KernelConfig.ParseFragment(["CONFIG_KEPT=y", "CONFIG_GONE=y", "CONFIG_CHANGED=y", "# CONFIG_OFF is not set", "CONFIG_ABSENT_OFF=n"], "debug.config");
+        var requested = KernelConfig.ParseFragment(["CONFIG_KEPT=y", "CONFIG_GONE=y", "CONFIG_CHANGED=y",
+            "# CONFIG_OFF is not set", "CONFIG_ABSENT_OFF=n"], "debug.config");
         var final = KernelConfig.ReadConfig(["CONFIG_KEPT=y", "CONFIG_CHANGED=m", "CONFIG_OFF=y"]);
         var dropped = KernelConfig.FindDropped(requested, final);
         Assert.That(dropped, Has.Count.EqualTo(3));

@@ -34,7 +34,8 @@ public class ConsoleAnalyzerTests
     [TestCase("[    5.0] WARNING: CPU: 1 PID: 77 at io_uring/msg_ring.c:88 io_msg_ring+0x1/0x2", "WARNING")]
     public void RecognisesSplats(string line, string kind)
     {
-        var r = Analyze($"toolkit-init: start uptime=1 clocksource=tsc\n{line}\n[ 5.1] some context\n[ 5.2] ---[ end trace 0000000000000000 ]---\ntoolkit-init: exit 0");
+        var r = Analyze($"toolkit-init: start uptime=1 clocksource=tsc\n{line}\n[ 5.1] some context\n[ 5.2] ---[ end " +
+            $"trace 0000000000000000 ]---\ntoolkit-init: exit 0");
         Assert.That(r.Splats, Has.Count.EqualTo(1));
         Assert.That(r.Splats[0].Kind, Is.EqualTo(kind));
         Assert.That(r.Splats[0].Text[0], Is.EqualTo(line));

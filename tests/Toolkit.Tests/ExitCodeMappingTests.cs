@@ -4,7 +4,13 @@ namespace Toolkit.Tests;
 
 public class ExitCodeMappingTests
 {
-    static readonly VmOptions Options = new() { KernelImage = "x", Command = ["true"], Timeout = TimeSpan.FromSeconds(7), BootTimeout = TimeSpan.FromSeconds(9) };
+    static readonly VmOptions Options = new()
+    {
+        KernelImage = "x",
+        Command = ["true"],
+        Timeout = TimeSpan.FromSeconds(7),
+        BootTimeout = TimeSpan.FromSeconds(9)
+    };
 
     static ConsoleAnalyzer.Result Console(bool started = true, string? panic = null, string? initError = null) =>
         new(started, started, null, initError, panic, [], "tsc");
@@ -24,8 +30,10 @@ public class ExitCodeMappingTests
     [Test]
     public void PanicWinsOverEverything()
     {
-        Assert.That(VmRunner.Classify(null, Console(panic: "Oops"), null, 2, 0, "", Options).Code, Is.EqualTo(ExitCodes.KernelPanic));
-        Assert.That(VmRunner.Classify("timeout", Console(panic: "x"), null, 0, 0, "", Options).Code, Is.EqualTo(ExitCodes.KernelPanic));
+        Assert.That(VmRunner.Classify(null, Console(panic: "Oops"), null, 2, 0, "", Options).Code,
+            Is.EqualTo(ExitCodes.KernelPanic));
+        Assert.That(VmRunner.Classify("timeout", Console(panic: "x"), null, 0, 0, "", Options).Code,
+            Is.EqualTo(ExitCodes.KernelPanic));
     }
 
     [Test]
@@ -38,7 +46,13 @@ public class ExitCodeMappingTests
         Assert.That(cmd.Code, Is.EqualTo(ExitCodes.CommandTimeout));
         Assert.That(cmd.Outcome, Does.Contain("7 s"));
         var stalled = VmRunner.Classify("stalled", Console(), null, 0, -1, "",
-            new VmOptions { KernelImage = "x", Command = ["x"], ProgressTimeout = TimeSpan.FromSeconds(42), ProgressPrefix = "toolkit-suite: " });
+            new VmOptions
+            {
+                KernelImage = "x",
+                Command = ["x"],
+                ProgressTimeout = TimeSpan.FromSeconds(42),
+                ProgressPrefix = "toolkit-suite: "
+            });
         Assert.That(stalled.Code, Is.EqualTo(ExitCodes.CommandTimeout), "a stuck guest is a timeout of the command");
         Assert.That(stalled.Outcome, Does.Contain("no progress for 42 s"));
     }
@@ -46,10 +60,12 @@ public class ExitCodeMappingTests
     [Test]
     public void VmFailures()
     {
-        var early = VmRunner.Classify(null, Console(started: false), null, 0, 1, "qemu: could not load kernel", Options);
+        var early = VmRunner.Classify(null, Console(started: false), null, 0, 1, "qemu: could not load kernel",
+            Options);
         Assert.That(early.Code, Is.EqualTo(ExitCodes.VmFailure));
         Assert.That(early.Outcome, Does.Contain("could not load kernel"));
-        Assert.That(VmRunner.Classify(null, Console(initError: "cannot mount"), null, 0, 0, "", Options).Outcome, Does.Contain("cannot mount"));
+        Assert.That(VmRunner.Classify(null, Console(initError: "cannot mount"), null, 0, 0, "", Options).Outcome,
+            Does.Contain("cannot mount"));
     }
 
     [Test]

@@ -14,7 +14,8 @@ public class InitramfsTests
         var r = Infra.Proc.Run("cpio", ["-itv", "-F", f]);
         File.Delete(f);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Output);
-        Assert.That(r.Output, Does.Contain("crw-------").And.Contain("dev/console").And.Contain("-rwxr-xr-x").And.Contain("init"));
+        Assert.That(r.Output,
+            Does.Contain("crw-------").And.Contain("dev/console").And.Contain("-rwxr-xr-x").And.Contain("init"));
     }
 
     [Test]

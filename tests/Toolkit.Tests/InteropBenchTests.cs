@@ -2,14 +2,16 @@ using Toolkit.Bench;
 
 namespace Toolkit.Tests;
 
-/// <summary>`toolkit bench interop` end to end with very short runs: builds both programs, measures every batch size, writes the report.</summary>
+/// <summary>`toolkit bench interop` end to end with very short runs: builds both programs, measures every batch size,
+/// writes the report.</summary>
 [Category("liburing"), NonParallelizable]
 public sealed class InteropBenchTests
 {
     [Test]
     public void BenchmarkWritesAReportWithEveryBatchSize()
     {
-        var report = Path.Combine(Directory.CreateTempSubdirectory("uring-bench-test-").FullName, "interop-benchmark.md");
+        var report = Path.Combine(Directory.CreateTempSubdirectory("uring-bench-test-").FullName,
+            "interop-benchmark.md");
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         Console.SetOut(TextWriter.Null);
         Console.SetError(TextWriter.Null);

@@ -33,11 +33,13 @@ public class KernelSourceTests
     {
         var root = Path.Combine(scratch, "tar", "linux-source-6.12");
         Directory.CreateDirectory(Path.Combine(root, "io_uring"));
-        File.WriteAllText(Path.Combine(root, "Makefile"), $"VERSION = 6\nPATCHLEVEL = {patchlevel}\nSUBLEVEL = {sublevel}\nEXTRAVERSION =\n");
+        File.WriteAllText(Path.Combine(root,
+            "Makefile"), $"VERSION = 6\nPATCHLEVEL = {patchlevel}\nSUBLEVEL = {sublevel}\nEXTRAVERSION =\n");
         File.WriteAllText(Path.Combine(root, "io_uring", "nop.c"), "int a;\nint b;\nint c;\n");
         File.WriteAllText(Path.Combine(root, ".gitignore"), "/*\n");
         var tar = Path.Combine(scratch, "fake.tar.xz");
-        Assert.That(Proc.Run("tar", ["-cJf", tar, "-C", Path.Combine(scratch, "tar"), "linux-source-6.12"]).ExitCode, Is.Zero);
+        Assert.That(Proc.Run("tar", ["-cJf", tar, "-C", Path.Combine(scratch, "tar"), "linux-source-6.12"]).ExitCode,
+            Is.Zero);
         Environment.SetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL", tar);
         return tar;
     }
@@ -104,14 +106,17 @@ public class KernelSourceTests
         var first = PatchSeries.Load(Series(("0001-b.patch", Patch("io_uring: b to B", "int b;", "int B;"))));
         using (src.UsePatchedTree(first))
             Assert.That(File.ReadAllText(Path.Combine(src.PatchedTree, "io_uring", "nop.c")), Does.Contain("int B;"));
-        Assert.That(File.ReadAllText(Path.Combine(src.BaseTree, "io_uring", "nop.c")), Does.Contain("int b;"), "the base tree stays pristine");
+        Assert.That(File.ReadAllText(Path.Combine(src.BaseTree, "io_uring", "nop.c")), Does.Contain("int b;"),
+            "the base tree stays pristine");
         var second = PatchSeries.Load(Series(("0001-b.patch", Patch("io_uring: b to X", "int b;", "int X;"))));
         Assert.That(second.Hash, Is.Not.EqualTo(first.Hash));
         using (src.UsePatchedTree(second))
-            Assert.That(File.ReadAllText(Path.Combine(src.PatchedTree, "io_uring", "nop.c")), Does.Contain("int X;").And.Not.Contain("int B;"));
+            Assert.That(File.ReadAllText(Path.Combine(src.PatchedTree, "io_uring", "nop.c")),
+                Does.Contain("int X;").And.Not.Contain("int B;"));
         var empty = PatchSeries.Load(Series());
         using (src.UsePatchedTree(empty))
-            Assert.That(File.ReadAllText(Path.Combine(src.PatchedTree, "io_uring", "nop.c")), Does.Contain("int b;"), "an empty series is the baseline source");
+            Assert.That(File.ReadAllText(Path.Combine(src.PatchedTree, "io_uring", "nop.c")), Does.Contain("int b;"),
+                "an empty series is the baseline source");
     }
 
     [Test]
@@ -141,5 +146,6 @@ public class KernelSourceTests
 
     [Test]
     public void FullDiskIsRecognisedWhateverTheStep() =>
-        Assert.That(Proc.DiskFullOr(ExitCodes.BuildFailed, "ld: final link failed: No space left on device"), Is.EqualTo(ExitCodes.DiskFull));
+        Assert.That(Proc.DiskFullOr(ExitCodes.BuildFailed, "ld: final link failed: No space left on device"),
+            Is.EqualTo(ExitCodes.DiskFull));
 }

@@ -46,18 +46,21 @@ public class LiburingSuiteVmTests
         File.WriteAllText(path, "#!/bin/sh\n" + body + "\n");
         // The toolkit runs on Linux only (QEMU, 9p): the guard keeps the platform analyser satisfied.
         if (OperatingSystem.IsLinux())
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead |
+            File.SetUnixFileMode(path,
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead |
                 UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
     }
 
-    GuestHarness.CTest T(string name, double timeout = 30) => new(LiburingSuite.Suite, Path.Combine(dir, name + ".t"), timeout);
+    GuestHarness.CTest T(string name, double timeout = 30) => new(LiburingSuite.Suite, Path.Combine(dir, name + ".t"),
+        timeout);
 
     [Test]
     public void CrashIsAttributedAndTheRestResumesInAFreshBoot()
     {
         var sw = Stopwatch.StartNew();
         var run = LiburingSuite.RunKernel("baseline", image,
-            [T("ok-first"), T("skips"), T("crashes"), T("hangs", timeout: 5), T("missing"), T("xfail_exits_1"), T("ok-after")],
+            [T("ok-first"), T("skips"), T("crashes"), T("hangs", timeout: 5), T("missing"), T("xfail_exits_1"),
+                T("ok-after")],
             Path.Combine(dir, "run-crash"));
         var byName = run.Results.ToDictionary(r => r.Name);
         string Outcomes() => string.Join("\n", run.Results.Select(r => $"{r.Name}: {r.Outcome} {r.Message}"));
@@ -70,7 +73,8 @@ public class LiburingSuiteVmTests
         Assert.That(byName["skips"].Outcome, Is.EqualTo(Outcome.Skip));
         Assert.That(byName["skips"].Message, Is.EqualTo("Skipping: feature absent"));
         Assert.That(byName["crashes"].Outcome, Is.EqualTo(Outcome.Crash));
-        Assert.That(byName["crashes"].Message, Does.Contain("crashed the kernel").And.Contain("sysrq"), "the console's panic text is kept");
+        Assert.That(byName["crashes"].Message, Does.Contain("crashed the kernel").And.Contain("sysrq"),
+            "the console's panic text is kept");
         Assert.That(byName["hangs"].Outcome, Is.EqualTo(Outcome.Timeout));
         Assert.That(byName["hangs"].Seconds, Is.InRange(4.5, 30));
         Assert.That(byName["missing"].Outcome, Is.EqualTo(Outcome.Fail));
@@ -79,21 +83,24 @@ public class LiburingSuiteVmTests
         Assert.That(byName["ok-after"].Outcome, Is.EqualTo(Outcome.Pass));
         Assert.That(run.Results, Has.Count.EqualTo(7));
         Assert.That(run.FatalExitCode, Is.Null);
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(240), "a hang costs its timeout and a crash one reboot, not the run's guard");
+        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(240),
+            "a hang costs its timeout and a crash one reboot, not the run's guard");
     }
 
     [Test]
     public void StuckGuestIsKilledByTheProgressWatchdogAndTheRestResumes()
     {
         var sw = Stopwatch.StartNew();
-        var run = LiburingSuite.RunKernel("baseline", image, [T("ok-first"), T("stalls-guest", timeout: 5), T("ok-after")], Path.Combine(dir, "run-stall"));
+        var run = LiburingSuite.RunKernel("baseline", image, [T("ok-first"), T("stalls-guest", timeout: 5),
+            T("ok-after")], Path.Combine(dir, "run-stall"));
         var byName = run.Results.ToDictionary(r => r.Name);
         Assert.That(run.Boots, Has.Count.EqualTo(2));
         Assert.That(run.Boots[0].Culprit, Is.EqualTo("liburing/stalls-guest"));
         Assert.That(byName["stalls-guest"].Outcome, Is.EqualTo(Outcome.Timeout));
         Assert.That(byName["stalls-guest"].Message, Does.Contain("no progress"));
         Assert.That(byName["ok-after"].Outcome, Is.EqualTo(Outcome.Pass));
-        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(5 + LiburingSuite.StallMargin + 120), "the watchdog, not the run's overall guard");
+        Assert.That(sw.Elapsed.TotalSeconds, Is.LessThan(5 + LiburingSuite.StallMargin + 120),
+            "the watchdog, not the run's overall guard");
     }
 
     [Test]
@@ -109,7 +116,8 @@ public class LiburingSuiteVmTests
             FlakyFile = flaky,
         }, TextWriter.Null);
         Assert.That(report.ExitCode, Is.EqualTo(ExitCodes.Failed));
-        Assert.That(report.Comparison.Counting.Select(r => r.Name), Is.EqualTo(new[] { "crashes" }), "the listed hang does not count");
+        Assert.That(report.Comparison.Counting.Select(r => r.Name), Is.EqualTo(new[] { "crashes" }),
+            "the listed hang does not count");
         var summary = File.ReadAllText(Path.Combine(report.RunDir, "summary.txt"));
         Assert.That(summary, Does.Contain("liburing/crashes took the guest down").And.Contain("kernel panic"));
         Assert.That(summary, Does.Contain("flaky (not counted): liburing/hangs"));
@@ -125,7 +133,9 @@ public class LiburingSuiteVmTests
     {
         var e = Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
         {
-            Kernels = ["baseline"], Only = ["no-such-test", "nop"], ProjectTests = false,
+            Kernels = ["baseline"],
+            Only = ["no-such-test", "nop"],
+            ProjectTests = false,
             Images = new Dictionary<string, string> { ["baseline"] = image },
         }, TextWriter.Null))!;
         Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.TestMissing));
@@ -137,9 +147,11 @@ public class LiburingSuiteVmTests
     {
         var images = new Dictionary<string, string> { ["baseline"] = image };
         Assert.That(Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
-            { Kernels = ["baseline"], TestTimeout = 0, Images = images }, TextWriter.Null))!.ExitCode, Is.EqualTo(ExitCodes.Usage));
+        { Kernels = ["baseline"], TestTimeout = 0, Images = images }, TextWriter.Null))!.ExitCode,
+                Is.EqualTo(ExitCodes.Usage));
         Assert.That(Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
-            { Kernels = ["baseline"], Full = true, Only = ["nop"], Images = images }, TextWriter.Null))!.ExitCode, Is.EqualTo(ExitCodes.Usage));
+        { Kernels = ["baseline"], Full = true, Only = ["nop"], Images = images }, TextWriter.Null))!.ExitCode,
+                Is.EqualTo(ExitCodes.Usage));
     }
 
     [Test]

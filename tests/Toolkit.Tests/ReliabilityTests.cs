@@ -5,7 +5,8 @@ using Toolkit.Vm;
 
 namespace Toolkit.Tests;
 
-/// <summary>The reliability job's logic without a VM: its plan and options, kmemleak parsing, fault-injection settings and logs.</summary>
+/// <summary>The reliability job's logic without a VM: its plan and options, kmemleak parsing, fault-injection settings
+/// and logs.</summary>
 public class ReliabilityTests
 {
     static string Fixture(string name) => TestPaths.Fixture("reliability", name);
@@ -25,7 +26,8 @@ public class ReliabilityTests
         {
             "-i 1000 -s 1 -t 1500", "-i 1000 -s 2 -t 1500", "-i 1000 -s 3 -t 1500",
         }));
-        Assert.That(entries.Where(e => e.Phase == "cycle").Select(e => string.Join(' ', e.Args)), Is.EqualTo(new[] { "", "-e" }));
+        Assert.That(entries.Where(e => e.Phase == "cycle").Select(e => string.Join(' ', e.Args)),
+            Is.EqualTo(new[] { "", "-e" }));
         Assert.That(entries.Any(e => e.Faults), Is.False);
         // A chaos run's own -t limit stays inside the harness's budget for it, so the test, not the harness, ends it.
         Assert.That(entries.Where(e => e.Phase == "chaos").All(e => int.Parse(e.Args[^1]) < e.TimeoutSeconds), Is.True);
@@ -37,15 +39,18 @@ public class ReliabilityTests
         var phases = Reliability.SelectPhases(new Reliability.Options { FaultInjection = true, LongIdle = true });
         Assert.That(phases, Is.EqualTo(new[] { "stress", "chaos", "cycle", "fault-injection", "long-idle" }));
         var entries = Reliability.Entries(new Reliability.Options { Only = ["long-idle", "fault-injection"] });
-        Assert.That(entries.Select(e => e.Phase).Distinct(), Is.EqualTo(new[] { "fault-injection", "long-idle" }), "phase order is fixed");
+        Assert.That(entries.Select(e => e.Phase).Distinct(), Is.EqualTo(new[] { "fault-injection", "long-idle" }),
+            "phase order is fixed");
         var idle = entries.Single(e => e.Phase == "long-idle");
         Assert.That(idle.Args, Is.EqualTo(new[] { "-l", "330" }));
-        Assert.That(idle.TimeoutSeconds, Is.GreaterThan(330 + 60), "past the 330 s idle, with room for set-up and teardown");
+        Assert.That(idle.TimeoutSeconds, Is.GreaterThan(330 + 60),
+            "past the 330 s idle, with room for set-up and teardown");
         var faults = entries.Where(e => e.Phase == "fault-injection").ToList();
         Assert.That(faults.All(e => e.Faults), Is.True);
         // The tests without a fault-tolerant mode get through their feature probe before anything fails.
         Assert.That(faults.Where(e => !e.Tolerant).All(e => e.Space > 0 && e.Probability < 10), Is.True);
-        Assert.That(faults.Select(e => e.Binary).Distinct(), Is.EquivalentTo(new[] { "cqe-target", "cqe-target-chaos", "cqe-target-stress", "cq-user-word" }));
+        Assert.That(faults.Select(e => e.Binary).Distinct(), Is.EquivalentTo(new[] { "cqe-target", "cqe-target-chaos",
+            "cqe-target-stress", "cq-user-word" }));
         // Exactly the tests that have -f are run as fault tolerant.
         Assert.That(faults.All(e => e.Tolerant == e.Args.Contains("-f")), Is.True);
     }
@@ -53,7 +58,11 @@ public class ReliabilityTests
     [Test]
     public void FaultProbabilityOverridesEveryFaultTest()
     {
-        var entries = Reliability.Entries(new Reliability.Options { Only = ["fault-injection", "stress"], FaultProbability = 30 });
+        var entries = Reliability.Entries(new Reliability.Options
+        {
+            Only = ["fault-injection", "stress"],
+            FaultProbability = 30
+        });
         Assert.That(entries.Where(e => e.Faults).All(e => e.Probability == 30), Is.True);
         Assert.That(entries.Where(e => !e.Faults).All(e => e.Probability == 10), Is.True);
     }
@@ -115,7 +124,8 @@ public class ReliabilityTests
             Assert.That(tests.Single(t => t.Suite == "chaos").SkipReason, Does.Contain("was not built"));
             Assert.That(tests.Where(t => t.Suite == "cycle").Select(t => t.SkipReason),
                 Has.All.Contains("liburing-tests/cqe-target-cycle.c does not exist"));
-            Assert.That(tests.Single(t => t.Suite == "chaos").Name, Is.EqualTo("cqe-target-chaos -i 1000 -s 5 -t 1500"));
+            Assert.That(tests.Single(t => t.Suite == "chaos").Name,
+                Is.EqualTo("cqe-target-chaos -i 1000 -s 5 -t 1500"));
         }
         finally
         {
@@ -128,25 +138,30 @@ public class ReliabilityTests
     public void KernelWithoutKmemleakIsRefused()
     {
         var patched = KernelConfigOf("CONFIG_IO_URING=y", "CONFIG_KASAN=y");
-        var e = Assert.Throws<ToolkitException>(() => Reliability.CheckKernelConfig(patched, ["stress"], "/k/bzImage"))!;
+        var e = Assert.Throws<ToolkitException>(() => Reliability.CheckKernelConfig(patched, ["stress"],
+            "/k/bzImage"))!;
         Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.Usage));
         Assert.That(e.Message, Does.Contain("CONFIG_DEBUG_KMEMLEAK").And.Contain("debug flavour"));
         var leakOnly = KernelConfigOf("CONFIG_DEBUG_KMEMLEAK=y");
         Assert.DoesNotThrow(() => Reliability.CheckKernelConfig(leakOnly, ["stress"], "/k/bzImage"));
-        Assert.That(Assert.Throws<ToolkitException>(() => Reliability.CheckKernelConfig(leakOnly, ["fault-injection"], "/k/bzImage"))!.Message,
+        Assert.That(Assert.Throws<ToolkitException>(() => Reliability.CheckKernelConfig(leakOnly, ["fault-injection"],
+            "/k/bzImage"))!.Message,
             Does.Contain("CONFIG_FAILSLAB"));
-        Assert.DoesNotThrow(() => Reliability.CheckKernelConfig(null, ["fault-injection"], "/k/bzImage"), "unknown config: the guest checks");
+        Assert.DoesNotThrow(() => Reliability.CheckKernelConfig(null, ["fault-injection"], "/k/bzImage"),
+            "unknown config: the guest checks");
     }
 
     [Test]
     public void DebugFragmentAsksForKmemleakWithoutTheScanThreadAndForFaultInjection()
     {
-        var opts = Kernel.KernelConfig.ParseFragment(Path.Combine(TestPaths.Repo, "vm", "config", "debug.config")).ToDictionary(o => o.Name, o => o.Value);
+        var opts = Kernel.KernelConfig.ParseFragment(Path.Combine(TestPaths.Repo, "vm", "config",
+            "debug.config")).ToDictionary(o => o.Name, o => o.Value);
         Assert.That(opts["CONFIG_DEBUG_KMEMLEAK"], Is.EqualTo("y"));
         Assert.That(opts["CONFIG_DEBUG_KMEMLEAK_AUTO_SCAN"], Is.Null, "explicit scans only");
         Assert.That(opts["CONFIG_DEBUG_KMEMLEAK_DEFAULT_OFF"], Is.Null);
         Assert.That(int.Parse(opts["CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE"]!), Is.GreaterThan(16000));
-        foreach (var o in new[] { "CONFIG_DEBUG_FS", "CONFIG_FAULT_INJECTION", "CONFIG_FAILSLAB", "CONFIG_FAIL_PAGE_ALLOC", "CONFIG_FAULT_INJECTION_DEBUG_FS",
+        foreach (var o in new[] { "CONFIG_DEBUG_FS", "CONFIG_FAULT_INJECTION", "CONFIG_FAILSLAB",
+            "CONFIG_FAIL_PAGE_ALLOC", "CONFIG_FAULT_INJECTION_DEBUG_FS",
                      "CONFIG_FAULT_INJECTION_STACKTRACE_FILTER", "CONFIG_SLUB_DEBUG", "CONFIG_MEMCG" })
             Assert.That(opts[o], Is.EqualTo("y"), o);
     }
@@ -176,7 +191,8 @@ public class ReliabilityTests
     {
         string[] before = ["[1.0] a", "[1.1] marker", ""];
         string[] after = ["[1.0] a", "[1.1] marker", "[2.0] ===", "[2.0] BUG: KASAN: use-after-free", ""];
-        Assert.That(GuestHarness.NewLines(before, after), Is.EqualTo(new[] { "[2.0] ===", "[2.0] BUG: KASAN: use-after-free", "" }));
+        Assert.That(GuestHarness.NewLines(before, after), Is.EqualTo(new[] { "[2.0] ===",
+            "[2.0] BUG: KASAN: use-after-free", "" }));
     }
 
     [Test]
@@ -184,11 +200,14 @@ public class ReliabilityTests
     {
         // Without CONFIG_PRINTK_TIME lines repeat; the ring buffer wrapped and the old last line recurs later.
         string[] before = ["x", "Running test s/t:", "FAULT_INJECTION: forcing a failure.", ""];
-        string[] after = ["Running test s/t:", "FAULT_INJECTION: forcing a failure.", "new 1", "FAULT_INJECTION: forcing a failure.", "new 2", ""];
+        string[] after = ["Running test s/t:", "FAULT_INJECTION: forcing a failure.", "new 1",
+            "FAULT_INJECTION: forcing a failure.", "new 2", ""];
         Assert.That(GuestHarness.NewLines(before, after, "Running test s/t:").Where(l => l.Length > 0),
-            Is.EqualTo(new[] { "FAULT_INJECTION: forcing a failure.", "new 1", "FAULT_INJECTION: forcing a failure.", "new 2" }));
+            Is.EqualTo(new[] { "FAULT_INJECTION: forcing a failure.", "new 1", "FAULT_INJECTION: forcing a failure.",
+                "new 2" }));
         // With timestamps the marker line is "[  1.0] Running test s/t:".
-        Assert.That(GuestHarness.NewLines([], ["[ 1.0] Running test s/t:", "[ 2.0] a"], "Running test s/t:"), Is.EqualTo(new[] { "[ 2.0] a" }));
+        Assert.That(GuestHarness.NewLines([], ["[ 1.0] Running test s/t:", "[ 2.0] a"], "Running test s/t:"),
+            Is.EqualTo(new[] { "[ 2.0] a" }));
     }
 
     [Test]
@@ -197,7 +216,8 @@ public class ReliabilityTests
         string[] before = ["[1.0] a", "[1.1] b", "[1.2] marker", ""];
         // The ring buffer dropped its oldest lines: counting lines would skip new ones.
         string[] after = ["[1.2] marker", "[3.0] new 1", "[3.1] new 2", "[3.2] new 3", ""];
-        Assert.That(GuestHarness.NewLines(before, after).Where(l => l.Length > 0), Is.EqualTo(new[] { "[3.0] new 1", "[3.1] new 2", "[3.2] new 3" }));
+        Assert.That(GuestHarness.NewLines(before, after).Where(l => l.Length > 0), Is.EqualTo(new[] { "[3.0] new 1",
+            "[3.1] new 2", "[3.2] new 3" }));
     }
 
     // ---- kmemleak
@@ -212,17 +232,24 @@ public class ReliabilityTests
         Assert.That(reports[1].Size, Is.EqualTo(4096));
         Assert.That(reports[1].Comm, Is.EqualTo("cqe-target-cycl"));
         Assert.That(reports[1].Pid, Is.EqualTo(120));
-        Assert.That(reports[1].Backtrace, Is.EqualTo(new[] { "__kmalloc_cache_noprof", "io_uring_setup", "do_syscall_64", "entry_SYSCALL_64_after_hwframe" }));
-        Assert.That(reports[0].Text, Does.StartWith("unreferenced object 0xff1100000897ea00").And.EndWith("entry_SYSCALL_64_after_hwframe+0x4b/0x53"));
+        Assert.That(reports[1].Backtrace, Is.EqualTo(new[] { "__kmalloc_cache_noprof", "io_uring_setup",
+            "do_syscall_64", "entry_SYSCALL_64_after_hwframe" }));
+        Assert.That(reports[0].Text,
+            Does.StartWith("unreferenced object 0xff1100000897ea00").And.EndWith(
+                "entry_SYSCALL_64_after_hwframe+0x4b/0x53"));
         Assert.That(reports[0].Text, Does.Not.Contain("0xff110000064fe000"), "one object per report");
 
         // With the kernel's io_uring/*.o symbols.
-        var symbols = new HashSet<string> { "io_uring_setup", "__io_alloc_req_refill", "io_submit_sqes", "__x64_sys_io_uring_enter", "io_cqe_target_prep" };
+        var symbols = new HashSet<string> { "io_uring_setup", "__io_alloc_req_refill", "io_submit_sqes",
+            "__x64_sys_io_uring_enter", "io_cqe_target_prep" };
         var classified = Kmemleak.Classify(reports, symbols);
-        Assert.That(classified.Select(r => r.IoUringFrame), Is.EqualTo(new[] { null, "io_uring_setup", "__io_alloc_req_refill", "io_cqe_target_prep" }));
+        Assert.That(classified.Select(r => r.IoUringFrame), Is.EqualTo(new[] { null, "io_uring_setup",
+            "__io_alloc_req_refill", "io_cqe_target_prep" }));
         // Without them, by name: the same verdicts.
-        Assert.That(Kmemleak.Classify(reports, null).Select(r => r.IsIoUring), Is.EqualTo(new[] { false, true, true, true }));
-        Assert.That(Kmemleak.Describe(classified[3]), Does.Contain("size 256").And.Contain("allocated in io_cqe_target_prep"));
+        Assert.That(Kmemleak.Classify(reports, null).Select(r => r.IsIoUring), Is.EqualTo(new[] { false, true, true,
+            true }));
+        Assert.That(Kmemleak.Describe(classified[3]),
+            Does.Contain("size 256").And.Contain("allocated in io_cqe_target_prep"));
     }
 
     [TestCase("io_submit_sqes", true)]
@@ -254,8 +281,10 @@ public class ReliabilityTests
         var s = new FaultInjection.Settings
         {
             Probability = 7,
-            Require = new FaultInjection.TextRange(0xffffffff81400000, 0xffffffff81480000, 900, "io_uring_get_opcode", "io_napi_free"),
-            Reject = new FaultInjection.TextRange(0xffffffff81200000, 0xffffffff81210000, 80, "kmemleak_alloc", "kmemleak_scan"),
+            Require = new FaultInjection.TextRange(0xffffffff81400000, 0xffffffff81480000, 900, "io_uring_get_opcode",
+                "io_napi_free"),
+            Reject = new FaultInjection.TextRange(0xffffffff81200000, 0xffffffff81210000, 80, "kmemleak_alloc",
+                "kmemleak_scan"),
         };
         var lines = FaultInjection.ArmScript(s).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         foreach (var cap in new[] { "failslab", "fail_page_alloc" })
@@ -270,13 +299,17 @@ public class ReliabilityTests
             // Disarmed first, armed only once everything else is set.
             var arm = Array.LastIndexOf(lines, $"echo 7 > {d}/probability");
             Assert.That(arm, Is.GreaterThan(Array.IndexOf(lines, $"echo {FaultInjection.Times} > {d}/times")));
-            Assert.That(Array.IndexOf(lines, $"echo 0 > {d}/probability"), Is.LessThan(Array.IndexOf(lines, $"echo Y > {d}/task-filter")));
+            Assert.That(Array.IndexOf(lines, $"echo 0 > {d}/probability"),
+                Is.LessThan(Array.IndexOf(lines, $"echo Y > {d}/task-filter")));
         }
         Assert.That(lines, Does.Contain("echo N > /sys/kernel/debug/failslab/cache-filter"));
-        Assert.That(lines, Does.Contain("echo 10 > /sys/kernel/debug/failslab/verbose_ratelimit_burst"), "the kernel does not rate-limit by default");
+        Assert.That(lines, Does.Contain("echo 10 > /sys/kernel/debug/failslab/verbose_ratelimit_burst"),
+            "the kernel does not rate-limit by default");
         Assert.That(lines, Does.Contain("echo 0 > /sys/kernel/debug/failslab/space"));
         var spaced = FaultInjection.ArmScript(s with { Space = 256 * 1024 });
-        Assert.That(spaced, Does.Contain("echo 262144 > /sys/kernel/debug/failslab/space").And.Contain("echo 64 > /sys/kernel/debug/fail_page_alloc/space"));
+        Assert.That(spaced,
+            Does.Contain("echo 262144 > /sys/kernel/debug/failslab/space").And.Contain(
+                "echo 64 > /sys/kernel/debug/fail_page_alloc/space"));
         Assert.That(lines, Does.Contain("echo N > /sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem"));
     }
 
@@ -288,19 +321,26 @@ public class ReliabilityTests
         Assert.That(arm, Does.Contain("echo Y > /sys/kernel/debug/failslab/cache-filter"));
         Assert.That(arm, Does.Contain("echo 1 > /sys/kernel/slab/io_kiocb/failslab"));
         Assert.That(arm, Does.Not.Contain("fail_page_alloc"));
-        Assert.That(arm, Does.Contain("require-start").And.Contain($"echo 0x{ulong.MaxValue:x} > /sys/kernel/debug/failslab/require-end"), "no stack filter: the whole address space");
+        Assert.That(arm,
+            Does.Contain("require-start")
+                .And.Contain($"echo 0x{ulong.MaxValue:x} > /sys/kernel/debug/failslab/require-end"),
+                    "no stack filter: the whole address space");
         var disarm = FaultInjection.DisarmScript(s);
-        Assert.That(disarm, Does.Contain("echo 0 > /sys/kernel/debug/failslab/probability").And.Contain("echo 0 > /sys/kernel/slab/io_kiocb/failslab"));
+        Assert.That(disarm,
+            Does.Contain("echo 0 > /sys/kernel/debug/failslab/probability").And.Contain(
+                "echo 0 > /sys/kernel/slab/io_kiocb/failslab"));
     }
 
     [Test]
     public void ProbabilityOutOfRangeIsRefused() =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => FaultInjection.ArmScript(new FaultInjection.Settings { Probability = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() =>
+            FaultInjection.ArmScript(new FaultInjection.Settings { Probability = 0 }));
 
     [Test]
     public void InjectedFailuresAreWhatTheCountdownLost()
     {
-        var counts = FaultInjection.InjectedCounts($"failslab {FaultInjection.Times - 1234}\nfail_page_alloc {FaultInjection.Times}\nnoise\n");
+        var counts =
+            FaultInjection.InjectedCounts($"failslab {FaultInjection.Times - 1234}\nfail_page_alloc {FaultInjection.Times}\nnoise\n");
         Assert.That(counts, Is.EqualTo(new Dictionary<string, long> { ["failslab"] = 1234, ["fail_page_alloc"] = 0 }));
     }
 
@@ -320,7 +360,8 @@ public class ReliabilityTests
             "ffffffffc0000000 t modfunc\t[somemodule]",
         ]);
         Assert.That(kallsyms.Select(k => k.Name), Does.Not.Contain("some_data").And.Not.Contain("modfunc"));
-        var names = new HashSet<string> { "io_uring_get_opcode", "io_uring_poll", "io_req_task_work_add.isra.0", "io_napi_free", "io_ring_ctx_alloc" };
+        var names = new HashSet<string> { "io_uring_get_opcode", "io_uring_poll", "io_req_task_work_add.isra.0",
+            "io_napi_free", "io_ring_ctx_alloc" };
         var r = FaultInjection.FindRange(kallsyms, names)!;
         Assert.That((r.Start, r.End, r.Symbols), Is.EqualTo((0xffffffff81400000UL, 0xffffffff81400400UL, 4)));
         Assert.That(r.First, Is.EqualTo("io_uring_get_opcode"));
@@ -342,7 +383,8 @@ public class ReliabilityTests
             "ffffffff81400400 T blk_mq_start_request",
         ]);
         var kallsyms = FaultInjection.ParseKallsyms(lines);
-        var names = new HashSet<string> { "_sub_I_65535_1", "__refcount_add.constprop.0", "io_uring_get_opcode", "io_uring_poll" };
+        var names = new HashSet<string> { "_sub_I_65535_1", "__refcount_add.constprop.0", "io_uring_get_opcode",
+            "io_uring_poll" };
         var r = FaultInjection.FindRange(kallsyms, names)!;
         Assert.That((r.Start, r.End, r.Symbols, r.First, r.Last),
             Is.EqualTo((0xffffffff81400040UL, 0xffffffff81400300UL, 3, "io_uring_get_opcode", "io_uring_poll")));
@@ -356,14 +398,16 @@ public class ReliabilityTests
         // Not the cache's build directory: a rebuild in progress mixes old and new objects.
         var build = Environment.GetEnvironmentVariable("TOOLKIT_TEST_DEBUG_BUILD") ?? "/nonexistent";
         var map = Path.Combine(build, "System.map");
-        var objs = Directory.Exists(Path.Combine(build, "io_uring")) ? Directory.GetFiles(Path.Combine(build, "io_uring"), "*.o") : [];
+        var objs = Directory.Exists(Path.Combine(build, "io_uring")) ? Directory.GetFiles(Path.Combine(build,
+            "io_uring"), "*.o") : [];
         if (!File.Exists(map) || objs.Length == 0) Assert.Ignore($"no debug kernel build in {build}");
         var names = FaultInjection.ParseNm(Proc.Run("nm", ["--defined-only", .. objs]).Output.Split('\n'));
         var r = FaultInjection.FindRange(FaultInjection.ParseKallsyms(File.ReadLines(map)), names)!;
         Assert.That(r, Is.Not.Null);
         Assert.That(r.Symbols, Is.GreaterThan(names.Count / 2), r.ToString());
         Assert.That(r.End - r.Start, Is.LessThan(4UL << 20), r.ToString());
-        var inside = FaultInjection.ParseKallsyms(File.ReadLines(map)).Where(s => s.Address >= r.Start && s.Address < r.End).Select(s => s.Name).ToList();
+        var inside = FaultInjection.ParseKallsyms(File.ReadLines(map)).Where(s => s.Address >= r.Start
+            && s.Address < r.End).Select(s => s.Name).ToList();
         Assert.That(inside, Does.Contain("io_submit_sqes").And.Contain("io_uring_setup"));
         Assert.That(inside.Where(n => !names.Contains(n)), Is.Empty, "nothing of another object inside");
     }
@@ -371,8 +415,10 @@ public class ReliabilityTests
     [Test]
     public void NoRangeWhenKallsymsHidesAddresses()
     {
-        var hidden = FaultInjection.ParseKallsyms(["0000000000000000 T io_uring_setup", "0000000000000000 t io_uring_poll"]);
-        Assert.That(FaultInjection.FindRange(hidden, new HashSet<string> { "io_uring_setup", "io_uring_poll" }), Is.Null);
+        var hidden = FaultInjection.ParseKallsyms(["0000000000000000 T io_uring_setup",
+            "0000000000000000 t io_uring_poll"]);
+        Assert.That(FaultInjection.FindRange(hidden, new HashSet<string> { "io_uring_setup", "io_uring_poll" }),
+            Is.Null);
         Assert.That(FaultInjection.FindRange([], new HashSet<string> { "x" }), Is.Null);
     }
 
@@ -397,7 +443,8 @@ public class ReliabilityTests
             new FaultInjection.Logged("fail_page_alloc", "io_mem_alloc_compound"),
         }));
         // Not knowing io_uring at all: the first frame past the allocator.
-        Assert.That(FaultInjection.ParseLogged(log, _ => false).Select(l => l.Site), Is.EqualTo(new[] { "io_cqring_event_overflow", "io_mem_alloc_compound" }));
+        Assert.That(FaultInjection.ParseLogged(log, _ => false).Select(l => l.Site),
+            Is.EqualTo(new[] { "io_cqring_event_overflow", "io_mem_alloc_compound" }));
     }
 
     [Test]
@@ -418,7 +465,8 @@ public class ReliabilityTests
     public void WrapperSetsMakeItFailOnItselfThenExecs()
     {
         Assert.That(FaultInjection.Wrapper, Does.StartWith("echo 1 > /proc/self/make-it-fail && exec "));
-        // The wrapper really passes the test's path and arguments through (run here with make-it-fail failing harmlessly
+        // The wrapper really passes the test's path and arguments through (run here with make-it-fail failing
+        // harmlessly
         // when /proc/self/make-it-fail does not exist: the host kernel may lack fault injection).
         var probe = FaultInjection.Wrapper.Replace("echo 1 > /proc/self/make-it-fail && ", "");
         var r = Proc.Run("/bin/sh", ["-c", probe, "/bin/echo", "a b", "c"]);
@@ -428,11 +476,17 @@ public class ReliabilityTests
     // ---- verdicts
 
     static GuestHarness.CTestRun Run(int exit, bool timedOut = false, params string[] log) =>
-        new(new TestCaseResult("fault-injection", "t", exit == 0 ? Outcome.Pass : timedOut ? Outcome.Timeout : Outcome.Fail, 1, exit == 0 ? null : $"exit {exit}: x"),
+        new(new TestCaseResult("fault-injection", "t",
+            exit == 0 ? Outcome.Pass : timedOut ? Outcome.Timeout : Outcome.Fail, 1,
+                exit == 0 ? null : $"exit {exit}: x"),
             log, new ProcResult(exit, "setup: Cannot allocate memory\n", timedOut));
 
-    static readonly ReliabilityGuest.PlanTest Plain = new("fault-injection", "/b/cq-user-word", [], 60) { FaultInjection = true };
-    static readonly ReliabilityGuest.PlanTest Tolerant = new("fault-injection", "/b/cqe-target-chaos", ["-f"], 60) { FaultInjection = true, FaultTolerant = true };
+    static readonly ReliabilityGuest.PlanTest Plain = new("fault-injection", "/b/cq-user-word", [],
+        60)
+    { FaultInjection = true };
+    static readonly ReliabilityGuest.PlanTest Tolerant = new("fault-injection", "/b/cqe-target-chaos", ["-f"],
+        60)
+    { FaultInjection = true, FaultTolerant = true };
     static readonly Dictionary<string, long> Some = new() { ["failslab"] = 12, ["fail_page_alloc"] = 1 };
 
     [Test]
@@ -454,12 +508,14 @@ public class ReliabilityTests
     public void HangsAndSplatsCountEvenWithoutATolerantMode()
     {
         var hung = Run(-1, timedOut: true);
-        Assert.That(ReliabilityGuest.JudgeUnderFaults(Plain, hung.Result, hung, Some).Outcome, Is.EqualTo(Outcome.Timeout));
+        Assert.That(ReliabilityGuest.JudgeUnderFaults(Plain, hung.Result, hung, Some).Outcome,
+            Is.EqualTo(Outcome.Timeout));
         var splat = Run(1, false, "[ 3.0] BUG: KASAN: slab-use-after-free in io_req_task_work_add+0x1c/0x40");
         var failed = splat.Result with { Message = "kernel KASAN during the test" };
         Assert.That(ReliabilityGuest.JudgeUnderFaults(Plain, failed, splat, Some).Outcome, Is.EqualTo(Outcome.Fail));
         var killed = Run(139);
-        Assert.That(ReliabilityGuest.JudgeUnderFaults(Plain, killed.Result, killed, Some).Outcome, Is.EqualTo(Outcome.Fail), "killed by a signal");
+        Assert.That(ReliabilityGuest.JudgeUnderFaults(Plain, killed.Result, killed, Some).Outcome,
+            Is.EqualTo(Outcome.Fail), "killed by a signal");
     }
 
     [Test]
@@ -477,12 +533,14 @@ public class ReliabilityTests
         var table = Reliability.DetailsTable([
             new ReliabilityGuest.Details("cycle", "cqe-target-cycle -e")
             {
-                KmemleakChecked = true, KmemleakIoUring = 4, KmemleakOther = 1, KmemleakFile = "/r/kmemleak/03-cycle.txt",
+                KmemleakChecked = true, KmemleakIoUring = 4, KmemleakOther = 1,
+                    KmemleakFile = "/r/kmemleak/03-cycle.txt",
                 KmemleakWarnings = ["0xffff size 64 comm \"swapper/0\" pid 1: kstrdup"],
             },
             new ReliabilityGuest.Details("fault-injection", "cqe-target-chaos -f")
             {
-                KmemleakChecked = true, Injected = new Dictionary<string, long> { ["failslab"] = 321, ["fail_page_alloc"] = 5 }, LoggedFailures = 40,
+                KmemleakChecked = true, Injected = new Dictionary<string, long> { ["failslab"] = 321,
+                    ["fail_page_alloc"] = 5 }, LoggedFailures = 40,
                 LoggedSites = new Dictionary<string, int> { ["failslab:io_ring_ctx_alloc"] = 30 },
             },
         ]);
@@ -498,9 +556,11 @@ public class ReliabilityTests
         var file = Path.GetTempFileName();
         try
         {
-            var plan = new ReliabilityGuest.Plan([new ReliabilityGuest.PlanTest("chaos", "/b/cqe-target-chaos", ["-s", "1"], 700) { FaultInjection = true, FaultProbability = 3 }])
+            var plan = new ReliabilityGuest.Plan([new ReliabilityGuest.PlanTest("chaos", "/b/cqe-target-chaos", ["-s",
+                "1"], 700) { FaultInjection = true, FaultProbability = 3 }])
             {
-                OutDir = "/r/kmemleak", IoUringSymbols = "/r/io_uring.symbols",
+                OutDir = "/r/kmemleak",
+                IoUringSymbols = "/r/io_uring.symbols",
             };
             ReliabilityGuest.WritePlan(file, plan);
             var back = ReliabilityGuest.ReadPlan(file);

@@ -18,13 +18,17 @@ public class ReportTests
     public void KtapIsNestedPerSuiteAndParsesBack()
     {
         var text = Ktap.Write(Suites, ["kernel: 6.12.117-patched"]);
-        Assert.That(text, Does.StartWith("KTAP version 1\n# kernel: 6.12.117-patched\n1..2\n    KTAP version 1\n    # Subtest: liburing-tests\n    1..2\n"));
+        Assert.That(text,
+            Does.StartWith(
+                "KTAP version 1\n# kernel: 6.12.117-patched\n1..2\n    KTAP version 1\n    # Subtest: " +
+                    "liburing-tests\n    1..2\n"));
         Assert.That(text, Does.Contain("    ok 2 cq-user-word # SKIP kernel lacks IORING_FEAT_CQ_USER_WORD\n"));
         Assert.That(text, Does.Contain("    not ok 2 MsgRing.Delivers _ odd\n"));
         Assert.That(text, Does.Contain("    # Hangs: timed out after 60.0 s\n"));
         var tree = Ktap.Parse(text);
         Assert.That(tree.Plan, Is.EqualTo(2));
-        Assert.That(tree.Children.Select(c => (c.Name, c.Ok)), Is.EqualTo(new[] { ("liburing-tests", true), ("validation", false) }));
+        Assert.That(tree.Children.Select(c => (c.Name, c.Ok)), Is.EqualTo(new[] { ("liburing-tests", true),
+            ("validation", false) }));
         Assert.That(tree.Children[0].Children[1].Directive, Is.EqualTo("SKIP"));
         Assert.That(tree.Children[1].Children.Select(c => c.Ok), Is.EqualTo(new[] { true, false, false }));
         Assert.That(tree.Children[1].Plan, Is.EqualTo(3));
@@ -33,7 +37,8 @@ public class ReportTests
     [Test]
     public void KtapParserIgnoresInterleavedKernelMessages()
     {
-        var tree = Ktap.Parse("[ 1.0] booting\nKTAP version 1\n1..2\n[ 1.1] virtio: hello\nok 1 a\nnot ok 2 - b # TODO later\n");
+        var tree = Ktap.Parse(
+            "[ 1.0] booting\nKTAP version 1\n1..2\n[ 1.1] virtio: hello\nok 1 a\nnot ok 2 - b # TODO later\n");
         Assert.That(tree.Children.Select(c => c.Name), Is.EqualTo(new[] { "a", "b" }));
         Assert.That(tree.Children[1].Directive, Is.EqualTo("TODO"));
     }
@@ -52,7 +57,8 @@ public class ReportTests
         Assert.That(root.Attribute("skipped")!.Value, Is.EqualTo("1"));
         var failure = root.Descendants("failure").First();
         Assert.That(failure.Attribute("message")!.Value, Is.EqualTo("Expected 1"));
-        Assert.That(root.Descendants("property").Select(p => p.Attribute("value")!.Value), Is.EqualTo(new[] { "6.12", "6.12" }));
+        Assert.That(root.Descendants("property").Select(p => p.Attribute("value")!.Value), Is.EqualTo(new[] { "6.12",
+            "6.12" }));
     }
 
     [Test]

@@ -2,7 +2,8 @@ using Toolkit.Review;
 
 namespace Toolkit.Tests;
 
-/// <summary>The review's parsers and graders, without a kernel tree: mails, diagnostics, UAPI layouts, report.</summary>
+/// <summary>The review's parsers and graders, without a kernel tree: mails, diagnostics, UAPI layouts,
+/// report.</summary>
 public class ReviewParserTests
 {
     static string Fixture(string name) => TestPaths.Fixture("review", name);
@@ -77,9 +78,12 @@ public class ReviewParserTests
     {
         PatchMail Mail(string sob) => PatchMail.Parse(
             $"From: A Author <a@example.org>\nSubject: [PATCH] io_uring: x\n\nText.\n\n{sob}\n---\n", "x.patch");
-        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: B Other <b@example.org>")).Verdict, Is.EqualTo(Verdict.Fail));
-        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: A. Author <A@example.org>")).Verdict, Is.EqualTo(Verdict.Warn));
-        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: A Author <a@example.org>")).Verdict, Is.EqualTo(Verdict.Pass));
+        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: B Other <b@example.org>")).Verdict,
+            Is.EqualTo(Verdict.Fail));
+        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: A. Author <A@example.org>")).Verdict,
+            Is.EqualTo(Verdict.Warn));
+        Assert.That(MetaChecks.SignedOff(Mail("Signed-off-by: A Author <a@example.org>")).Verdict,
+            Is.EqualTo(Verdict.Pass));
     }
 
     [TestCase("[PATCH] io_uring: fix it", Verdict.Pass)]
@@ -87,7 +91,8 @@ public class ReviewParserTests
     [TestCase("[PATCH] fs: fix io_uring", Verdict.Warn)]
     [TestCase("[PATCH] io_uring fix it", Verdict.Warn)]
     public void SubjectPrefix(string subject, Verdict expected) =>
-        Assert.That(MetaChecks.Subject(PatchMail.Parse($"From: A <a@b>\nSubject: {subject}\n\nx\n", "x.patch")).Verdict, Is.EqualTo(expected));
+        Assert.That(MetaChecks.Subject(PatchMail.Parse($"From: A <a@b>\nSubject: {subject}\n\nx\n",
+            "x.patch")).Verdict, Is.EqualTo(expected));
 
     [Test]
     public void SeriesWithoutCoverLetterFails()
@@ -96,7 +101,8 @@ public class ReviewParserTests
         Assert.That(s.Patches, Has.Count.EqualTo(3));
         Assert.That(MetaChecks.Series(s).Single(r => r.Check == "cover_letter").Verdict, Is.EqualTo(Verdict.Pass));
         var noCover = new ReviewSeries { Source = "x", Patches = s.Patches, Covers = [] };
-        Assert.That(MetaChecks.Series(noCover).Single(r => r.Check == "cover_letter").Verdict, Is.EqualTo(Verdict.Fail));
+        Assert.That(MetaChecks.Series(noCover).Single(r => r.Check == "cover_letter").Verdict,
+            Is.EqualTo(Verdict.Fail));
     }
 
     [Test]
@@ -115,19 +121,28 @@ public class ReviewParserTests
 
     [Test]
     public void EncodedWordsAreDecoded() =>
-        Assert.That(PatchMail.DecodeWords("=?UTF-8?q?J=C3=B6rg?= =?UTF-8?q?_R=C3=B6del?= <j@x>"), Is.EqualTo("Jörg Rödel <j@x>"));
+        Assert.That(PatchMail.DecodeWords("=?UTF-8?q?J=C3=B6rg?= =?UTF-8?q?_R=C3=B6del?= <j@x>"),
+            Is.EqualTo("Jörg Rödel <j@x>"));
 
     [Test]
     public void CheckpatchGrading()
     {
-        var err = MetaChecks.Checkpatch("p", "ERROR: trailing whitespace\n#20: FILE: io_uring/nop.c:35:\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 checks, 7 lines checked\n", 1, 0);
+        var err = MetaChecks.Checkpatch("p",
+            "ERROR: trailing whitespace\n#20: FILE: io_uring/nop.c:35:\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 " +
+                "checks, 7 lines checked\n", 1, 0);
         Assert.That(err.Verdict, Is.EqualTo(Verdict.Fail));
         Assert.That(err.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35)"));
-        var shown = MetaChecks.Checkpatch("p", "io_uring/nop.c:35: ERROR: trailing whitespace\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 checks, 7 lines checked\n", 1, 0);
-        Assert.That(shown.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35)"), "--showfile form");
-        var warn = MetaChecks.Checkpatch("p", "CHECK: Alignment should match open parenthesis\n#9: FILE: a.c:3:\ntotal: 0 errors, 0 warnings, 1 checks, 7 lines checked\n", 0, 0);
+        var shown = MetaChecks.Checkpatch("p",
+            "io_uring/nop.c:35: ERROR: trailing whitespace\n+/* x */ $\n\ntotal: 1 errors, 0 warnings, 0 checks, 7 " +
+                "lines checked\n", 1, 0);
+        Assert.That(shown.Details.Single(), Is.EqualTo("ERROR: trailing whitespace (io_uring/nop.c:35)"),
+            "--showfile form");
+        var warn = MetaChecks.Checkpatch("p",
+            "CHECK: Alignment should match open parenthesis\n#9: FILE: a.c:3:\ntotal: 0 errors, 0 warnings, 1 " +
+                "checks, 7 lines checked\n", 0, 0);
         Assert.That(warn.Verdict, Is.EqualTo(Verdict.Warn));
-        Assert.That(MetaChecks.Checkpatch("p", "total: 0 errors, 0 warnings, 0 checks, 7 lines checked\n", 0, 0).Verdict, Is.EqualTo(Verdict.Pass));
+        Assert.That(MetaChecks.Checkpatch("p", "total: 0 errors, 0 warnings, 0 checks, 7 lines checked\n", 0,
+            0).Verdict, Is.EqualTo(Verdict.Pass));
     }
 
     [Test]
@@ -142,7 +157,8 @@ public class ReviewParserTests
         Assert.That(before, Has.Count.EqualTo(2));
         Assert.That(after, Has.Count.EqualTo(3), "notes are context, not findings");
         var added = ReviewFindings.Added(before, after);
-        Assert.That(added.Select(d => d.Line), Is.EqualTo(new[] { 14, 30 }), "one more 'unused x' than before: both shown");
+        Assert.That(added.Select(d => d.Line), Is.EqualTo(new[] { 14, 30 }),
+            "one more 'unused x' than before: both shown");
         Assert.That(ReviewFindings.Parse("io_uring/a.c:24: warning: kdoc", withColumnOnly: true), Is.Empty,
             "W=1 parsing skips kernel-doc lines");
     }
@@ -184,26 +200,42 @@ public class ReviewParserTests
         var l = Uapi.ParseLayouts(LayoutDump);
         Assert.That(l.Select(x => x.Name), Is.EqualTo(new[] { "struct io_cqring_offsets", "struct s" }));
         Assert.That(l[0].Size, Is.EqualTo(40));
-        Assert.That(l[1].Members.Select(m => $"{m.Path}@{m.Offset}"), Is.EqualTo(new[] { "(anonymous)@0", "(anonymous).off@0", "(anonymous).addr2@0", "len@8", "u@12", "u.a@12" }));
+        Assert.That(l[1].Members.Select(m => $"{m.Path}@{m.Offset}"), Is.EqualTo(new[] { "(anonymous)@0",
+            "(anonymous).off@0", "(anonymous).addr2@0", "len@8", "u@12", "u.a@12" }));
     }
 
-    static UapiSnapshot Snap(string dump, Dictionary<string, string>? macros = null, Dictionary<string, long>? enums = null) =>
+    static UapiSnapshot Snap(string dump, Dictionary<string, string>? macros = null, Dictionary<string,
+        long>? enums = null) =>
         new(Uapi.ParseLayouts(dump).ToDictionary(r => r.Name), macros ?? [], enums ?? [], null);
 
     [Test]
     public void UapiRenameIsFlaggedMoveIsBreaking()
     {
-        var before = Snap(LayoutDump, new() { ["IORING_FEAT_A"] = "(1U << 0)" }, new() { ["IORING_OP_NOP"] = 0, ["IORING_OP_READ"] = 1 });
-        var renamed = Snap(LayoutDump.Replace("resv1", "user_word"), new() { ["IORING_FEAT_A"] = "(1U << 0)", ["IORING_FEAT_B"] = "(1U << 18)" },
+        var before = Snap(LayoutDump, new() { ["IORING_FEAT_A"] = "(1U << 0)" }, new()
+        {
+            ["IORING_OP_NOP"] = 0,
+            ["IORING_OP_READ"] = 1
+        });
+        var renamed = Snap(LayoutDump.Replace("resv1", "user_word"), new()
+        {
+            ["IORING_FEAT_A"] = "(1U << 0)",
+            ["IORING_FEAT_B"] = "(1U << 18)"
+        },
             new() { ["IORING_OP_NOP"] = 0, ["IORING_OP_READ"] = 1 });
         var (breaking, changes) = Uapi.Compare(before, renamed, "h");
         Assert.That(breaking, Is.Empty);
         Assert.That(changes, Has.Some.Contains("resv1 (offset 28) renamed to user_word"));
         Assert.That(changes, Has.Some.Contains("new #define IORING_FEAT_B"));
 
-        var moved = Snap(LayoutDump.Replace("        28 |   __u32 resv1", "        24 |   __u32 extra\n        28 |   __u32 resv1")
+        var moved = Snap(LayoutDump.Replace("        28 |   __u32 resv1",
+            "        24 |   __u32 extra\n        28 |   __u32 resv1")
             .Replace("         4 |   __u32 tail", "         8 |   __u32 tail").Replace("sizeof=40", "sizeof=48"),
-            new() { ["IORING_FEAT_A"] = "(1U << 1)" }, new() { ["IORING_OP_NOP"] = 0, ["IORING_OP_NEW"] = 1, ["IORING_OP_READ"] = 2 });
+            new() { ["IORING_FEAT_A"] = "(1U << 1)" }, new()
+            {
+                ["IORING_OP_NOP"] = 0,
+                ["IORING_OP_NEW"] = 1,
+                ["IORING_OP_READ"] = 2
+            });
         (breaking, _) = Uapi.Compare(before, moved, "h");
         Assert.That(breaking, Has.Some.Contains("tail moved from offset 4 to 8"));
         Assert.That(breaking, Has.Some.Contains("sizeof(struct io_cqring_offsets) changed from 40 to 48"));
@@ -233,7 +265,8 @@ public class ReviewParserTests
     public void FailedHunkIsNamed()
     {
         var p = ReviewSeries.Load(Fixture("does-not-apply"), Path.GetTempPath()).Patches.Single();
-        Assert.That(ReviewRunner.FailedHunk(p, "error: patch failed: io_uring/nop.c:38\nerror: io_uring/nop.c: patch does not apply"),
+        Assert.That(ReviewRunner.FailedHunk(p,
+            "error: patch failed: io_uring/nop.c:38\nerror: io_uring/nop.c: patch does not apply"),
             Is.EqualTo("io_uring/nop.c hunk @@ -38,6 +38,6 @@"));
     }
 
@@ -242,14 +275,17 @@ public class ReviewParserTests
     {
         CheckResult R(string c, string t, Verdict v) => CheckResult.Of(c, t, v, "s");
         ReviewReport Report(params CheckResult[] r) => new("s", "t", "p", ["p1", "p2"], r, 1);
-        Assert.That(Report(R("a", "p1", Verdict.Pass), R("b", "p1", Verdict.Info), R("c", "p2", Verdict.Skip)).ExitCode, Is.EqualTo(ExitCodes.Ok));
+        Assert.That(Report(R("a", "p1", Verdict.Pass), R("b", "p1", Verdict.Info), R("c", "p2",
+            Verdict.Skip)).ExitCode, Is.EqualTo(ExitCodes.Ok));
         Assert.That(Report(R("a", "p1", Verdict.Pass), R("b", "p2", Verdict.Warn)).ExitCode, Is.EqualTo(250));
-        var failed = Report(R("a", "series", Verdict.Pass), R("a", "p1", Verdict.Fail), R("b", "p2", Verdict.Warn), R("b", "p1", Verdict.Skip));
+        var failed = Report(R("a", "series", Verdict.Pass), R("a", "p1", Verdict.Fail), R("b", "p2", Verdict.Warn),
+            R("b", "p1", Verdict.Skip));
         Assert.That(failed.ExitCode, Is.EqualTo(ExitCodes.Failed));
         var path = Path.Combine(Path.GetTempPath(), $"review-{Environment.ProcessId}.junit.xml");
         File.WriteAllText(path, failed.JUnitXml());
         var c = Suites.Totals.Read(path);
-        Assert.That((c.Passed, c.Failed, c.Skipped), Is.EqualTo((2, 1, 1)), "warnings pass in JUnit; the finding is in system-out");
+        Assert.That((c.Passed, c.Failed, c.Skipped), Is.EqualTo((2, 1, 1)),
+            "warnings pass in JUnit; the finding is in system-out");
         File.Delete(path);
         Assert.That(failed.Table(), Does.Contain("FAIL p1 a: s").And.Contain("overall: fail (exit 1)"));
         Assert.That(failed.ToJson(), Does.Contain("\"overall\": \"Fail\""));

@@ -35,8 +35,10 @@ public class ReviewTests
         foreach (var check in ReviewRunner.AllChecks)
             Assert.That(project.Results.Where(r => r.Check == check), Is.Not.Empty, check);
         foreach (var p in project.Patches)
-            foreach (var check in new[] { "apply", "build", "build_w1", "sparse", "kdoc", "checkpatch", "signoff", "subject", "uapi" })
-                Assert.That(project.Results.Single(r => r.Target == p && r.Check == check).Verdict, Is.AnyOf(Verdict.Pass, Verdict.Warn), $"{p} {check}");
+            foreach (var check in new[] { "apply", "build", "build_w1", "sparse", "kdoc", "checkpatch", "signoff",
+                "subject", "uapi" })
+                Assert.That(project.Results.Single(r => r.Target == p && r.Check == check).Verdict,
+                    Is.AnyOf(Verdict.Pass, Verdict.Warn), $"{p} {check}");
     }
 
     [Test]
@@ -54,7 +56,8 @@ public class ReviewTests
 
     [Test]
     public void MissingSignedOffByIsCaught() =>
-        Assert.That(One(Run(Fixture("missing-signoff"), "signoff"), "signoff", "0001").Verdict, Is.EqualTo(Verdict.Fail));
+        Assert.That(One(Run(Fixture("missing-signoff"), "signoff"), "signoff", "0001").Verdict,
+            Is.EqualTo(Verdict.Fail));
 
     [Test]
     public void CheckpatchErrorIsCaught()
@@ -92,6 +95,7 @@ public class ReviewTests
     {
         var r = One(Run(Fixture("w1-warning"), "build_w1"), "build_w1", "0001");
         Assert.That(r.Verdict, Is.EqualTo(Verdict.Warn), r.Summary);
-        Assert.That(r.Details.Single(), Does.StartWith("io_uring/nop.c:13: warning:").And.Contains("io_nop_max_inject"));
+        Assert.That(r.Details.Single(),
+            Does.StartWith("io_uring/nop.c:13: warning:").And.Contains("io_nop_max_inject"));
     }
 }

@@ -16,15 +16,16 @@ public class VmBootTests
     [OneTimeSetUp]
     public void BuildKernel() => image = KernelBuild.Build(Flavour.Baseline, Environment.ProcessorCount).Image;
 
-    VmResult Run(string[] command, int timeout = 60, int bootTimeout = 60, string? kernel = null, bool smap = false) => VmRunner.Run(new VmOptions
-    {
-        KernelImage = kernel ?? image,
-        Smap = smap,
-        Command = command,
-        Timeout = TimeSpan.FromSeconds(timeout),
-        BootTimeout = TimeSpan.FromSeconds(bootTimeout),
-        WorkDir = Paths.RepoRoot,
-    });
+    VmResult Run(string[] command, int timeout = 60, int bootTimeout = 60, string? kernel = null,
+        bool smap = false) => VmRunner.Run(new VmOptions
+        {
+            KernelImage = kernel ?? image,
+            Smap = smap,
+            Command = command,
+            Timeout = TimeSpan.FromSeconds(timeout),
+            BootTimeout = TimeSpan.FromSeconds(bootTimeout),
+            WorkDir = Paths.RepoRoot,
+        });
 
     [Test]
     public void GuestExitStatusIsCarriedOut()
@@ -32,7 +33,8 @@ public class VmBootTests
         var r = Run(["sh", "-c", "echo marker-$((40+2)); exit 3"]);
         Assert.That(r.ExitCode, Is.EqualTo(3), r.Summary());
         Assert.That(r.GuestStatus, Is.EqualTo(3));
-        Assert.That(File.ReadAllText(r.ConsoleLog), Does.Contain("marker-42"), "the console log keeps the command's output");
+        Assert.That(File.ReadAllText(r.ConsoleLog), Does.Contain("marker-42"),
+            "the console log keeps the command's output");
         Assert.That(r.Splats, Is.Empty);
         Assert.That(r.BootToInitSeconds, Is.GreaterThan(0));
     }
@@ -40,7 +42,8 @@ public class VmBootTests
     [Test]
     public void GuestRunsHostBinariesAndWritesResultsBack()
     {
-        var r = Run(["sh", "-c", "uname -r > \"$TOOLKIT_RUN_DIR/uname\"; touch /usr/written-in-overlay && test -w /tmp"]);
+        var r = Run(["sh", "-c",
+            "uname -r > \"$TOOLKIT_RUN_DIR/uname\"; touch /usr/written-in-overlay && test -w /tmp"]);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Summary());
         Assert.That(File.ReadAllText(Path.Combine(r.RunDir, "uname")).Trim(), Does.EndWith("-baseline"));
         Assert.That(File.Exists("/usr/written-in-overlay"), Is.False, "the host root is mounted read-only");
@@ -54,7 +57,8 @@ public class VmBootTests
     [TestCase(true)]
     public void GuestHasSmapOnlyWhenAsked(bool smap)
     {
-        var r = Run(["sh", "-c", "if grep -qw smap /proc/cpuinfo; then echo guest-smap-on; else echo guest-smap-off; fi"], smap: smap);
+        var r = Run(["sh", "-c",
+            "if grep -qw smap /proc/cpuinfo; then echo guest-smap-on; else echo guest-smap-off; fi"], smap: smap);
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Summary());
         if (r.Accel == "kvm") Assert.Ignore("KVM guest: the CPU model is the host's");
         Assert.That(File.ReadAllText(r.ConsoleLog), Does.Contain(smap ? "guest-smap-on" : "guest-smap-off"));
@@ -67,7 +71,8 @@ public class VmBootTests
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.KernelPanic), r.Summary());
         Assert.That(r.Panic, Does.Contain("sysrq"));
         // Measured from init, so a slow boot on a loaded machine does not count against the runner.
-        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.LessThan(20), "a panic ends the run at once, not at the timeout");
+        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.LessThan(20),
+            "a panic ends the run at once, not at the timeout");
         Assert.That(r.Summary(), Does.Contain("kernel panic"));
     }
 
@@ -76,7 +81,8 @@ public class VmBootTests
     {
         var r = Run(["sleep", "600"], timeout: 5);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.CommandTimeout), r.Summary());
-        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.InRange(5, 5 + 8), "killed at the timeout plus a few seconds");
+        Assert.That(r.TotalSeconds - r.BootToInitSeconds, Is.InRange(5, 5 + 8),
+            "killed at the timeout plus a few seconds");
     }
 
     [Test]
@@ -85,7 +91,9 @@ public class VmBootTests
         // sysrq 'l' is harmless; a WARNING must come from the kernel itself, so provoke one that 6.12
         // prints with WARN: writing an invalid value to /proc/sys/kernel/... does not; instead inject the
         // text through /dev/kmsg, which is what the console analyser reads like any kernel line.
-        var r = Run(["sh", "-c", "echo 'WARNING: CPU: 0 PID: 1 at io_uring/io_uring.c:1 injected+0x0/0x1' > /dev/kmsg; echo '---[ end trace 0000000000000000 ]---' > /dev/kmsg"]);
+        var r = Run(["sh", "-c",
+            "echo 'WARNING: CPU: 0 PID: 1 at io_uring/io_uring.c:1 injected+0x0/0x1' > /dev/kmsg; echo '---[ end " +
+                "trace 0000000000000000 ]---' > /dev/kmsg"]);
         Assert.That(r.ExitCode, Is.EqualTo(ExitCodes.KernelSplat), r.Summary());
         Assert.That(r.Summary(), Does.Contain("injected"));
     }

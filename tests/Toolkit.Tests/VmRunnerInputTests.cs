@@ -14,7 +14,11 @@ public class VmRunnerInputTests
         try
         {
             Environment.SetEnvironmentVariable("PATH", empty);
-            var e = Assert.Throws<ToolkitException>(() => VmRunner.Run(new VmOptions { KernelImage = "/nonexistent", Command = ["true"] }));
+            var e = Assert.Throws<ToolkitException>(() => VmRunner.Run(new VmOptions
+            {
+                KernelImage = "/nonexistent",
+                Command = ["true"]
+            }));
             Assert.That(e!.ExitCode, Is.EqualTo(ExitCodes.MissingDependency));
             Assert.That(e.Message, Does.Contain(VmRunner.Qemu).And.Contain("qemu-system-x86"));
         }
@@ -31,7 +35,11 @@ public class VmRunnerInputTests
         var image = Path.GetTempFileName();
         try
         {
-            var e = Assert.Throws<ToolkitException>(() => VmRunner.Run(new VmOptions { KernelImage = image, Command = [] }));
+            var e = Assert.Throws<ToolkitException>(() => VmRunner.Run(new VmOptions
+            {
+                KernelImage = image,
+                Command = []
+            }));
             Assert.That(e!.ExitCode, Is.EqualTo(ExitCodes.Usage));
         }
         finally { File.Delete(image); }

@@ -16,10 +16,12 @@ public static partial class ConsoleAnalyzer
     static readonly (string Kind, Regex Pattern)[] SplatPatterns =
     [
         ("KASAN", new Regex(@"\bBUG: KASAN:|\bKASAN: ", RegexOptions.Compiled)),
-        ("lockdep", new Regex(@"possible circular locking dependency|possible recursive locking|inconsistent lock state|" +
+        ("lockdep",
+            new Regex(@"possible circular locking dependency|possible recursive locking|inconsistent lock state|" +
                                @"WARNING: (suspicious RCU usage|lock held when returning)|BUG: sleeping function called from invalid context|" +
                                @"BUG: scheduling while atomic|BUG: MAX_LOCKDEP", RegexOptions.Compiled)),
-        ("RCU stall", new Regex(@"rcu: INFO: rcu_\w+ (self-)?detected stalls?|RCU stall|rcu_sched detected stalls", RegexOptions.Compiled)),
+        ("RCU stall", new Regex(@"rcu: INFO: rcu_\w+ (self-)?detected stalls?|RCU stall|rcu_sched detected stalls",
+            RegexOptions.Compiled)),
         ("hung task", new Regex(@"INFO: task .* blocked for more than", RegexOptions.Compiled)),
         ("Oops", new Regex(@"\bOops\b|general protection fault|BUG: unable to handle", RegexOptions.Compiled)),
         ("BUG", new Regex(@"\bBUG:|kernel BUG at", RegexOptions.Compiled)),
@@ -68,7 +70,8 @@ public static partial class ConsoleAnalyzer
             if (kind == null) continue;
             // A "cut here" marker is followed by the actual WARNING/BUG line: classify by that.
             var text = Context(lines, i);
-            if (line.Contains("[ cut here ]") && i + 1 < lines.Count && Classify(Timestamp().Replace(lines[i + 1], "")) is { } next)
+            if (line.Contains("[ cut here ]") && i + 1 < lines.Count && Classify(Timestamp().Replace(lines[i + 1],
+                "")) is { } next)
             {
                 kind = next;
                 i++;
@@ -88,7 +91,9 @@ public static partial class ConsoleAnalyzer
     }
 
     static bool IsReportEnd(string line) =>
-        line.Contains("---[ end trace") || line.Contains("==================================================================") && !line.Contains("BUG");
+        line.Contains("---[ end trace")
+            || line.Contains("==================================================================")
+                && !line.Contains("BUG");
 
     static List<string> Context(IReadOnlyList<string> lines, int i)
     {

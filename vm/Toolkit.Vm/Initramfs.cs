@@ -18,7 +18,9 @@ public static class Initramfs
         var init = Path.Combine(Paths.VmDir, "guest", "init");
         if (!File.Exists(init)) throw new ToolkitException(ExitCodes.MissingDependency, $"{init} is missing");
         if (!File.Exists(BusyboxPath) || !IsStatic(BusyboxPath))
-            throw new ToolkitException(ExitCodes.MissingDependency, $"a static {BusyboxPath} is needed: install busybox-static (scripts/install-deps)");
+            throw new ToolkitException(
+                ExitCodes.MissingDependency, $"a static {BusyboxPath} is needed: install busybox-static " +
+                    $"(scripts/install-deps)");
         var initBytes = File.ReadAllBytes(init);
         var busybox = File.ReadAllBytes(BusyboxPath);
         var key = Convert.ToHexStringLower(SHA256.HashData([.. initBytes, .. busybox]))[..16];
@@ -87,7 +89,8 @@ public static class Initramfs
             var name = Encoding.ASCII.GetBytes(e.Name + "\0");
             var header = "070701" + string.Concat(new uint[]
             {
-                e.Name == "TRAILER!!!" ? 0 : ino++, e.Mode, 0, 0, 1, 0, (uint)e.Data.Length, 0, 0, e.RdevMajor, e.RdevMinor,
+                e.Name == "TRAILER!!!" ? 0 : ino++, e.Mode, 0, 0, 1, 0, (uint)e.Data.Length, 0, 0, e.RdevMajor,
+                    e.RdevMinor,
                 (uint)name.Length, 0,
             }.Select(v => v.ToString("X8")));
             s.Write(Encoding.ASCII.GetBytes(header));

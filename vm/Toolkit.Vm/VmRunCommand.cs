@@ -11,15 +11,46 @@ public static class VmRunCommand
         var kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
         var image = KernelOptions.Image();
         var timeout = VmCommandOptions.Timeout(600, "the guest command");
-        var bootTimeout = new Option<int?>("--boot-timeout") { Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout}); default 60, 300 for the debug kernel" };
-        var memory = new Option<int>("--memory") { Description = "Guest memory in MiB", DefaultValueFactory = _ => 2048 };
+        var bootTimeout = new Option<int?>(
+            "--boot-timeout")
+        {
+            Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout}); default 60, " +
+                $"300 for the debug kernel"
+        };
+        var memory = new Option<int>("--memory")
+        {
+            Description = "Guest memory in MiB",
+            DefaultValueFactory = _ => 2048
+        };
         var cpus = new Option<int>("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
-        var icount = new Option<bool>("--icount") { Description = "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements" };
-        var smap = new Option<bool>("--smap") { Description = "Give the TCG guest SMAP (off by default: QEMU 7.2's TCG faults a user-mode IRETQ under SMAP, which .NET executes); for commands that run no .NET" };
-        var env = new Option<string[]>("--env", "-e") { Description = "Extra KEY=VALUE for the guest command's environment", AllowMultipleArgumentsPerToken = false };
-        var quiet = new Option<bool>("--quiet", "-q") { Description = "Do not copy the guest console to stdout (it is always kept in console.log)" };
-        var command = new Argument<string[]>("command") { Description = "Command and arguments to run in the guest (after --)", Arity = ArgumentArity.OneOrMore };
-        var run = new Command("run", "Boot the kernel and run one command in the host's root (mounted read-only, with a writable overlay). " +
+        var icount = new Option<bool>("--icount")
+        {
+            Description =
+            "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements"
+        };
+        var smap = new Option<bool>("--smap")
+        {
+            Description =
+            "Give the TCG guest SMAP (off by default: QEMU 7.2's TCG faults a user-mode IRETQ under SMAP, which .NET " +
+                "executes); for commands that run no .NET"
+        };
+        var env = new Option<string[]>("--env",
+            "-e")
+        {
+            Description = "Extra KEY=VALUE for the guest command's environment",
+            AllowMultipleArgumentsPerToken = false
+        };
+        var quiet = new Option<bool>("--quiet",
+            "-q")
+        { Description = "Do not copy the guest console to stdout (it is always kept in console.log)" };
+        var command = new Argument<string[]>("command")
+        {
+            Description =
+            "Command and arguments to run in the guest (after --)",
+            Arity = ArgumentArity.OneOrMore
+        };
+        var run = new Command("run",
+            "Boot the kernel and run one command in the host's root (mounted read-only, with a writable overlay). " +
             $"Exit status: the command's own; {ExitCodes.VmFailure} VM failure, {ExitCodes.BootTimeout} boot timeout, " +
             $"{ExitCodes.CommandTimeout} command timeout, {ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
             $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")

@@ -12,7 +12,8 @@ public sealed class VmOptions
     /// <summary>Command and arguments, run in the host's root inside the guest.</summary>
     public required IReadOnlyList<string> Command { get; init; }
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(10);
-    /// <summary>Time to reach init; null: 60 s, or 300 s for a debug (KASAN + lockdep) kernel, which boots far slower under TCG.</summary>
+    /// <summary>Time to reach init; null: 60 s, or 300 s for a debug (KASAN + lockdep) kernel, which boots far slower
+    /// under TCG.</summary>
     public TimeSpan? BootTimeout { get; init; }
     public int MemoryMiB { get; init; } = 2048;
     public int Cpus { get; init; } = 2;
@@ -72,9 +73,13 @@ public static class VmRunner
     public static VmResult Run(VmOptions o)
     {
         if (Proc.Which(Qemu) == null)
-            throw new ToolkitException(ExitCodes.MissingDependency, $"{Qemu} is not installed: run scripts/install-deps (package qemu-system-x86)");
+            throw new ToolkitException(
+                ExitCodes.MissingDependency, $"{Qemu} is not installed: run scripts/install-deps (package " +
+                    $"qemu-system-x86)");
         if (!File.Exists(o.KernelImage))
-            throw new ToolkitException(ExitCodes.NoKernelImage, $"no kernel image at {o.KernelImage}: build it first with `scripts/toolkit kernel build`");
+            throw new ToolkitException(
+                ExitCodes.NoKernelImage, $"no kernel image at {o.KernelImage}: build it first with `scripts/toolkit " +
+                    $"kernel build`");
         if (o.Command.Count == 0) throw new ToolkitException(ExitCodes.Usage, "no command given to run in the guest");
         var initrd = Initramfs.Ensure();
         var runDir = o.RunDir ?? Paths.NewRunDir("vm");
@@ -90,7 +95,8 @@ public static class VmRunner
         File.Delete(Path.Combine(runDir, "status"));
         File.Delete(Path.Combine(runDir, "dmesg.txt"));
         var args = QemuArgs(o, runDir, initrd, accel);
-        File.WriteAllText(Path.Combine(runDir, "qemu-cmdline.txt"), Qemu + " " + string.Join(' ', args.Select(ShellQuote)) + "\n");
+        File.WriteAllText(Path.Combine(runDir, "qemu-cmdline.txt"), Qemu + " " + string.Join(' ',
+            args.Select(ShellQuote)) + "\n");
         var consoleLog = Path.Combine(runDir, "console.log");
         var console = new ConsoleState(o, Stopwatch.StartNew());
         using var log = new StreamWriter(consoleLog, append: false) { AutoFlush = true };
@@ -139,7 +145,9 @@ public static class VmRunner
     {
         var psi = new ProcessStartInfo(Qemu)
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -207,7 +215,8 @@ public static class VmRunner
         var analysis = ConsoleAnalyzer.Analyze(all);
         // dmesg (saved by init) holds messages below the console loglevel: scan it too.
         var dmesgSplats = File.Exists(dmesgFile) ? ConsoleAnalyzer.Analyze(File.ReadAllLines(dmesgFile)).Splats : [];
-        var splats = analysis.Splats.Concat(dmesgSplats.Where(d => !analysis.Splats.Any(c => c.Kind == d.Kind))).ToList();
+        var splats = analysis.Splats.Concat(dmesgSplats.Where(d => !analysis.Splats.Any(c =>
+            c.Kind == d.Kind))).ToList();
         int? guestStatus = ReadStatus(Path.Combine(runDir, "status"));
 
         var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, qemuExit, console.Stderr(), o);
@@ -215,19 +224,28 @@ public static class VmRunner
         var kernel = kernelInfo == null ? o.KernelImage
             : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, " +
               $"series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})";
-        var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog, double.IsNaN(bootToInit) ? -1 : bootToInit,
+        var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog,
+            double.IsNaN(bootToInit) ? -1 : bootToInit,
             total, accel, analysis.Panic, splats, kernel);
         File.WriteAllText(Path.Combine(runDir, "result.json"), JsonSerializer.Serialize(new
         {
-            result.ExitCode, result.Outcome, result.GuestStatus, result.BootToInitSeconds, result.TotalSeconds, result.Accel,
-            result.Panic, Splats = splats.Select(s => new { s.Kind, s.Line, s.Text }), KernelInfo = kernelInfo,
+            result.ExitCode,
+            result.Outcome,
+            result.GuestStatus,
+            result.BootToInitSeconds,
+            result.TotalSeconds,
+            result.Accel,
+            result.Panic,
+            Splats = splats.Select(s => new { s.Kind, s.Line, s.Text }),
+            KernelInfo = kernelInfo,
             Command = o.Command,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return result;
     }
 
     /// <summary>Maps what happened to the documented exit codes. Pure, so it is unit-tested.</summary>
-    public static (int Code, string Outcome) Classify(string? killedFor, ConsoleAnalyzer.Result a, int? guestStatus, int splats,
+    public static (int Code, string Outcome) Classify(string? killedFor, ConsoleAnalyzer.Result a, int? guestStatus,
+        int splats,
         int qemuExit, string qemuStderr, VmOptions o)
     {
         if (a.Panic != null || killedFor == "panic")
@@ -249,7 +267,8 @@ public static class VmRunner
         return (ExitCodes.VmFailure, $"guest stopped without reporting a status (QEMU exit {qemuExit})");
     }
 
-    /// <summary>The boot timeout in force: the one given, else 60 s, or 300 s for a debug (KASAN + lockdep) kernel.</summary>
+    /// <summary>The boot timeout in force: the one given, else 60 s, or 300 s for a debug (KASAN + lockdep)
+    /// kernel.</summary>
     public static TimeSpan EffectiveBootTimeout(VmOptions o) =>
         o.BootTimeout ?? TimeSpan.FromSeconds(KernelBuild.InfoOf(o.KernelImage)?.Flavour == "debug" ? 300 : 60);
 
@@ -278,7 +297,8 @@ public static class VmRunner
         env["TERM"] = "dumb";
         env["TOOLKIT_GUEST"] = "1";
         env["TOOLKIT_RUN_DIR"] = runDir;
-        foreach (var (k, v) in env.OrderBy(kv => kv.Key, StringComparer.Ordinal)) sb.AppendLine($"export {k}={ShellQuote(v)}");
+        foreach (var (k, v) in env.OrderBy(kv => kv.Key,
+            StringComparer.Ordinal)) sb.AppendLine($"export {k}={ShellQuote(v)}");
         sb.AppendLine($"cd {ShellQuote(o.WorkDir)} || exit 125");
         sb.AppendLine("exec " + string.Join(' ', o.Command.Select(ShellQuote)));
         File.WriteAllText(Path.Combine(runDir, "job.sh"), sb.ToString());
@@ -295,14 +315,18 @@ public static class VmRunner
 
     static List<string> QemuArgs(VmOptions o, string runDir, string initrd, string accel)
     {
-        var args = new List<string> { "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none", "-monitor", "none", "-serial", "stdio" };
+        var args = new List<string> { "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none", "-monitor",
+            "none", "-serial", "stdio" };
         if (accel == "kvm") args.AddRange(["-accel", "kvm", "-cpu", "host"]);
-        else if (o.ICount) args.AddRange(["-accel", "tcg,thread=single", "-cpu", TcgCpu(o), "-icount", "shift=0,align=off,sleep=off"]);
+        else if (o.ICount) args.AddRange(["-accel", "tcg,thread=single", "-cpu", TcgCpu(o), "-icount",
+            "shift=0,align=off,sleep=off"]);
         else args.AddRange(["-accel", "tcg,thread=multi", "-cpu", TcgCpu(o)]);
         args.AddRange(["-machine", "pc", "-smp", o.Cpus.ToString(), "-m", $"{o.MemoryMiB}M"]);
         args.AddRange(["-kernel", o.KernelImage, "-initrd", initrd]);
-        args.AddRange(["-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir} toolkit.workdir={o.WorkDir}"]);
-        args.AddRange(["-device", "virtio-serial-pci,id=vser", "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
+        args.AddRange([
+            "-append", $"console=ttyS0 panic=-1 oops=panic loglevel=5 reboot=t {ClockArgs(accel)}{PciArgs}toolkit.job={runDir} toolkit.workdir={o.WorkDir}"]);
+        args.AddRange(["-device", "virtio-serial-pci,id=vser",
+            "-chardev", $"file,id=status,path={Path.Combine(runDir, "status")}",
             "-device", "virtserialport,bus=vser.0,chardev=status,name=toolkit.status"]);
         args.AddRange(["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"]);
         args.AddRange(["-virtfs", $"local,path={runDir},mount_tag=out,security_model=none,multidevs=remap"]);
@@ -331,7 +355,8 @@ public static class VmRunner
     {
         var forced = o.Accel != "auto" ? o.Accel : Environment.GetEnvironmentVariable("TOOLKIT_ACCEL");
         if (forced is "kvm" or "tcg") return forced;
-        if (!string.IsNullOrEmpty(forced)) throw new ToolkitException(ExitCodes.Usage, $"unknown accelerator '{forced}' (auto, kvm or tcg)");
+        if (!string.IsNullOrEmpty(forced)) throw new ToolkitException(
+            ExitCodes.Usage, $"unknown accelerator '{forced}' (auto, kvm or tcg)");
         if (o.ICount) return "tcg";
         var qemuId = new FileInfo(Proc.Which(Qemu)!).LastWriteTimeUtc.Ticks + "-" + Environment.OSVersion.Version;
         var cache = Path.Combine(Paths.CacheRoot, "kvm-probe.txt");
@@ -351,8 +376,13 @@ public static class VmRunner
             var probeDir = Paths.NewRunDir("kvm-probe");
             var probe = Boot(new VmOptions
             {
-                KernelImage = o.KernelImage, Command = ["/bin/true"], Timeout = TimeSpan.FromSeconds(20),
-                BootTimeout = TimeSpan.FromSeconds(20), MemoryMiB = 256, Cpus = 1, Accel = "kvm",
+                KernelImage = o.KernelImage,
+                Command = ["/bin/true"],
+                Timeout = TimeSpan.FromSeconds(20),
+                BootTimeout = TimeSpan.FromSeconds(20),
+                MemoryMiB = 256,
+                Cpus = 1,
+                Accel = "kvm",
             }, probeDir, Initramfs.Ensure(), "kvm");
             var cs = ConsoleAnalyzer.Analyze(File.ReadAllLines(probe.ConsoleLog)).Clocksource;
             if (probe.ExitCode == 0 && cs == "kvm-clock") (verdict, reason) = ("kvm", "probe boot used kvm-clock");
@@ -360,11 +390,14 @@ public static class VmRunner
             {
                 var qemuErr = Path.Combine(probeDir, "qemu-stderr.txt");
                 var why = File.Exists(qemuErr) ? File.ReadLines(qemuErr).FirstOrDefault(l => l.Length > 0) : null;
-                (verdict, reason) = ("tcg", $"probe boot with -accel kvm failed: {why ?? probe.Outcome}, clocksource {cs ?? "unknown"}; log {probeDir}");
+                (verdict,
+                    reason) =
+                        ("tcg", $"probe boot with -accel kvm failed: {why ?? probe.Outcome}, clocksource {cs ?? "unknown"}; log {probeDir}");
             }
         }
         // One line: the notice is printed on every TCG run.
-        reason = string.Join(' ', reason.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Replace('|', '/');
+        reason = string.Join(' ', reason.Split('\n',
+            StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).Replace('|', '/');
         if (reason.Length > 240) reason = reason[..240] + "...";
         File.WriteAllText(cache, $"{qemuId}|{verdict}|{reason}\n");
         if (verdict == "tcg") Progress.Notice($"KVM unusable ({reason}); using TCG");
@@ -372,5 +405,6 @@ public static class VmRunner
     }
 
     public static string ShellQuote(string s) =>
-        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? s : "'" + s.Replace("'", "'\\''") + "'";
+        s.Length > 0 && s.All(c => char.IsAsciiLetterOrDigit(c) || "-_./=:,+@%".Contains(c)) ? s : "'"
+            + s.Replace("'", "'\\''") + "'";
 }

@@ -51,11 +51,13 @@ public static partial class Proc
     {
         try
         {
-            return Process.Start(psi) ?? throw new ToolkitException(ExitCodes.MissingDependency, $"could not start {file}");
+            return Process.Start(psi)
+                ?? throw new ToolkitException(ExitCodes.MissingDependency, $"could not start {file}");
         }
         catch (System.ComponentModel.Win32Exception e)
         {
-            throw new ToolkitException(ExitCodes.MissingDependency, $"{file} is not installed or not runnable ({e.Message})");
+            throw new ToolkitException(
+                ExitCodes.MissingDependency, $"{file} is not installed or not runnable ({e.Message})");
         }
     }
 }

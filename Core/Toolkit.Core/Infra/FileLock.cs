@@ -21,7 +21,8 @@ public sealed class FileLock : IDisposable
         {
             try
             {
-                return new FileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, shared ? FileShare.ReadWrite : FileShare.None));
+                return new FileLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite,
+                    shared ? FileShare.ReadWrite : FileShare.None));
             }
             catch (IOException) when (DateTime.UtcNow < deadline)
             {

@@ -5,7 +5,8 @@ public static class Paths
 {
     static string? repoRoot;
 
-    /// <summary>The repository root: the nearest ancestor of the working directory or the tool holding Toolkit.sln.</summary>
+    /// <summary>The repository root: the nearest ancestor of the working directory or the tool holding
+    /// Toolkit.sln.</summary>
     public static string RepoRoot => repoRoot ??= FindRepoRoot();
 
     /// <summary>
@@ -26,7 +27,8 @@ public static class Paths
         }
     }
 
-    /// <summary>Per-run output (console logs, results) under the repo's ignored artifacts/ folder, so nothing is lost.</summary>
+    /// <summary>Per-run output (console logs, results) under the repo's ignored artifacts/ folder, so nothing is
+    /// lost.</summary>
     public static string RunsRoot => Path.Combine(RepoRoot, "artifacts", "runs");
 
     public static string VmDir => Path.Combine(RepoRoot, "vm");
@@ -43,10 +45,12 @@ public static class Paths
                 if (File.Exists(Path.Combine(dir.FullName, "Toolkit.sln")))
                     return dir.FullName;
         }
-        throw new ToolkitException(ExitCodes.Usage, "cannot find the repository root (no Toolkit.sln above the working directory)");
+        throw new ToolkitException(ExitCodes.Usage,
+            "cannot find the repository root (no Toolkit.sln above the working directory)");
     }
 
-    /// <summary>Makes a fresh, uniquely named run directory: artifacts/runs/&lt;kind&gt;-&lt;utc time&gt;-&lt;n&gt;.</summary>
+    /// <summary>Makes a fresh, uniquely named run directory: artifacts/runs/&lt;kind&gt;-&lt;utc
+    /// time&gt;-&lt;n&gt;.</summary>
     public static string NewRunDir(string kind)
     {
         Directory.CreateDirectory(RunsRoot);

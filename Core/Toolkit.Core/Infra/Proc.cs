@@ -95,8 +95,10 @@ public static partial class Proc
         return new ProcResult(timedOut ? -1 : p.ExitCode, output.ToString(), timedOut);
     }
 
-    /// <summary>Runs and returns stdout+stderr; a non-zero exit becomes a ToolkitException with the given code.</summary>
-    public static string Check(string file, IEnumerable<string> args, int failureCode, string what, string? workDir = null,
+    /// <summary>Runs and returns stdout+stderr; a non-zero exit becomes a ToolkitException with the given
+    /// code.</summary>
+    public static string Check(string file, IEnumerable<string> args, int failureCode, string what,
+        string? workDir = null,
         string? logFile = null, Action<string>? onLine = null, IDictionary<string, string?>? env = null)
     {
         var r = Run(file, args, workDir, logFile, onLine, env: env);

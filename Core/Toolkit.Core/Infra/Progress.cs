@@ -6,7 +6,8 @@ namespace Toolkit.Infra;
 /// </summary>
 public static class Progress
 {
-    static readonly bool Tty = !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
+    static readonly bool Tty = !Console.IsErrorRedirected
+        && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
     static readonly object Gate = new();
     static bool lineOpen;
 

@@ -4,7 +4,8 @@ using Toolkit.Infra;
 
 namespace Toolkit.Liburing;
 
-/// <summary>A built liburing: the configured source tree (usable for <c>make -C test</c>) and its install prefix.</summary>
+/// <summary>A built liburing: the configured source tree (usable for <c>make -C test</c>) and its install
+/// prefix.</summary>
 /// <param name="Version">Debian source version, e.g. "2.9-1".</param>
 /// <param name="SourceDir">Configured source tree with the patch series applied.</param>
 /// <param name="Prefix">Install prefix holding lib/liburing.so.2, lib/liburing-ffi.so.2 and include/.</param>
@@ -57,7 +58,8 @@ public static class LiburingBuild
         var cacheRoot = options.CacheDir ?? Path.Combine(Paths.CacheRoot, "liburing");
         var upstream = options.DebianVersion.Split('-')[0];
         var finalDir = Path.Combine(cacheRoot, $"{upstream}-{hash}");
-        var install = new LiburingInstall(options.DebianVersion, Path.Combine(finalDir, "src"), Path.Combine(finalDir, "prefix"), hash);
+        var install = new LiburingInstall(options.DebianVersion, Path.Combine(finalDir, "src"), Path.Combine(finalDir,
+            "prefix"), hash);
         Directory.CreateDirectory(cacheRoot);
 
         // Tests and CLI invocations may race for the same build; one builds, the others wait.
@@ -80,10 +82,12 @@ public static class LiburingBuild
         if (!File.Exists(dsc))
         {
             log.WriteLine($"fetching liburing={options.DebianVersion} with apt-get source");
-            var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={options.DebianVersion}"], downloads);
+            var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={options.DebianVersion}"],
+                downloads);
             if (!fetch.Succeeded || !File.Exists(dsc))
                 throw new ToolkitException(ExitCodes.MissingDependency,
-                    $"apt-get source liburing={options.DebianVersion} failed (is the trixie deb-src entry present? run scripts/install-deps):\n{fetch.StdErr.Trim()}");
+                    $"apt-get source liburing={options.DebianVersion} failed (is the trixie deb-src entry present? " +
+                        $"run scripts/install-deps):\n{fetch.StdErr.Trim()}");
         }
 
         // Build in a scratch directory and rename at the end, so a half-built tree is never mistaken for a result.
@@ -96,7 +100,8 @@ public static class LiburingBuild
             var prefix = Path.Combine(scratch, "prefix");
             var unpack = Proc.Capture("dpkg-source", ["--no-check", "-x", dsc, src], scratch);
             if (!unpack.Succeeded)
-                throw new ToolkitException(ExitCodes.BuildFailed, $"dpkg-source -x {Path.GetFileName(dsc)} failed:\n{unpack.StdErr.Trim()}");
+                throw new ToolkitException(
+                    ExitCodes.BuildFailed, $"dpkg-source -x {Path.GetFileName(dsc)} failed:\n{unpack.StdErr.Trim()}");
 
             foreach (var patch in patches)
             {
@@ -104,7 +109,8 @@ public static class LiburingBuild
                 var apply = Proc.Capture("git", ["apply", "--verbose", patch.Path], src);
                 if (!apply.Succeeded)
                     throw new ToolkitException(ExitCodes.PatchDoesNotApply,
-                        $"liburing patch {patch.Name} (from {Path.GetFileName(patchesDir)}/series) does not apply to liburing {options.DebianVersion}:\n{apply.StdErr.Trim()}");
+                        $"liburing patch {patch.Name} (from {Path.GetFileName(patchesDir)}/series) does not apply to " +
+                            $"liburing {options.DebianVersion}:\n{apply.StdErr.Trim()}");
             }
 
             // The install prefix is the final location: liburing.pc and nothing else records it,
@@ -114,32 +120,37 @@ public static class LiburingBuild
                 $"--prefix={finalPrefix}", $"--libdir={finalPrefix}/lib", $"--libdevdir={finalPrefix}/lib",
                 $"--includedir={finalPrefix}/include", $"--mandir={finalPrefix}/man", "--use-libc"], src);
             if (!configure.Succeeded)
-                throw new ToolkitException(ExitCodes.BuildFailed, $"liburing ./configure failed:\n{configure.StdOut}{configure.StdErr}");
+                throw new ToolkitException(
+                    ExitCodes.BuildFailed, $"liburing ./configure failed:\n{configure.StdOut}{configure.StdErr}");
             log.WriteLine("building liburing (src/)");
             var jobs = Math.Max(1, Environment.ProcessorCount).ToString();
             var make = Proc.Capture("make", ["-j", jobs, "-C", "src"], src);
             if (!make.Succeeded)
-                throw new ToolkitException(ExitCodes.BuildFailed, $"building liburing failed:\n{Proc.Tail(make.StdOut + make.StdErr, 60)}");
+                throw new ToolkitException(
+                    ExitCodes.BuildFailed, $"building liburing failed:\n{Proc.Tail(make.StdOut + make.StdErr, 60)}");
             // The top-level install stages into DESTDIR (library, headers, liburing.pc / liburing-ffi.pc
             // for C tests that use pkg-config, man pages); the configured prefix inside it is the final one.
             var destdir = Path.Combine(scratch, "destdir");
             var inst = Proc.Capture("make", ["install", $"DESTDIR={destdir}"], src);
             if (!inst.Succeeded)
-                throw new ToolkitException(ExitCodes.BuildFailed, $"installing liburing failed:\n{Proc.Tail(inst.StdOut + inst.StdErr, 40)}");
+                throw new ToolkitException(
+                    ExitCodes.BuildFailed, $"installing liburing failed:\n{Proc.Tail(inst.StdOut + inst.StdErr, 40)}");
             Directory.Move(destdir + finalPrefix, prefix);
             Directory.Delete(destdir, true);
 
             if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
             Directory.Move(scratch, finalDir);
             File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
-                $"liburing {options.DebianVersion}\nseries {hash}\nrecipe {RecipeVersion}\n" + string.Concat(patches.Select(p => p.Name + "\n")));
+                $"liburing {options.DebianVersion}\nseries {hash}\nrecipe {RecipeVersion}\n" + string.Concat(
+                    patches.Select(p => p.Name + "\n")));
         }
         finally
         {
             if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
         }
         if (!IsComplete(install))
-            throw new ToolkitException(ExitCodes.BuildFailed, $"liburing build finished but {install.LiburingFfiSo} is missing");
+            throw new ToolkitException(
+                ExitCodes.BuildFailed, $"liburing build finished but {install.LiburingFfiSo} is missing");
         log.WriteLine($"liburing {options.DebianVersion} (series {hash}) built: {install.Prefix}");
         return install;
     }
@@ -159,7 +170,8 @@ public static class LiburingBuild
             if (line.Length == 0 || line.StartsWith('#')) continue;
             var path = Path.Combine(patchesDir, line);
             if (!File.Exists(path))
-                throw new ToolkitException(ExitCodes.PatchDoesNotApply, $"liburing patch {line} is listed in series but {path} does not exist");
+                throw new ToolkitException(
+                    ExitCodes.PatchDoesNotApply, $"liburing patch {line} is listed in series but {path} does not exist");
             result.Add(new Patch(line, path));
         }
         return result;
@@ -174,13 +186,15 @@ public static class LiburingBuild
     {
         var text = new StringBuilder();
         foreach (var p in patches)
-            text.Append(System.IO.Path.GetFileName(p.Path)).Append(' ').Append(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(p.Path)))).Append('\n');
+            text.Append(System.IO.Path.GetFileName(p.Path)).Append(' ').Append(Convert.ToHexString(SHA256.HashData(
+                File.ReadAllBytes(p.Path)))).Append('\n');
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..12];
     }
 
     static bool IsComplete(LiburingInstall install)
         => File.Exists(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp))
-           && File.ReadLines(Path.Combine(Path.GetDirectoryName(install.Prefix)!, CompleteStamp)).Contains($"recipe {RecipeVersion}")
+           && File.ReadLines(Path.Combine(Path.GetDirectoryName(install.Prefix)!,
+               CompleteStamp)).Contains($"recipe {RecipeVersion}")
            && File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo)
            && File.Exists(Path.Combine(install.IncludeDir, "liburing.h"));
 }

@@ -12,7 +12,8 @@ public static class LiburingCommand
             "liburing-tests/liburing-patches/series) into ~/.cache/uring-toolkit/liburing/.") { force };
         build.SetAction(parse => Guard.Run(() =>
         {
-            var install = LiburingBuild.Ensure(new LiburingBuildOptions { Force = parse.GetValue(force) }, Console.Error);
+            var install = LiburingBuild.Ensure(new LiburingBuildOptions { Force = parse.GetValue(force) },
+                Console.Error);
             Console.Out.WriteLine($"version {install.Version}");
             Console.Out.WriteLine($"series-hash {install.SeriesHash}");
             Console.Out.WriteLine($"source {install.SourceDir}");

@@ -6,7 +6,8 @@ namespace Toolkit.Reports;
 /// <summary>JUnit XML, the format CI dashboards read: a testsuite per suite, a testcase per test.</summary>
 public static class JUnit
 {
-    public static string Write(IReadOnlyList<SuiteResult> suites, IReadOnlyDictionary<string, string>? properties = null)
+    public static string Write(IReadOnlyList<SuiteResult> suites, IReadOnlyDictionary<string,
+        string>? properties = null)
     {
         static string S(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
         var root = new XElement("testsuites",
@@ -22,14 +23,18 @@ public static class JUnit
                 new XAttribute("skipped", s.Skipped), new XAttribute("time", S(s.Seconds)));
             if (properties is { Count: > 0 })
                 suite.Add(new XElement("properties", properties.OrderBy(p => p.Key, StringComparer.Ordinal)
-                    .Select(p => new XElement("property", new XAttribute("name", p.Key), new XAttribute("value", p.Value)))));
+                    .Select(p => new XElement("property", new XAttribute("name", p.Key), new XAttribute("value",
+                        p.Value)))));
             foreach (var t in s.Tests)
             {
-                var tc = new XElement("testcase", new XAttribute("classname", s.Name), new XAttribute("name", t.Name), new XAttribute("time", S(t.Seconds)));
-                if (t.Outcome == Outcome.Skip) tc.Add(new XElement("skipped", new XAttribute("message", XmlSafe(t.Message ?? ""))));
+                var tc = new XElement("testcase", new XAttribute("classname", s.Name), new XAttribute("name", t.Name),
+                    new XAttribute("time", S(t.Seconds)));
+                if (t.Outcome == Outcome.Skip) tc.Add(new XElement("skipped", new XAttribute("message",
+                    XmlSafe(t.Message ?? ""))));
                 else if (t.Failed)
                     tc.Add(new XElement("failure", new XAttribute("type", t.Outcome.ToString().ToLowerInvariant()),
-                        new XAttribute("message", XmlSafe(FirstLine(t.Message ?? t.Outcome.ToString()))), XmlSafe(t.Message ?? "")));
+                        new XAttribute("message", XmlSafe(FirstLine(t.Message ?? t.Outcome.ToString()))),
+                            XmlSafe(t.Message ?? "")));
                 if (!string.IsNullOrEmpty(t.Output)) tc.Add(new XElement("system-out", XmlSafe(t.Output)));
                 suite.Add(tc);
             }

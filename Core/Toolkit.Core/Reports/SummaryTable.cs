@@ -7,7 +7,8 @@ public static class SummaryTable
 {
     public static string Write(IReadOnlyList<SuiteResult> suites)
     {
-        var rows = suites.Select(s => (s.Name, s.Passed.ToString(), s.Failed.ToString(), s.Skipped.ToString(), $"{s.Seconds:F1}")).ToList();
+        var rows = suites.Select(s => (s.Name, s.Passed.ToString(), s.Failed.ToString(),
+            s.Skipped.ToString(), $"{s.Seconds:F1}")).ToList();
         var nameW = Math.Max(5, rows.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
         var sb = new StringBuilder();
         sb.AppendLine($"{"suite".PadRight(nameW)}  {"pass",5}  {"fail",5}  {"skip",5}  {"secs",7}");

@@ -12,7 +12,8 @@ public static class GuestCommand
     {
         var results = new Option<string>("--results")
         {
-            Required = true, Description = "KTAP results file (on the output share)",
+            Required = true,
+            Description = "KTAP results file (on the output share)",
         };
         var validation = new Option<string?>("--validation") { Description = "Validation suite assembly" };
         var cTest = new Option<string[]>("--c-test")

@@ -19,10 +19,12 @@ public static class GuestHarness
         /// <summary>Arguments the binary is run with (none for liburing's tests and the `vm test` C tests).</summary>
         public IReadOnlyList<string> Args { get; init; } = [];
 
-        /// <summary>liburing's convention (runtests.sh): a test whose name starts with "xfail" passes by exiting 1.</summary>
+        /// <summary>liburing's convention (runtests.sh): a test whose name starts with "xfail" passes by exiting
+        /// 1.</summary>
         public bool ExpectsExit1 => System.IO.Path.GetFileName(Path).StartsWith("xfail", StringComparison.Ordinal);
 
-        /// <summary>Name reported for this run of the test: the binary's <see cref="TestName"/>, then its arguments.</summary>
+        /// <summary>Name reported for this run of the test: the binary's <see cref="TestName"/>, then its
+        /// arguments.</summary>
         public string Name => string.Join(' ', [TestName(Path), .. Args]);
 
         /// <summary>
@@ -34,7 +36,8 @@ public static class GuestHarness
         public static CTest Parse(string spec)
         {
             var parts = spec.Split(':', 3);
-            if (parts.Length != 3 || !double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var timeout))
+            if (parts.Length != 3 || !double.TryParse(parts[1], System.Globalization.NumberStyles.Float,
+                System.Globalization.CultureInfo.InvariantCulture, out var timeout))
                 throw new ToolkitException(ExitCodes.Usage, $"a C test is given as SUITE:TIMEOUT:PATH, got '{spec}'");
             var pathAndArgs = parts[2].Split('\t');
             return new CTest(parts[0], pathAndArgs[0], timeout) { Args = pathAndArgs[1..] };
@@ -89,29 +92,40 @@ public static class GuestHarness
         if (!File.Exists(t.Path))
         {
             // A missing binary is that test's failure, not the end of the run: the rest still runs.
-            return new CTestRun(new TestCaseResult(t.Suite, name, Outcome.Fail, 0, $"test binary {t.Path} is missing"), [], new ProcResult(-1, "", false));
+            return new CTestRun(new TestCaseResult(t.Suite, name, Outcome.Fail,
+                0, $"test binary {t.Path} is missing"), [], new ProcResult(-1, "", false));
         }
         // Like liburing's runtests.sh: mark the kernel log, so a splat is seen next to the test that caused it.
         // At KERN_DEBUG ("<7>"), below the console loglevel: printk reaches the serial console ahead of buffered
         // tty output and split the "toolkit-suite: run" line the host attributes crashes by; dmesg still has it.
         var marker = $"Running test {t.Suite}/{name}:";
-        try { File.AppendAllText("/dev/kmsg", $"<7>{marker}\n"); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        try
+        {
+            File.AppendAllText(
+            "/dev/kmsg", $"<7>{marker}\n");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         var before = KernelLogLines();
         var sw = Stopwatch.StartNew();
         var (file, args) = launch?.Invoke(t) ?? (t.Path, t.Args);
-        var r = Proc.Run(file, args, workDir: System.IO.Path.GetDirectoryName(t.Path), timeout: TimeSpan.FromSeconds(t.TimeoutSeconds));
+        var r = Proc.Run(file, args, workDir: System.IO.Path.GetDirectoryName(t.Path),
+            timeout: TimeSpan.FromSeconds(t.TimeoutSeconds));
         var secs = sw.Elapsed.TotalSeconds;
         var newLog = NewLines(before, KernelLogLines(), marker);
         var splat = ConsoleAnalyzer.Analyze(newLog).Splats.FirstOrDefault();
         Outcome outcome;
         string? message = null;
         if (r.TimedOut) (outcome, message) = (Outcome.Timeout, $"killed after {t.TimeoutSeconds:F0} s");
-        else if (splat != null) (outcome, message) = (Outcome.Fail, $"kernel {splat.Kind} during the test:\n" + string.Join('\n', splat.Text.Take(20)));
-        else if (t.ExpectsExit1) (outcome, message) = r.ExitCode == 1 ? (Outcome.Pass, null) : (Outcome.Fail, $"expected exit 1 (xfail test), got {r.ExitCode}: {LastLine(r.Output)}");
+        else if (splat != null) (outcome,
+            message) = (Outcome.Fail, $"kernel {splat.Kind} during the test:\n" + string.Join('\n',
+                splat.Text.Take(20)));
+        else if (t.ExpectsExit1) (outcome, message) = r.ExitCode == 1 ? (Outcome.Pass,
+            null) : (Outcome.Fail, $"expected exit 1 (xfail test), got {r.ExitCode}: {LastLine(r.Output)}");
         else if (r.ExitCode == 0) outcome = Outcome.Pass;
         else if (r.ExitCode == 77) (outcome, message) = (Outcome.Skip, LastLine(r.Output) ?? "skipped");
         else (outcome, message) = (Outcome.Fail, $"exit {r.ExitCode}: {LastLine(r.Output)}");
-        return new CTestRun(new TestCaseResult(t.Suite, name, outcome, Math.Round(secs, 3), message, Proc.Tail(r.Output, 60)), newLog, r);
+        return new CTestRun(new TestCaseResult(t.Suite, name, outcome, Math.Round(secs, 3), message,
+            Proc.Tail(r.Output, 60)), newLog, r);
     }
 
     /// <summary>
@@ -121,7 +135,8 @@ public static class GuestHarness
     /// the new ones start after the last copy of <paramref name="before"/>'s last line (without CONFIG_PRINTK_TIME
     /// lines repeat, so the marker is the reliable way).
     /// </summary>
-    public static List<string> NewLines(IReadOnlyList<string> before, IReadOnlyList<string> after, string? marker = null)
+    public static List<string> NewLines(IReadOnlyList<string> before, IReadOnlyList<string> after,
+        string? marker = null)
     {
         if (marker != null)
             for (var i = after.Count - 1; i >= 0; i--)
@@ -129,7 +144,8 @@ public static class GuestHarness
         var n = before.Count;
         while (n > 0 && before[n - 1].Length == 0) n--;
         if (n == 0) return [.. after];
-        // (Not before.Count: dmesg's output ends with a newline, so its last "line" is an empty one that is not in after.)
+        // (Not before.Count: dmesg's output ends with a newline, so its last "line" is an empty one that is not in
+        // after.)
         if (after.Count >= n && after[n - 1] == before[n - 1]) return [.. after.Skip(n)];
         var last = before[n - 1];
         for (var i = after.Count - 1; i >= 0; i--)
@@ -137,7 +153,8 @@ public static class GuestHarness
         return [.. after];
     }
 
-    /// <summary>Runs the Validation executable; after a per-test timeout it restarts without the tests already recorded.</summary>
+    /// <summary>Runs the Validation executable; after a per-test timeout it restarts without the tests already
+    /// recorded.</summary>
     static void RunValidation(KtapStream stream, string results, string dll, double testTimeout,
         IReadOnlyList<string> expectedFeatures)
     {
@@ -168,7 +185,8 @@ public static class GuestHarness
         }
     }
 
-    public static string? LastLine(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
+    public static string? LastLine(string output) => output.Split('\n',
+        StringSplitOptions.RemoveEmptyEntries).LastOrDefault()?.Trim();
 
     public static List<string> KernelLogLines()
     {
