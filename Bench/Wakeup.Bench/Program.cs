@@ -11,11 +11,8 @@ using static IoUring.Interop.Liburing;
 unsafe
 {
     var mode = args.Length > 0 ? args[0] : "notify";
-    int Opt(string name, int dflt)
-    {
-        var i = Array.IndexOf(args,
-        name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt;
-    }
+    int Opt(string name, int dflt) { var i = Array.IndexOf(args,
+        name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt; }
     var outIdx = Array.IndexOf(args, "--out");
     var outFile = outIdx >= 0 && outIdx + 1 < args.Length ? args[outIdx + 1] : null;
 
@@ -32,11 +29,8 @@ unsafe
         CultureInfo.InvariantCulture)).ToArray() : [32];
     if (mode == "nops") foreach (var b in batches) Nops.Run(Opt("--total", 200_000), b, kernel, Emit);
     else if (mode == "notify") Paths.Run(Opt("--rounds", 3000), kernel, Emit);
-    else
-    {
-        Console.Error.WriteLine(
-        "usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2;
-    }
+    else { Console.Error.WriteLine(
+        "usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2; }
     return 0;
 }
 
@@ -54,16 +48,9 @@ static unsafe class Nops
             var sw = Stopwatch.StartNew();
             RoundTrips(ring, total, batch);
             var ns = sw.Elapsed.TotalNanoseconds / total;
-            emit(new()
-            {
-                ["kind"] = "nops",
-                ["kernel"] = kernel,
-                ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0,
-                ["batch"] = batch,
-                ["total"] = total,
-                ["rep"] = rep,
-                ["ns_per_nop"] = Math.Round(ns, 2)
-            });
+            emit(new() { ["kind"] = "nops", ["kernel"] = kernel,
+                ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0, ["batch"] = batch,
+                    ["total"] = total, ["rep"] = rep, ["ns_per_nop"] = Math.Round(ns, 2) });
         }
         io_uring_queue_exit(ring);
     }
@@ -118,8 +105,7 @@ static unsafe class Paths
                 latency[i - 1] = (now - Volatile.Read(ref s.T0)) * tick;
                 Volatile.Write(ref s.Ack, i);
             }
-        })
-        { IsBackground = true };
+        }) { IsBackground = true };
         waiter.Start();
         for (var i = 1; i <= rounds; i++)
         {
@@ -158,69 +144,73 @@ static unsafe class Paths
 
     public static void Run(int rounds, string kernel, Action<Dictionary<string, object>> emit)
     {
-        var warm = Math.Max(50, rounds / 10);
-        void Report(string path, string waiterSide, (double[] Cost, double[] Latency) r, Dictionary<string,
-            object>? extra = null)
+        var paths = new WakeupPaths(rounds, kernel, emit);
+        emit(new()
+        {
+            ["kind"] = "info", ["kernel"] = kernel, ["wait_instruction"] = WaitInstructions.Best.ToString(),
+            ["describe"] = WaitInstructions.Describe(), ["cpus"] = Environment.ProcessorCount,
+        });
+        paths.CqWordStore();
+        paths.MsgRing();
+        paths.EventfdRead();
+        paths.EventfdPoll();
+        paths.Futex();
+    }
+
+    /// <summary>Each wakeup path measured the same way, one row per path: notifier cost and wake latency.</summary>
+    sealed class WakeupPaths(int rounds, string kernel, Action<Dictionary<string, object>> emit)
+    {
+        readonly int _warm = Math.Max(50, rounds / 10);
+
+        void Report(string path, string waiterSide, (double[] Cost, double[] Latency) r,
+            Dictionary<string, object>? extra = null)
         {
             var row = new Dictionary<string, object>
             {
-                ["kind"] = "path",
-                ["kernel"] = kernel,
-                ["path"] = path,
-                ["waiter"] = waiterSide,
-                ["rounds"] = r.Cost.Length,
-                ["notify_ns_median"] = Math.Round(Median(r.Cost)),
-                ["notify_ns_mean"] = Math.Round(r.Cost.Average()),
-                ["wake_ns_median"] = Math.Round(Median(r.Latency)),
+                ["kind"] = "path", ["kernel"] = kernel, ["path"] = path, ["waiter"] = waiterSide,
+                ["rounds"] = r.Cost.Length, ["notify_ns_median"] = Math.Round(Median(r.Cost)),
+                ["notify_ns_mean"] = Math.Round(r.Cost.Average()), ["wake_ns_median"] = Math.Round(Median(r.Latency)),
                 ["wake_ns_p99"] = Math.Round(P99(r.Latency)),
             };
             if (extra != null) foreach (var kv in extra) row[kv.Key] = kv.Value;
             emit(row);
         }
+
         (double[], double[]) Measure(int settle, Action wait, Action notify)
         {
-            RoundTrips(warm, settle, wait, notify);
+            RoundTrips(_warm, settle, wait, notify);
             return RoundTrips(rounds, settle, wait, notify);
         }
 
-        emit(new()
-        {
-            ["kind"] = "info",
-            ["kernel"] = kernel,
-            ["wait_instruction"] = WaitInstructions.Best.ToString(),
-            ["describe"] = WaitInstructions.Describe(),
-            ["cpus"] = Environment.ProcessorCount
-        });
-
-        // 1. The word, waiter awake (idle phase never ends: it only polls), notifier on the plain-store path.
+        /// <summary>
+        /// The word, waiter awake (idle phase never ends: it only polls), notifier on the plain-store path.
+        /// </summary>
+        public void CqWordStore()
         {
             var ring = NewRing(out var features);
             using var word = CqWord.For(ring, features);
             var waiter = new CqWordWaiter(ring, word) { SpinChecks = int.MaxValue };
             using var notifier = new CqWordNotifier(word, waiter.RingFd);
             var r = Measure(0, () => waiter.Wait(), () => notifier.Notify());
-            Report("cq word store", $"{waiter.Instruction} polling the word", r, new()
-            {
-                ["word"] = word.Description,
-                ["msg_ring_sent"] = notifier.KernelWakeups
-            });
+            Report("cq word store", $"{waiter.Instruction} polling the word", r,
+                new() { ["word"] = word.Description, ["msg_ring_sent"] = notifier.KernelWakeups });
             // Tight loop: the fast path alone, back to back (the waiter is not acking here).
             const int n = 200_000;
             var sw = Stopwatch.StartNew();
             for (var i = 0; i < n; i++) notifier.Notify();
             emit(new()
             {
-                ["kind"] = "tight",
-                ["kernel"] = kernel,
-                ["path"] = "cq word store",
-                ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1),
-                ["n"] = n
+                ["kind"] = "tight", ["kernel"] = kernel, ["path"] = "cq word store",
+                ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1), ["n"] = n,
             });
             io_uring_queue_exit(ring);
         }
 
-        // 2. The protocol's slow path: the waiter announced Asleep and blocks in io_uring_enter; Notify() claims
-        //    the wakeup (compare-exchange) and sends IORING_OP_MSG_RING.
+        /// <summary>
+        /// The protocol's slow path: the waiter announced Asleep and blocks in io_uring_enter; Notify() claims
+        /// the wakeup (compare-exchange) and sends IORING_OP_MSG_RING.
+        /// </summary>
+        public void MsgRing()
         {
             var ring = NewRing(out var features);
             using var word = CqWord.For(ring, features);
@@ -232,26 +222,22 @@ static unsafe class Paths
             io_uring_queue_exit(ring);
         }
 
-        // 3. eventfd write, waiter blocked in read(2).
+        /// <summary>eventfd write, waiter blocked in read(2).</summary>
+        public void EventfdRead()
         {
             var efd = Libc.eventfd(0, 0);
-            // Native buffers: lambdas cannot take the address of locals.
-            var buf = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
-            var one = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
-            *one = 1;
+            EventfdBuffers(out var buf, out var one);
             var r = Measure(100, () => Libc.read(efd, buf, 8), () => Libc.write(efd, one, 8));
             Report("eventfd write", "read(2) on the eventfd", r);
             Libc.close(efd);
         }
 
-        // 4. eventfd write, waiter blocked in io_uring on IORING_OP_POLL_ADD of the eventfd.
+        /// <summary>eventfd write, waiter blocked in io_uring on IORING_OP_POLL_ADD of the eventfd.</summary>
+        public void EventfdPoll()
         {
             var efd = Libc.eventfd(0, LibcConstants.EFD_NONBLOCK);
             var ring = NewRing(out _);
-            // Native buffers: lambdas cannot take the address of locals.
-            var buf = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
-            var one = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
-            *one = 1;
+            EventfdBuffers(out var buf, out var one);
             var r = Measure(100, () =>
             {
                 var sqe = LiburingFast.io_uring_get_sqe(ring);
@@ -267,7 +253,16 @@ static unsafe class Paths
             Libc.close(efd);
         }
 
-        // 5. futex: store + FUTEX_WAKE, waiter in FUTEX_WAIT.
+        /// <summary>A read buffer and a buffer holding 1. Native: lambdas cannot take the address of locals.</summary>
+        static void EventfdBuffers(out ulong* buf, out ulong* one)
+        {
+            buf = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
+            one = (ulong*)System.Runtime.InteropServices.NativeMemory.Alloc(8);
+            *one = 1;
+        }
+
+        /// <summary>futex: store + FUTEX_WAKE, waiter in FUTEX_WAIT.</summary>
+        public void Futex()
         {
             var futexWord = (int*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc(64, 64);
             *futexWord = 0;
