@@ -11,8 +11,11 @@ using static IoUring.Interop.Liburing;
 unsafe
 {
     var mode = args.Length > 0 ? args[0] : "notify";
-    int Opt(string name, int dflt) { var i = Array.IndexOf(args,
-        name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt; }
+    int Opt(string name, int dflt)
+    {
+        var i = Array.IndexOf(args,
+        name); return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : dflt;
+    }
     var outIdx = Array.IndexOf(args, "--out");
     var outFile = outIdx >= 0 && outIdx + 1 < args.Length ? args[outIdx + 1] : null;
 
@@ -29,8 +32,11 @@ unsafe
         CultureInfo.InvariantCulture)).ToArray() : [32];
     if (mode == "nops") foreach (var b in batches) Nops.Run(Opt("--total", 200_000), b, kernel, Emit);
     else if (mode == "notify") Paths.Run(Opt("--rounds", 3000), kernel, Emit);
-    else { Console.Error.WriteLine(
-        "usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2; }
+    else
+    {
+        Console.Error.WriteLine(
+        "usage: Wakeup.Bench notify|nops [--rounds N] [--total N] [--batch B] [--out FILE]"); return 2;
+    }
     return 0;
 }
 
@@ -48,9 +54,16 @@ static unsafe class Nops
             var sw = Stopwatch.StartNew();
             RoundTrips(ring, total, batch);
             var ns = sw.Elapsed.TotalNanoseconds / total;
-            emit(new() { ["kind"] = "nops", ["kernel"] = kernel,
-                ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0, ["batch"] = batch,
-                    ["total"] = total, ["rep"] = rep, ["ns_per_nop"] = Math.Round(ns, 2) });
+            emit(new()
+            {
+                ["kind"] = "nops",
+                ["kernel"] = kernel,
+                ["user_word"] = (p.features & IoUringConstants.IORING_FEAT_CQ_USER_WORD) != 0,
+                ["batch"] = batch,
+                ["total"] = total,
+                ["rep"] = rep,
+                ["ns_per_nop"] = Math.Round(ns, 2)
+            });
         }
         io_uring_queue_exit(ring);
     }
@@ -105,7 +118,8 @@ static unsafe class Paths
                 latency[i - 1] = (now - Volatile.Read(ref s.T0)) * tick;
                 Volatile.Write(ref s.Ack, i);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         waiter.Start();
         for (var i = 1; i <= rounds; i++)
         {
@@ -147,8 +161,11 @@ static unsafe class Paths
         var paths = new WakeupPaths(rounds, kernel, emit);
         emit(new()
         {
-            ["kind"] = "info", ["kernel"] = kernel, ["wait_instruction"] = WaitInstructions.Best.ToString(),
-            ["describe"] = WaitInstructions.Describe(), ["cpus"] = Environment.ProcessorCount,
+            ["kind"] = "info",
+            ["kernel"] = kernel,
+            ["wait_instruction"] = WaitInstructions.Best.ToString(),
+            ["describe"] = WaitInstructions.Describe(),
+            ["cpus"] = Environment.ProcessorCount,
         });
         paths.CqWordStore();
         paths.MsgRing();
@@ -167,9 +184,14 @@ static unsafe class Paths
         {
             var row = new Dictionary<string, object>
             {
-                ["kind"] = "path", ["kernel"] = kernel, ["path"] = path, ["waiter"] = waiterSide,
-                ["rounds"] = r.Cost.Length, ["notify_ns_median"] = Math.Round(Median(r.Cost)),
-                ["notify_ns_mean"] = Math.Round(r.Cost.Average()), ["wake_ns_median"] = Math.Round(Median(r.Latency)),
+                ["kind"] = "path",
+                ["kernel"] = kernel,
+                ["path"] = path,
+                ["waiter"] = waiterSide,
+                ["rounds"] = r.Cost.Length,
+                ["notify_ns_median"] = Math.Round(Median(r.Cost)),
+                ["notify_ns_mean"] = Math.Round(r.Cost.Average()),
+                ["wake_ns_median"] = Math.Round(Median(r.Latency)),
                 ["wake_ns_p99"] = Math.Round(P99(r.Latency)),
             };
             if (extra != null) foreach (var kv in extra) row[kv.Key] = kv.Value;
@@ -200,8 +222,11 @@ static unsafe class Paths
             for (var i = 0; i < n; i++) notifier.Notify();
             emit(new()
             {
-                ["kind"] = "tight", ["kernel"] = kernel, ["path"] = "cq word store",
-                ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1), ["n"] = n,
+                ["kind"] = "tight",
+                ["kernel"] = kernel,
+                ["path"] = "cq word store",
+                ["ns_per_notify"] = Math.Round(sw.Elapsed.TotalNanoseconds / n, 1),
+                ["n"] = n,
             });
             io_uring_queue_exit(ring);
         }
