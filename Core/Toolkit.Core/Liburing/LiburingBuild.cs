@@ -56,10 +56,9 @@ public static class LiburingBuild
         var patches = ReadSeries(patchesDir);
         var hash = SeriesHash(patches);
         var cacheRoot = options.CacheDir ?? Path.Combine(Paths.CacheRoot, "liburing");
-        var upstream = options.DebianVersion.Split('-')[0];
-        var finalDir = Path.Combine(cacheRoot, $"{upstream}-{hash}");
-        var install = new LiburingInstall(options.DebianVersion, Path.Combine(finalDir, "src"), Path.Combine(finalDir,
-            "prefix"), hash);
+        var finalDir = Path.Combine(cacheRoot, $"{options.DebianVersion.Split('-')[0]}-{hash}");
+        var install = new LiburingInstall(options.DebianVersion, Path.Combine(finalDir, "src"),
+            Path.Combine(finalDir, "prefix"), hash);
         Directory.CreateDirectory(cacheRoot);
 
         // Tests and CLI invocations may race for the same build; one builds, the others wait.
@@ -70,89 +69,105 @@ public static class LiburingBuild
             log.WriteLine($"liburing {options.DebianVersion} (series {hash}) already built: {install.Prefix}");
             return install;
         }
-
         Proc.Require("apt-get", "fetch the liburing source package");
         Proc.Require("dpkg-source", "unpack the liburing source package");
         Proc.Require("make", "build liburing");
         Proc.Require("git", "apply the liburing patch series");
-
-        var downloads = Path.Combine(cacheRoot, "downloads");
-        Directory.CreateDirectory(downloads);
-        var dsc = Path.Combine(downloads, $"liburing_{options.DebianVersion}.dsc");
-        if (!File.Exists(dsc))
-        {
-            log.WriteLine($"fetching liburing={options.DebianVersion} with apt-get source");
-            var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={options.DebianVersion}"],
-                downloads);
-            if (!fetch.Succeeded || !File.Exists(dsc))
-                throw new ToolkitException(ExitCodes.MissingDependency,
-                    $"apt-get source liburing={options.DebianVersion} failed (is the trixie deb-src entry present? " +
-                        $"run scripts/install-deps):\n{fetch.StdErr.Trim()}");
-        }
-
-        // Build in a scratch directory and rename at the end, so a half-built tree is never mistaken for a result.
-        var scratch = Path.Combine(cacheRoot, $".build-{upstream}-{hash}-{Environment.ProcessId}");
-        if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
-        Directory.CreateDirectory(scratch);
-        try
-        {
-            var src = Path.Combine(scratch, "src");
-            var prefix = Path.Combine(scratch, "prefix");
-            var unpack = Proc.Capture("dpkg-source", ["--no-check", "-x", dsc, src], scratch);
-            if (!unpack.Succeeded)
-                throw new ToolkitException(
-                    ExitCodes.BuildFailed, $"dpkg-source -x {Path.GetFileName(dsc)} failed:\n{unpack.StdErr.Trim()}");
-
-            foreach (var patch in patches)
-            {
-                log.WriteLine($"applying {patch.Name}");
-                var apply = Proc.Capture("git", ["apply", "--verbose", patch.Path], src);
-                if (!apply.Succeeded)
-                    throw new ToolkitException(ExitCodes.PatchDoesNotApply,
-                        $"liburing patch {patch.Name} (from {Path.GetFileName(patchesDir)}/series) does not apply to " +
-                            $"liburing {options.DebianVersion}:\n{apply.StdErr.Trim()}");
-            }
-
-            // The install prefix is the final location: liburing.pc and nothing else records it,
-            // but configure wants an absolute path and the tree is renamed into place afterwards.
-            var finalPrefix = install.Prefix;
-            var configure = Proc.Capture(Path.Combine(src, "configure"), [
-                $"--prefix={finalPrefix}", $"--libdir={finalPrefix}/lib", $"--libdevdir={finalPrefix}/lib",
-                $"--includedir={finalPrefix}/include", $"--mandir={finalPrefix}/man", "--use-libc"], src);
-            if (!configure.Succeeded)
-                throw new ToolkitException(
-                    ExitCodes.BuildFailed, $"liburing ./configure failed:\n{configure.StdOut}{configure.StdErr}");
-            log.WriteLine("building liburing (src/)");
-            var jobs = Math.Max(1, Environment.ProcessorCount).ToString();
-            var make = Proc.Capture("make", ["-j", jobs, "-C", "src"], src);
-            if (!make.Succeeded)
-                throw new ToolkitException(
-                    ExitCodes.BuildFailed, $"building liburing failed:\n{Proc.Tail(make.StdOut + make.StdErr, 60)}");
-            // The top-level install stages into DESTDIR (library, headers, liburing.pc / liburing-ffi.pc
-            // for C tests that use pkg-config, man pages); the configured prefix inside it is the final one.
-            var destdir = Path.Combine(scratch, "destdir");
-            var inst = Proc.Capture("make", ["install", $"DESTDIR={destdir}"], src);
-            if (!inst.Succeeded)
-                throw new ToolkitException(
-                    ExitCodes.BuildFailed, $"installing liburing failed:\n{Proc.Tail(inst.StdOut + inst.StdErr, 40)}");
-            Directory.Move(destdir + finalPrefix, prefix);
-            Directory.Delete(destdir, true);
-
-            if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
-            Directory.Move(scratch, finalDir);
-            File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
-                $"liburing {options.DebianVersion}\nseries {hash}\nrecipe {RecipeVersion}\n" + string.Concat(
-                    patches.Select(p => p.Name + "\n")));
-        }
-        finally
-        {
-            if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
-        }
+        var dsc = FetchSource(cacheRoot, options.DebianVersion, log);
+        BuildInto(finalDir, dsc, patches, patchesDir, install, options.DebianVersion, log);
         if (!IsComplete(install))
             throw new ToolkitException(
                 ExitCodes.BuildFailed, $"liburing build finished but {install.LiburingFfiSo} is missing");
         log.WriteLine($"liburing {options.DebianVersion} (series {hash}) built: {install.Prefix}");
         return install;
+    }
+
+    /// <summary>The source package's .dsc in the cache's downloads/, fetched with apt-get source once.</summary>
+    static string FetchSource(string cacheRoot, string debianVersion, TextWriter log)
+    {
+        var downloads = Path.Combine(cacheRoot, "downloads");
+        Directory.CreateDirectory(downloads);
+        var dsc = Path.Combine(downloads, $"liburing_{debianVersion}.dsc");
+        if (File.Exists(dsc)) return dsc;
+        log.WriteLine($"fetching liburing={debianVersion} with apt-get source");
+        var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={debianVersion}"], downloads);
+        if (!fetch.Succeeded || !File.Exists(dsc))
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"apt-get source liburing={debianVersion} failed (is the trixie deb-src entry present? " +
+                $"run scripts/install-deps):\n{fetch.StdErr.Trim()}");
+        return dsc;
+    }
+
+    /// <summary>
+    /// Unpacks, patches, configures, builds and installs in a scratch directory, then renames it to
+    /// <paramref name="finalDir"/>, so a half-built tree is never mistaken for a result.
+    /// </summary>
+    static void BuildInto(string finalDir, string dsc, IReadOnlyList<Patch> patches, string patchesDir,
+        LiburingInstall install, string debianVersion, TextWriter log)
+    {
+        var scratch = $"{Path.GetDirectoryName(finalDir)}/.build-{Path.GetFileName(finalDir)}-{Environment.ProcessId}";
+        if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
+        Directory.CreateDirectory(scratch);
+        try
+        {
+            var src = Path.Combine(scratch, "src");
+            Step(Proc.Capture("dpkg-source", ["--no-check", "-x", dsc, src], scratch), ExitCodes.BuildFailed,
+                $"dpkg-source -x {Path.GetFileName(dsc)} failed");
+            foreach (var patch in patches)
+            {
+                log.WriteLine($"applying {patch.Name}");
+                Step(Proc.Capture("git", ["apply", "--verbose", patch.Path], src), ExitCodes.PatchDoesNotApply,
+                    $"liburing patch {patch.Name} (from {Path.GetFileName(patchesDir)}/series) does not apply to " +
+                    $"liburing {debianVersion}");
+            }
+            CompileAndInstall(src, Path.Combine(scratch, "prefix"), install.Prefix, log);
+            if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
+            Directory.Move(scratch, finalDir);
+            File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
+                $"liburing {debianVersion}\nseries {install.SeriesHash}\nrecipe {RecipeVersion}\n" +
+                string.Concat(patches.Select(p => p.Name + "\n")));
+        }
+        finally
+        {
+            if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
+        }
+    }
+
+    static void CompileAndInstall(string src, string prefix, string finalPrefix, TextWriter log)
+    {
+        // The install prefix is the final location: liburing.pc and nothing else records it,
+        // but configure wants an absolute path and the tree is renamed into place afterwards.
+        Step(Proc.Capture(Path.Combine(src, "configure"), [
+            $"--prefix={finalPrefix}", $"--libdir={finalPrefix}/lib", $"--libdevdir={finalPrefix}/lib",
+            $"--includedir={finalPrefix}/include", $"--mandir={finalPrefix}/man", "--use-libc"], src),
+            ExitCodes.BuildFailed, "liburing ./configure failed", tail: 0);
+        log.WriteLine("building liburing (src/)");
+        var jobs = Math.Max(1, Environment.ProcessorCount).ToString();
+        Step(Proc.Capture("make", ["-j", jobs, "-C", "src"], src), ExitCodes.BuildFailed,
+            "building liburing failed", tail: 60);
+        // The top-level install stages into DESTDIR (library, headers, liburing.pc / liburing-ffi.pc
+        // for C tests that use pkg-config, man pages); the configured prefix inside it is the final one.
+        var destdir = Path.Combine(Path.GetDirectoryName(prefix)!, "destdir");
+        Step(Proc.Capture("make", ["install", $"DESTDIR={destdir}"], src), ExitCodes.BuildFailed,
+            "installing liburing failed", tail: 40);
+        Directory.Move(destdir + finalPrefix, prefix);
+        Directory.Delete(destdir, true);
+    }
+
+    /// <summary>
+    /// A failed step becomes the exception with its code and what the tool printed: stderr for the quick ones
+    /// (<paramref name="tail"/> -1), all output for configure (0), the last lines of a build's output otherwise.
+    /// </summary>
+    static void Step(CapturedProcess r, int code, string what, int tail = -1)
+    {
+        if (r.Succeeded) return;
+        var detail = tail switch
+        {
+            -1 => r.StdErr.Trim(),
+            0 => r.StdOut + r.StdErr,
+            _ => Proc.Tail(r.StdOut + r.StdErr, tail),
+        };
+        throw new ToolkitException(code, $"{what}:\n{detail}");
     }
 
     public sealed record Patch(string Name, string Path);
