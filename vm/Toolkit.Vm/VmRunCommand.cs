@@ -6,82 +6,89 @@ namespace Toolkit.Vm;
 /// <summary>The <c>vm run</c> command: boot a kernel and run one command in it.</summary>
 public static class VmRunCommand
 {
-    public static Command Create()
+    sealed class Options
     {
-        var kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
-        var image = KernelOptions.Image();
-        var timeout = VmCommandOptions.Timeout(600, "the guest command");
-        var bootTimeout = new Option<int?>(
-            "--boot-timeout")
+        public readonly Option<string> Kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
+        public readonly Option<string?> Image = KernelOptions.Image();
+        public readonly Option<int> Timeout = VmCommandOptions.Timeout(600, "the guest command");
+        public readonly Option<int?> BootTimeout = new("--boot-timeout")
         {
-            Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout}); default 60, " +
-                $"300 for the debug kernel"
+            Description = $"Seconds to reach init (exit {ExitCodes.BootTimeout}); default 60, 300 for the debug kernel",
         };
-        var memory = new Option<int>("--memory")
+        public readonly Option<int> Memory = new("--memory")
         {
             Description = "Guest memory in MiB",
-            DefaultValueFactory = _ => 2048
+            DefaultValueFactory = _ => 2048,
         };
-        var cpus = new Option<int>("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
-        var icount = new Option<bool>("--icount")
+        public readonly Option<int> Cpus = new("--cpus") { Description = "Guest CPUs", DefaultValueFactory = _ => 2 };
+        public readonly Option<bool> ICount = new("--icount")
         {
-            Description =
-            "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements"
+            Description = "Instruction-count mode (-icount): deterministic guest time for A/B cost measurements",
         };
-        var smap = new Option<bool>("--smap")
+        public readonly Option<bool> Smap = new("--smap")
         {
-            Description =
-            "Give the TCG guest SMAP (off by default: QEMU 7.2's TCG faults a user-mode IRETQ under SMAP, which .NET " +
-                "executes); for commands that run no .NET"
+            Description = "Give the TCG guest SMAP (off by default: QEMU 7.2's TCG faults a user-mode IRETQ under " +
+                "SMAP, which .NET executes); for commands that run no .NET",
         };
-        var env = new Option<string[]>("--env",
-            "-e")
+        public readonly Option<string[]> Env = new("--env", "-e")
         {
             Description = "Extra KEY=VALUE for the guest command's environment",
-            AllowMultipleArgumentsPerToken = false
+            AllowMultipleArgumentsPerToken = false,
         };
-        var quiet = new Option<bool>("--quiet",
-            "-q")
-        { Description = "Do not copy the guest console to stdout (it is always kept in console.log)" };
-        var command = new Argument<string[]>("command")
+        public readonly Option<bool> Quiet = new("--quiet", "-q")
         {
-            Description =
-            "Command and arguments to run in the guest (after --)",
-            Arity = ArgumentArity.OneOrMore
+            Description = "Do not copy the guest console to stdout (it is always kept in console.log)",
         };
-        var run = new Command("run",
-            "Boot the kernel and run one command in the host's root (mounted read-only, with a writable overlay). " +
-            $"Exit status: the command's own; {ExitCodes.VmFailure} VM failure, {ExitCodes.BootTimeout} boot timeout, " +
-            $"{ExitCodes.CommandTimeout} command timeout, {ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
+        public readonly Argument<string[]> Command = new("command")
+        {
+            Description = "Command and arguments to run in the guest (after --)",
+            Arity = ArgumentArity.OneOrMore,
+        };
+    }
+
+    public static Command Create()
+    {
+        var o = new Options();
+        var run = new Command("run", "Boot the kernel and run one command in the host's root (mounted read-only, " +
+            $"with a writable overlay). Exit status: the command's own; {ExitCodes.VmFailure} VM failure, " +
+            $"{ExitCodes.BootTimeout} boot timeout, {ExitCodes.CommandTimeout} command timeout, " +
+            $"{ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
             $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")
         {
-            kernel, image, timeout, bootTimeout, memory, cpus, icount, smap, env, quiet, command,
+            o.Kernel, o.Image, o.Timeout, o.BootTimeout, o.Memory, o.Cpus, o.ICount, o.Smap, o.Env, o.Quiet, o.Command,
         };
-        run.SetAction(r => Guard.Run(() =>
-        {
-            var extra = new Dictionary<string, string>();
-            foreach (var kv in r.GetValue(env) ?? [])
-            {
-                var i = kv.IndexOf('=');
-                if (i <= 0) throw new ToolkitException(ExitCodes.Usage, $"--env wants KEY=VALUE, got '{kv}'");
-                extra[kv[..i]] = kv[(i + 1)..];
-            }
-            var result = VmRunner.Run(new VmOptions
-            {
-                KernelImage = KernelOptions.ResolveImage(r.GetValue(kernel)!, r.GetValue(image)),
-                Command = r.GetValue(command)!,
-                Timeout = TimeSpan.FromSeconds(r.GetValue(timeout)),
-                BootTimeout = r.GetValue(bootTimeout) is { } bt ? TimeSpan.FromSeconds(bt) : null,
-                MemoryMiB = r.GetValue(memory),
-                Cpus = r.GetValue(cpus),
-                ICount = r.GetValue(icount),
-                Smap = r.GetValue(smap),
-                Env = extra,
-                Echo = r.GetValue(quiet) ? null : Console.Out,
-            });
-            Console.Error.WriteLine(result.Summary());
-            return result.ExitCode;
-        }));
+        run.SetAction(r => Guard.Run(() => Run(r, o)));
         return run;
+    }
+
+    static int Run(ParseResult r, Options o)
+    {
+        var result = VmRunner.Run(new VmOptions
+        {
+            KernelImage = KernelOptions.ResolveImage(r.GetValue(o.Kernel)!, r.GetValue(o.Image)),
+            Command = r.GetValue(o.Command)!,
+            Timeout = TimeSpan.FromSeconds(r.GetValue(o.Timeout)),
+            BootTimeout = r.GetValue(o.BootTimeout) is { } bt ? TimeSpan.FromSeconds(bt) : null,
+            MemoryMiB = r.GetValue(o.Memory),
+            Cpus = r.GetValue(o.Cpus),
+            ICount = r.GetValue(o.ICount),
+            Smap = r.GetValue(o.Smap),
+            Env = ParseEnv(r.GetValue(o.Env) ?? []),
+            Echo = r.GetValue(o.Quiet) ? null : Console.Out,
+        });
+        Console.Error.WriteLine(result.Summary());
+        return result.ExitCode;
+    }
+
+    static Dictionary<string, string> ParseEnv(IEnumerable<string> pairs)
+    {
+        var env = new Dictionary<string, string>();
+        foreach (var kv in pairs)
+        {
+            var i = kv.IndexOf('=');
+            if (i <= 0) throw new ToolkitException(ExitCodes.Usage, $"--env wants KEY=VALUE, got '{kv}'");
+            env[kv[..i]] = kv[(i + 1)..];
+        }
+        return env;
     }
 }
