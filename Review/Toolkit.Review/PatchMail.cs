@@ -121,8 +121,7 @@ public sealed partial record PatchMail
             {
                 try
                 {
-                    return enc.GetString(Convert.FromBase64String(
-                    data));
+                    return enc.GetString(Convert.FromBase64String(data));
                 }
                 catch (FormatException) { return m.Value; }
             }

@@ -101,8 +101,7 @@ public static class GuestHarness
         var marker = $"Running test {t.Suite}/{name}:";
         try
         {
-            File.AppendAllText(
-            "/dev/kmsg", $"<7>{marker}\n");
+            File.AppendAllText("/dev/kmsg", $"<7>{marker}\n");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         var before = KernelLogLines();
