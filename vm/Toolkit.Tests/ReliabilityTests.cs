@@ -244,6 +244,44 @@ public class ReliabilityTests
     }
 
     [Test]
+    public void KmemleakCarryingOnAfterAScanAreaFailureIsNotKmemleakOff()
+    {
+        // A real log: "Cannot allocate a scan area, scanning the full object" (kmemleak_scan_area()) is a
+        // warning; kmemleak stays on (the run's later scans worked). It was once taken for kmemleak turning off.
+        var log = File.ReadAllLines(Fixture("kmemleak-scan-area-dmesg.txt"));
+        Assert.That(log.Count(l => l.Contains("kmemleak: Cannot allocate a scan area")), Is.EqualTo(2));
+        Assert.That(Kmemleak.DisabledLine(log), Is.Null);
+    }
+
+    [Test]
+    public void KmemleakTurningItselfOffIsFound()
+    {
+        var log = File.ReadAllLines(Fixture("kmemleak-disabled-dmesg.txt"));
+        Assert.That(Kmemleak.DisabledLine(log), Is.EqualTo("[  812.004113] kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE"));
+        Assert.That(Kmemleak.DisabledLine(log.Where(l => !l.Contains("Memory pool empty"))),
+            Is.EqualTo("[  812.004187] kmemleak: Cannot allocate a kmemleak_object structure"));
+        // Both kinds in one log (a scan-area warning first): the real one is reported.
+        var mixed = File.ReadAllLines(Fixture("kmemleak-scan-area-dmesg.txt")).Concat(log.Skip(4));
+        Assert.That(Kmemleak.DisabledLine(mixed), Is.EqualTo("[  812.004201] kmemleak: Kernel memory leak detector disabled"));
+    }
+
+    // mm/kmemleak.c (6.12): the messages of kmemleak_disable() and its callers, and warnings after which it carries on.
+    [TestCase("[  812.004201] kmemleak: Kernel memory leak detector disabled", true)]
+    [TestCase("kmemleak: Cannot allocate a kmemleak_object structure", true)]
+    [TestCase("kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE", true)]
+    [TestCase("[    3.1] kmemleak: Cannot insert 0xff11000003a1c000 into the object search tree (overlaps existing)", true)]
+    [TestCase("kmemleak: Kmemleak disabled without freeing internal data. Reclaim the memory with \"echo clear > /sys/kernel/debug/kmemleak\".", true)]
+    [TestCase("kmemleak: Early log buffer exceeded (3000), please increase DEBUG_KMEMLEAK_EARLY_LOG_SIZE", true)]
+    [TestCase("[  295.911963] kmemleak: Cannot allocate a scan area, scanning the full object", false)]
+    [TestCase("kmemleak: Found object by alias at 0xff110000", false)]
+    [TestCase("kmemleak: Freeing unknown object at 0xff110000", false)]
+    [TestCase("kmemleak: Kernel memory leak detector initialized (mem pool available: 63043)", false)]
+    [TestCase("kmemleak: 3 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", false)]
+    [TestCase("toolkit-suite: kmemleak after x: 0 io_uring object(s), 0 other(s) in 12.0 s", false)]
+    public void KmemleakDisabledMessages(string line, bool disabled) =>
+        Assert.That(Kmemleak.DisabledLine([line]), disabled ? Is.EqualTo(line) : Is.Null);
+
+    [Test]
     public void EmptyKmemleakFileHasNoReports() => Assert.That(Kmemleak.Parse("\n"), Is.Empty);
 
     // ---- fault injection

@@ -275,7 +275,7 @@ public static class ReliabilityGuest
         }
         var log = GuestHarness.NewLines(before, GuestHarness.KernelLogLines());
         // During the test or the scans (metadata memory exhausted, e.g. by an injected failure).
-        var off = testLog.Concat(log).FirstOrDefault(l => l.Contains("kmemleak: Kernel memory leak detector disabled") || l.Contains("kmemleak: Cannot allocate"));
+        var off = Kmemleak.DisabledLine(testLog.Concat(log));
         if (off != null) error = $"kmemleak turned itself off ({off.Trim()}): this and later checks are void";
 
         var reports = Kmemleak.Classify(Kmemleak.Parse(text), ioUring);
