@@ -208,6 +208,7 @@ public static class Reliability
         var plan = new ReliabilityGuest.Plan(tests)
         {
             OutDir = outDir,
+            FaultPreload = Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests", FaultInjection.PreloadLibrary),
             IoUringSymbols = WriteSymbols(Path.Combine(buildDir, "io_uring"), "*.o", Path.Combine(runDir, "io_uring.symbols"), runDir),
             KmemleakSymbols = WriteSymbols(Path.Combine(buildDir, "mm"), "kmemleak.o", Path.Combine(runDir, "kmemleak.symbols"), runDir),
         };
