@@ -7,7 +7,8 @@ namespace Toolkit.Suites;
 /// <summary>
 /// Allocation fault injection for the reliability job (docs/reliability.md): failslab and fail_page_alloc
 /// (Documentation/fault-injection/), aimed at the test's processes only (task-filter, with make-it-fail set
-/// by a shell wrapper before it execs the test; threads, io-wq workers and SQPOLL threads inherit it) and
+/// by a shell wrapper before it execs the test; threads, io-wq workers and SQPOLL threads inherit it, and a
+/// preloaded library clears it on every thread when the test exits) and
 /// at io_uring's code (the stack-trace filter: an allocation fails only when io_uring's text is on its
 /// stack, and never when kmemleak's is, so kmemleak's own bookkeeping is not failed). Everything here
 /// is text in, text out, so the settings and the parsing are unit-tested.
@@ -24,11 +25,54 @@ public static partial class FaultInjection
     public const long Times = 1_000_000_000;
 
     /// <summary>
-    /// Sets make-it-fail on itself (the shell, whose pid the test keeps across exec), then execs the test:
-    /// `sh -c WRAPPER TEST ARGS...`. The shell's and the exec's own allocations cannot fail, as no io_uring
-    /// code is on their stacks.
+    /// The library the wrapper LD_PRELOADs (liburing-tests/preload/fault-injection-off.c, built with the C tests): when
+    /// the test exits (exit(), return from main, _exit()), it writes 0 to /proc/self/task/*/make-it-fail before any
+    /// thread runs its exit path. io_uring's own threads (iou-sqp, iou-wrk) inherit make-it-fail and have io_uring's
+    /// text at the bottom of every stack, so without it every allocation of their do_exit() may fail, among them the
+    /// final fput() of the process's files on the guest's 9p root: a failed p9_client_clunk() loses the fid and
+    /// the guest can no longer exec anything (docs/reliability.md).
     /// </summary>
-    public const string Wrapper = "echo 1 > /proc/self/make-it-fail && exec \"$0\" \"$@\"";
+    public const string PreloadLibrary = "fault-injection-off.so";
+
+    /// <summary>
+    /// Sets make-it-fail on itself (the shell, whose pid the test keeps across exec), then execs the test with
+    /// <paramref name="preload"/> (<see cref="PreloadLibrary"/>) preloaded: `sh -c WRAPPER TEST ARGS...`. The shell's
+    /// and the exec's own allocations cannot fail, as no io_uring code is on their stacks.
+    /// </summary>
+    public static string Wrapper(string preload) =>
+        $"echo 1 > /proc/self/make-it-fail && LD_PRELOAD={ShellQuote(preload)}${{LD_PRELOAD:+:$LD_PRELOAD}} exec " +
+            $"\"$0\" \"$@\"";
+
+    /// <summary>One word for sh: single-quoted, with any single quote closed, escaped and reopened.</summary>
+    public static string ShellQuote(string s) => "'" + s.Replace("'", "'\\''") + "'";
+
+    /// <summary>What the guest saw when it checked its root after a fault-injected test: `sh -c true`, and reading
+    /// /bin/sh.</summary>
+    public sealed record RootCheck(int? ShellExit, string ShellOutput, bool ShellTimedOut, string? ReadError);
+
+    /// <summary>The file <see cref="RootProblem"/>'s check reads (on the root: a failed walk there fails the
+    /// read).</summary>
+    public const string RootCheckFile = "/bin/sh";
+
+    /// <summary>
+    /// Null when the root is usable (`sh -c true` exits 0 and <see cref="RootCheckFile"/> reads), else the one failure
+    /// that ends the phase: "guest root filesystem unusable after TEST (9p fid lost under fault injection?)" and what
+    /// failed.
+    /// </summary>
+    public static string? RootProblem(string test, RootCheck c)
+    {
+        var what = new List<string>();
+        if (c.ShellTimedOut) what.Add("`sh -c true` did not finish");
+        else if (c.ShellExit != 0)
+        {
+            var said = c.ShellOutput.Split('\n',
+                StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+            what.Add($"`sh -c true` {(c.ShellExit is { } e ? $"exit {e}" : "could not start")}{(said != null ? ": " + said : "")}");
+        }
+        if (c.ReadError != null) what.Add($"reading {RootCheckFile}: {c.ReadError}");
+        return what.Count == 0 ? null
+            : $"guest root filesystem unusable after {test} (9p fid lost under fault injection?): {string.Join("; ", what)}";
+    }
 
     /// <summary>An address range of kernel text (require-start/require-end), with how it was found.</summary>
     public sealed record TextRange(ulong Start, ulong End, int Symbols, string First, string Last)

@@ -42,6 +42,29 @@ public static partial class Kmemleak
     [GeneratedRegex(@"^(__)?(io_(?!schedule|serial_)|tctx_task_work|__do_sys_io_uring|__se_sys_io_uring|__x64_sys_io_uring)")]
     private static partial Regex IoUringName();
 
+    /// <summary>
+    /// What kmemleak logs when it turns itself off (mm/kmemleak.c, 6.12; pr_fmt adds "kmemleak: "). Every path
+    /// goes through kmemleak_disable(), which logs "Kernel memory leak detector disabled"; the others name the
+    /// cause, in case that line was lost. Not in the list, because kmemleak carries on after them: "Cannot
+    /// allocate a scan area, scanning the full object" (kmemleak_scan_area(): the object is then scanned
+    /// whole), "Found object by alias", "Freeing unknown object", ... (kmemleak_warn()).
+    /// </summary>
+    [GeneratedRegex(@"kmemleak: (?:" +
+        @"Kernel memory leak detector disabled" +                       // kmemleak_disable(), every path
+        @"|Cannot allocate a kmemleak_object structure" +               // __alloc_object(), then kmemleak_disable()
+        @"|Memory pool empty, consider increasing"
+            +                    // mem_pool_alloc(): no object left; __alloc_object() disables
+        @"|Cannot insert 0x[0-9a-f]+ into the object search tree" +     // __link_object(): kmemleak_stop()
+        @"|Kmemleak disabled without freeing internal data" +           // kmemleak_do_cleanup(), after a disable
+        @"|Early log buffer exceeded" +                                 // before 5.5 (the early log), then disabled
+        @")")]
+    private static partial Regex DisabledMessage();
+
+    /// <summary>The first kernel log line saying kmemleak has disabled itself, or null (<see
+    /// cref="DisabledMessage"/>).</summary>
+    public static string? DisabledLine(IEnumerable<string> kernelLog) => kernelLog.FirstOrDefault(l =>
+        DisabledMessage().IsMatch(l));
+
     /// <summary>Splits kmemleak's report into objects; anything that is not part of one is ignored.</summary>
     public static List<Report> Parse(string text)
     {

@@ -51,6 +51,9 @@ public static class ReliabilityGuest
         /// <summary>File listing the functions of mm/kmemleak.o, whose allocations fault injection must not
         /// fail.</summary>
         public string? KmemleakSymbols { get; init; }
+        /// <summary>The library the fault-injection wrapper preloads (<see cref="FaultInjection.PreloadLibrary"/>);
+        /// without it the phase does not run.</summary>
+        public string? FaultPreload { get; init; }
         /// <summary>Where each test's output, the kmemleak reports and the fault-injection scripts are saved.</summary>
         public required string OutDir { get; init; }
     }
@@ -142,9 +145,19 @@ public static class ReliabilityGuest
         if (plan.Tests.Any(t => t.FaultInjection && t.SkipReason == null))
             (fault, faultProblem) = PrepareFaultInjection(plan, ioUring);
 
+        // Set when a fault-injected test left the guest's root unusable: nothing after it can exec.
+        string? rootBroken = null;
         foreach (var t in plan.Tests)
         {
             var name = t.Name;
+            if (rootBroken != null)
+            {
+                Console.WriteLine($"toolkit-suite: run {t.Suite}/{name}");
+                var why = $"not run: {rootBroken}";
+                Record(results, detailsFile, new TestCaseResult(t.Suite, name, Outcome.Skip, 0, why),
+                    new Details(t.Suite, name) { Note = why });
+                continue;
+            }
             if (t.SkipReason != null)
             {
                 var skipped = new TestCaseResult(t.Suite, name, Outcome.Skip, 0, t.SkipReason);
@@ -180,7 +193,8 @@ public static class ReliabilityGuest
                     Proc.Run("sh", ["-c", FaultInjection.DisarmScript(settings)], timeout: TimeSpan.FromSeconds(60));
                     continue;
                 }
-                launch = c => ("/bin/sh", ["-c", FaultInjection.Wrapper, c.Path, .. c.Args]);
+                var wrapper = FaultInjection.Wrapper(plan.FaultPreload!);
+                launch = c => ("/bin/sh", ["-c", wrapper, c.Path, .. c.Args]);
             }
 
             var run = GuestHarness.RunOne(t.ToCTest(), launch);
@@ -203,6 +217,22 @@ public static class ReliabilityGuest
                         .ToDictionary(g => g.Key, g => g.Count()),
                 };
                 result = JudgeUnderFaults(t, result, run, injected);
+                var problem = FaultInjection.RootProblem($"{t.Suite}/{name}", CheckRoot());
+                if (problem != null)
+                {
+                    // Every later exec fails, the kmemleak check's included: one clear failure, and the rest are not
+                    // run.
+                    Console.WriteLine($"toolkit-suite: {problem}");
+                    rootBroken = problem;
+                    seq++;
+                    Record(results, detailsFile, result with
+                    {
+                        Outcome = Outcome.Fail,
+                        Message = problem + (result.Message != null ? "\n" + result.Message : "")
+                    },
+                        details with { Note = AppendNote(details.Note, problem + "; kmemleak not checked") });
+                    continue;
+                }
             }
             (result, details) = CheckKmemleakAfter(plan, ioUring, kmemleak, result, details, seq, run.KernelLog);
             seq++;
@@ -246,8 +276,35 @@ public static class ReliabilityGuest
         };
     }
 
+    /// <summary>`sh -c true` and a read of <see cref="FaultInjection.RootCheckFile"/>: can the guest still exec and
+    /// open files on its root?</summary>
+    static FaultInjection.RootCheck CheckRoot()
+    {
+        int? exit = null;
+        string output = "";
+        var timedOut = false;
+        try
+        {
+            var r = Proc.Run("sh", ["-c", "true"], timeout: TimeSpan.FromSeconds(60));
+            (exit, output, timedOut) = (r.ExitCode, r.Output, r.TimedOut);
+        }
+        catch (Exception e) { output = e.Message; }
+        string? readError = null;
+        try
+        {
+            using var f = File.OpenRead(FaultInjection.RootCheckFile);
+            _ = f.Read(new byte[4]);
+        }
+        catch (Exception e) { readError = e.Message; }
+        return new FaultInjection.RootCheck(exit, output, timedOut, readError);
+    }
+
     static (FaultInjection.Settings?, string?) PrepareFaultInjection(Plan plan, HashSet<string>? ioUring)
     {
+        if (plan.FaultPreload == null || !File.Exists(plan.FaultPreload))
+            return (null, $"{plan.FaultPreload ?? FaultInjection.PreloadLibrary} was not built " +
+                $"(liburing-tests/preload/): without it io_uring's threads " +
+                "exit with make-it-fail set and can break the guest's root");
         if (!Directory.Exists($"{FaultInjection.DebugFs}/failslab"))
             return (null, $"{FaultInjection.DebugFs}/failslab does not exist: the kernel has no CONFIG_FAILSLAB + " +
                 $"CONFIG_FAULT_INJECTION_DEBUG_FS (use the debug flavour)");
@@ -333,8 +390,7 @@ public static class ReliabilityGuest
         }
         var log = GuestHarness.NewLines(before, GuestHarness.KernelLogLines());
         // During the test or the scans (metadata memory exhausted, e.g. by an injected failure).
-        var off = testLog.Concat(log).FirstOrDefault(l => l.Contains("kmemleak: Kernel memory leak detector disabled")
-            || l.Contains("kmemleak: Cannot allocate"));
+        var off = Kmemleak.DisabledLine(testLog.Concat(log));
         if (off != null) error = $"kmemleak turned itself off ({off.Trim()}): this and later checks are void";
 
         var reports = Kmemleak.Classify(Kmemleak.Parse(text), ioUring);

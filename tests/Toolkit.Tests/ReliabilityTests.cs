@@ -48,7 +48,11 @@ public class ReliabilityTests
         var faults = entries.Where(e => e.Phase == "fault-injection").ToList();
         Assert.That(faults.All(e => e.Faults), Is.True);
         // The tests without a fault-tolerant mode get through their feature probe before anything fails.
-        Assert.That(faults.Where(e => !e.Tolerant).All(e => e.Space > 0 && e.Probability < 10), Is.True);
+        // A test without a fault-tolerant mode gets a lower rate; cqe-target also a clean start (its feature
+        // probe), cq-user-word none, since its whole run allocates less than the allowance.
+        Assert.That(faults.Where(e => !e.Tolerant).All(e => e.Probability < 10), Is.True);
+        Assert.That(faults.Single(e => e.Binary == "cqe-target").Space, Is.EqualTo(Reliability.NonTolerantSpace));
+        Assert.That(faults.Single(e => e.Binary == "cq-user-word").Space, Is.Zero);
         Assert.That(faults.Select(e => e.Binary).Distinct(), Is.EquivalentTo(new[] { "cqe-target", "cqe-target-chaos",
             "cqe-target-stress", "cq-user-word" }));
         // Exactly the tests that have -f are run as fault tolerant.
@@ -271,6 +275,49 @@ public class ReliabilityTests
     }
 
     [Test]
+    public void KmemleakCarryingOnAfterAScanAreaFailureIsNotKmemleakOff()
+    {
+        // A real log: "Cannot allocate a scan area, scanning the full object" (kmemleak_scan_area()) is a
+        // warning; kmemleak stays on (the run's later scans worked). It was once taken for kmemleak turning off.
+        var log = File.ReadAllLines(Fixture("kmemleak-scan-area-dmesg.txt"));
+        Assert.That(log.Count(l => l.Contains("kmemleak: Cannot allocate a scan area")), Is.EqualTo(2));
+        Assert.That(Kmemleak.DisabledLine(log), Is.Null);
+    }
+
+    [Test]
+    public void KmemleakTurningItselfOffIsFound()
+    {
+        var log = File.ReadAllLines(Fixture("kmemleak-disabled-dmesg.txt"));
+        Assert.That(Kmemleak.DisabledLine(log),
+            Is.EqualTo(
+                "[  812.004113] kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE"));
+        Assert.That(Kmemleak.DisabledLine(log.Where(l => !l.Contains("Memory pool empty"))),
+            Is.EqualTo("[  812.004187] kmemleak: Cannot allocate a kmemleak_object structure"));
+        // Both kinds in one log (a scan-area warning first): the real one is reported.
+        var mixed = File.ReadAllLines(Fixture("kmemleak-scan-area-dmesg.txt")).Concat(log.Skip(4));
+        Assert.That(Kmemleak.DisabledLine(mixed),
+            Is.EqualTo("[  812.004201] kmemleak: Kernel memory leak detector disabled"));
+    }
+
+    // mm/kmemleak.c (6.12): the messages of kmemleak_disable() and its callers, and warnings after which it carries on.
+    [TestCase("[  812.004201] kmemleak: Kernel memory leak detector disabled", true)]
+    [TestCase("kmemleak: Cannot allocate a kmemleak_object structure", true)]
+    [TestCase("kmemleak: Memory pool empty, consider increasing CONFIG_DEBUG_KMEMLEAK_MEM_POOL_SIZE", true)]
+    [TestCase("[    3.1] kmemleak: Cannot insert 0xff11000003a1c000 into the object search tree (overlaps existing)",
+        true)]
+    [TestCase("kmemleak: Kmemleak disabled without freeing internal data. Reclaim the memory with \"echo clear > " +
+        "/sys/kernel/debug/kmemleak\".", true)]
+    [TestCase("kmemleak: Early log buffer exceeded (3000), please increase DEBUG_KMEMLEAK_EARLY_LOG_SIZE", true)]
+    [TestCase("[  295.911963] kmemleak: Cannot allocate a scan area, scanning the full object", false)]
+    [TestCase("kmemleak: Found object by alias at 0xff110000", false)]
+    [TestCase("kmemleak: Freeing unknown object at 0xff110000", false)]
+    [TestCase("kmemleak: Kernel memory leak detector initialized (mem pool available: 63043)", false)]
+    [TestCase("kmemleak: 3 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", false)]
+    [TestCase("toolkit-suite: kmemleak after x: 0 io_uring object(s), 0 other(s) in 12.0 s", false)]
+    public void KmemleakDisabledMessages(string line, bool disabled) =>
+        Assert.That(Kmemleak.DisabledLine([line]), disabled ? Is.EqualTo(line) : Is.Null);
+
+    [Test]
     public void EmptyKmemleakFileHasNoReports() => Assert.That(Kmemleak.Parse("\n"), Is.Empty);
 
     // ---- fault injection
@@ -462,15 +509,78 @@ public class ReliabilityTests
     }
 
     [Test]
-    public void WrapperSetsMakeItFailOnItselfThenExecs()
+    public void WrapperSetsMakeItFailOnItselfThenExecsWithThePreloadLibrary()
     {
-        Assert.That(FaultInjection.Wrapper, Does.StartWith("echo 1 > /proc/self/make-it-fail && exec "));
-        // The wrapper really passes the test's path and arguments through (run here with make-it-fail failing
-        // harmlessly
-        // when /proc/self/make-it-fail does not exist: the host kernel may lack fault injection).
-        var probe = FaultInjection.Wrapper.Replace("echo 1 > /proc/self/make-it-fail && ", "");
-        var r = Proc.Run("/bin/sh", ["-c", probe, "/bin/echo", "a b", "c"]);
-        Assert.That(r.Output.Trim(), Is.EqualTo("a b c"));
+        var w = FaultInjection.Wrapper("/r/artifacts/liburing-tests/fault-injection-off.so");
+        Assert.That(w,
+            Does.StartWith(
+                "echo 1 > /proc/self/make-it-fail && LD_PRELOAD='/r/artifacts/liburing-tests/fault-injection-off.so'"));
+        Assert.That(w, Does.EndWith(" exec \"$0\" \"$@\""));
+        // The wrapper really passes the test's path, arguments and the preload through (run here with make-it-fail
+        // failing harmlessly when /proc/self/make-it-fail does not exist: the host kernel may lack fault injection).
+        var probe = FaultInjection.Wrapper("/no/such dir/it's.so").Replace("echo 1 > /proc/self/make-it-fail && ", "");
+        var r = Proc.Run("/bin/sh", ["-c", probe, "/bin/sh", "-c", "printf '<%s> ' \"$LD_PRELOAD\" \"$@\"", "x",
+            "a b", "c"],
+            env: new Dictionary<string, string?> { ["LD_PRELOAD"] = null });
+        // ld.so complains (on stderr) that the library does not exist; the test still runs.
+        Assert.That(r.Output, Does.Contain("</no/such dir/it's.so> <a b> <c>"));
+        var kept = Proc.Run("/bin/sh", ["-c", probe, "/bin/sh", "-c", "printf '<%s>' \"$LD_PRELOAD\""],
+            env: new Dictionary<string, string?> { ["LD_PRELOAD"] = "/other.so" });
+        Assert.That(kept.Output, Does.Contain("</no/such dir/it's.so:/other.so>"));
+    }
+
+    [Test]
+    public void PreloadLibraryBuildsAndKeepsTheTestsExitStatus()
+    {
+        if (!Proc.OnPath("cc")) Assert.Ignore("no cc on the host");
+        var dir = Path.Combine(Path.GetTempPath(), $"fi-preload-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var so = Path.Combine(dir, FaultInjection.PreloadLibrary);
+            var src = Path.Combine(Paths.RepoRoot, "liburing-tests", "preload", "fault-injection-off.c");
+            var cc = Proc.Run("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-o", so, src]);
+            Assert.That(cc.ExitCode, Is.EqualTo(0), cc.Output);
+            // exit() (the destructor) and _exit() (interposed) both keep the status, with or without make-it-fail
+            // files.
+            var probe = FaultInjection.Wrapper(so).Replace("echo 1 > /proc/self/make-it-fail && ", "");
+            foreach (var (cmd, want) in new[] { ("exit 3", 3), ("true", 0),
+                ("exec perl -e 'use POSIX; POSIX::_exit(5)'", 5) })
+            {
+                if (cmd.Contains("perl") && !Proc.OnPath("perl")) continue;
+                var r = Proc.Run("/bin/sh", ["-c", probe, "/bin/sh", "-c", cmd]);
+                Assert.That(r.ExitCode, Is.EqualTo(want), $"{cmd}: {r.Output}");
+                Assert.That(r.Output, Does.Not.Contain("cannot be preloaded"));
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Test]
+    public void AUsableRootIsNoProblem() =>
+        Assert.That(FaultInjection.RootProblem("fault-injection/t", new FaultInjection.RootCheck(0, "", false, null)),
+            Is.Null);
+
+    [Test]
+    public void ALostRootIsOneClearFailure()
+    {
+        var libc =
+            "sh: error while loading shared libraries: libc.so.6: cannot open shared object file: Invalid argument";
+        var p = FaultInjection.RootProblem("fault-injection/cqe-target-stress -r 2 -m sqpoll -f",
+            new FaultInjection.RootCheck(127, libc + "\n", false, "Invalid argument : '/bin/sh'"))!;
+        Assert.That(p,
+            Does.StartWith(
+                "guest root filesystem unusable after fault-injection/cqe-target-stress -r 2 -m sqpoll -f (9p fid " +
+                    "lost under fault injection?): "));
+        Assert.That(p, Does.Contain("`sh -c true` exit 127: " + libc));
+        Assert.That(p, Does.Contain("reading /bin/sh: Invalid argument"));
+        Assert.That(FaultInjection.RootProblem("t", new FaultInjection.RootCheck(null,
+            "An error occurred trying to start process 'sh'", false, null)),
+            Does.Contain("`sh -c true` could not start: An error occurred"));
+        Assert.That(FaultInjection.RootProblem("t", new FaultInjection.RootCheck(null, "", true, null)),
+            Does.Contain("`sh -c true` did not finish"));
+        Assert.That(FaultInjection.RootProblem("t", new FaultInjection.RootCheck(0, "", false, "Input/output error")),
+            Does.EndWith(": reading /bin/sh: Input/output error"));
     }
 
     // ---- verdicts
