@@ -10,6 +10,13 @@ namespace Toolkit.Bench;
 /// </summary>
 public sealed class BenchMarkdown
 {
+    /// <summary>The <c>--output</c> option of a benchmark command: the report's path, by default docs/NAME.</summary>
+    public static System.CommandLine.Option<string> OutputOption(string docName) => new("--output")
+    {
+        Description = "Markdown report",
+        DefaultValueFactory = _ => Path.Combine(Toolkit.Infra.Paths.RepoRoot, "docs", docName),
+    };
+
     readonly StringBuilder _text = new();
 
     /// <summary>Title, the "Written by" line naming the command, then one bullet per environment fact.</summary>

@@ -30,11 +30,7 @@ public static class CrossRingBench
             Description = "Completions delivered per path",
             DefaultValueFactory = _ => 100_000
         };
-        var output = new Option<string>("--output")
-        {
-            Description = "Markdown report",
-            DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "cross-ring-benchmark.md")
-        };
+        var output = BenchMarkdown.OutputOption("cross-ring-benchmark.md");
         var cmd = new Command("cross-ring",
             "NOP cost patched vs baseline under -icount, and cross-ring delivery throughput (kernel, MSG_RING relay, " +
                 "eventfd + queue); write docs/cross-ring-benchmark.md") { nops, deliveries, output };

@@ -30,11 +30,7 @@ public static class VmBench
             Description = "Boots to take the median of",
             DefaultValueFactory = _ => 5
         };
-        var output = new Option<string>("--output")
-        {
-            Description = "Markdown report",
-            DefaultValueFactory = _ => Path.Combine(Paths.RepoRoot, "docs", "vm-benchmark.md")
-        };
+        var output = BenchMarkdown.OutputOption("vm-benchmark.md");
         var cmd = new Command("vm",
             "Measure source unpack, kernel builds (new build directory; --cold without ccache), a warm one-file edit " +
                 "to result, " +
