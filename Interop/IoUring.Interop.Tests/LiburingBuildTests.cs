@@ -10,7 +10,7 @@ public sealed class LiburingBuildTests
     public void DefaultBuildHasLibrariesHeadersAndAConfiguredTestableSourceTree()
     {
         var install = TestEnvironment.Liburing;
-        Assert.That(install.Version, Is.EqualTo("2.9-1"));
+        Assert.That(install.Version, Is.EqualTo("2.15-1"));
         Assert.That(File.Exists(install.LiburingSo) && File.Exists(install.LiburingFfiSo),
             "liburing.so.2 and liburing-ffi.so.2");
         Assert.That(File.Exists(Path.Combine(install.IncludeDir, "liburing.h")));
@@ -23,7 +23,10 @@ public sealed class LiburingBuildTests
             "configured, so `make -C test` works in place");
         Assert.That(Directory.Exists(Path.Combine(install.SourceDir, "test")));
         Assert.That(install.Prefix, Does.StartWith(Path.Combine(Paths.CacheRoot,
-            "liburing", $"2.9-{install.SeriesHash}")));
+            "liburing", $"2.15-{install.SeriesHash}")));
+        Assert.That(File.ReadLines(Path.Combine(install.SourceDir, "config-host.mak")),
+            Does.Contain("root=" + install.SourceDir),
+            "configure's root= names the tree where it is, not the scratch tree");
         Assert.That(install.SeriesHash,
             Is.EqualTo(LiburingBuild.SeriesHash(LiburingBuild.ReadSeries(Paths.LiburingPatchesDir))));
     }
@@ -126,7 +129,7 @@ public sealed class LiburingBuildTests
             Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.PatchDoesNotApply));
             Assert.That(e.Message, Does.Contain("0002-does-not-apply.patch"));
             Assert.That(Directory.GetDirectories(cache).Select(Path.GetFileName),
-                Is.EquivalentTo(new[] { "downloads", $"2.9-{install.SeriesHash}" }),
+                Is.EquivalentTo(new[] { "downloads", $"2.15-{install.SeriesHash}" }),
                 "the failed build leaves no directory that looks complete");
         }
         finally

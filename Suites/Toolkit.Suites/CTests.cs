@@ -6,7 +6,8 @@ namespace Toolkit.Suites;
 
 /// <summary>
 /// The project's own liburing-style C tests (liburing-tests/*.c), built on the host against the
-/// toolkit's liburing 2.9 build (with the liburing patch series applied), run in the guest.
+/// toolkit's liburing build (<see cref="LiburingBuild.DefaultDebianVersion"/>, with the liburing patch series
+/// applied), run in the guest.
 /// </summary>
 public static class CTests
 {
@@ -18,7 +19,8 @@ public static class CTests
         var sources = Directory.Exists(dir) ? Directory.GetFiles(dir, "*.c").OrderBy(f => f,
             StringComparer.Ordinal).ToList() : [];
         if (sources.Count == 0) return [];
-        Progress.Step("building liburing 2.9 (cached) and the C tests of liburing-tests/");
+        Progress.Step(
+            $"building liburing {LiburingBuild.DefaultUpstreamVersion} (cached) and the C tests of liburing-tests/");
         var log = Path.Combine(runDir, "build-c-tests.log");
         LiburingInstall liburing;
         using (var w = new StreamWriter(log, append: true))

@@ -10,9 +10,9 @@ using Toolkit.Vm;
 namespace Toolkit.Suites;
 
 /// <summary>
-/// `liburing-suite`: liburing 2.9's own test/ programs (built from the toolkit's patched liburing
-/// source) plus the project's liburing-tests/, run inside each requested kernel through the guest
-/// harness, then compared: a test that is fine on the first kernel (baseline) and fails, hangs,
+/// `liburing-suite`: liburing's own test/ programs (<see cref="LiburingBuild.DefaultDebianVersion"/>, built from
+/// the toolkit's patched liburing source) plus the project's liburing-tests/, run inside each requested kernel
+/// through the guest harness, then compared: a test that is fine on the first kernel (baseline) and fails, hangs,
 /// crashes or splats on another is a regression and fails the run. A guest crash is attributed to
 /// the test that was running, and the remaining tests continue in a fresh boot.
 /// </summary>
@@ -69,7 +69,8 @@ public static partial class LiburingSuite
             "Also write the gate's JUnit XML here (one case per test; fails only on regressions)"
         };
         var cmd = new Command("liburing-suite",
-            "Build liburing 2.9's test/ (patched liburing) and run it, with the project's liburing-tests/, inside " +
+            $"Build liburing {LiburingBuild.DefaultUpstreamVersion}'s test/ (patched liburing) and run it, with the " +
+                "project's liburing-tests/, inside " +
                 "each kernel; " +
             "compare against the first kernel. Exit 0 no regression, 1 regression(s) (a test fine on the reference " +
                 "kernel fails, hangs, crashes or splats), " +
@@ -110,8 +111,8 @@ public static partial class LiburingSuite
         catch (ToolkitException e)
         {
             var what = e.ExitCode == ExitCodes.MissingDependency
-                ? "the liburing 2.9 source is not available"
-                : "liburing 2.9 (the source of its test suite) does not build";
+                ? $"the liburing {LiburingBuild.DefaultUpstreamVersion} source is not available"
+                : $"liburing {LiburingBuild.DefaultUpstreamVersion} (the source of its test suite) does not build";
             throw new ToolkitException(e.ExitCode, $"{what}: {e.Message}");
         }
     }
@@ -241,7 +242,7 @@ public static partial class LiburingSuite
     static string BuildUpstream(string runDir)
     {
         var log = Path.Combine(runDir, "build-liburing-tests.log");
-        Progress.Step("building liburing 2.9 (cached) and its test/ directory");
+        Progress.Step($"building liburing {LiburingBuild.DefaultUpstreamVersion} (cached) and its test/ directory");
         LiburingInstall liburing;
         using (var w = new StreamWriter(log, append: true)) liburing = LiburingBuild.Ensure(log: w);
         TestMakefile(liburing);
@@ -261,7 +262,8 @@ public static partial class LiburingSuite
                 logFile: log);
             File.WriteAllText(copied, identity + "\n");
         }
-        Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", "all"],
+        // root= (liburing 2.15's config-host.mak names the tree it was configured in): this copy, not the cache's.
+        Proc.Check("make", ["-C", Path.Combine(src, "test"), $"-j{Environment.ProcessorCount}", $"root={src}", "all"],
             ExitCodes.BuildFailed,
             "building liburing's test/", logFile: log);
         return Path.Combine(src, "test");

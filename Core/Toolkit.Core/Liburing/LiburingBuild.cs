@@ -6,7 +6,7 @@ namespace Toolkit.Liburing;
 
 /// <summary>A built liburing: the configured source tree (usable for <c>make -C test</c>) and its install
 /// prefix.</summary>
-/// <param name="Version">Debian source version, e.g. "2.9-1".</param>
+/// <param name="Version">Debian source version, e.g. "2.15-1".</param>
 /// <param name="SourceDir">Configured source tree with the patch series applied.</param>
 /// <param name="Prefix">Install prefix holding lib/liburing.so.2, lib/liburing-ffi.so.2 and include/.</param>
 /// <param name="SeriesHash">First 12 hex digits of the SHA-256 over the patch series (names and contents).</param>
@@ -16,7 +16,7 @@ public sealed record LiburingInstall(string Version, string SourceDir, string Pr
     public string IncludeDir => Path.Combine(Prefix, "include");
     public string LiburingSo => Path.Combine(LibDir, "liburing.so.2");
     public string LiburingFfiSo => Path.Combine(LibDir, "liburing-ffi.so.2");
-    /// <summary>Upstream version without the Debian revision ("2.9").</summary>
+    /// <summary>Upstream version without the Debian revision ("2.15").</summary>
     public string UpstreamVersion => Version.Split('-')[0];
 }
 
@@ -29,6 +29,9 @@ public sealed record LiburingBuildOptions
     public string? PatchesDir { get; init; }
     /// <summary>Cache root; the build goes to &lt;root&gt;/&lt;version&gt;-&lt;hash&gt;/.</summary>
     public string? CacheDir { get; init; }
+    /// <summary>The private apt configuration's directory (<see cref="PrivateApt"/>); default
+    /// &lt;cache&gt;/apt-sid, shared by every liburing cache root.</summary>
+    public string? AptDir { get; init; }
     /// <summary>Rebuild even when a complete build exists.</summary>
     public bool Force { get; init; }
 }
@@ -39,13 +42,16 @@ public sealed record LiburingBuildOptions
 /// </summary>
 public static class LiburingBuild
 {
-    public const string DefaultDebianVersion = "2.9-1";
+    public const string DefaultDebianVersion = "2.15-1";
+    /// <summary>The upstream version of <see cref="DefaultDebianVersion"/> ("2.15").</summary>
+    public static string DefaultUpstreamVersion => DefaultDebianVersion.Split('-')[0];
     const string CompleteStamp = ".complete";
     /// <summary>
     /// Bump when the build steps change what lands in the prefix (e.g. pkg-config files were added):
-    /// a cached build made by an older recipe is then rebuilt instead of being used as if complete.
+    /// a cached build made by an older recipe is then rebuilt instead of being used as if complete
+    /// (3: config-host.mak's root= points at the final tree).
     /// </summary>
-    const int RecipeVersion = 2;
+    const int RecipeVersion = 3;
 
     /// <summary>Returns the cached build for the current patch series, building it first when absent.</summary>
     public static LiburingInstall Ensure(LiburingBuildOptions? options = null, TextWriter? log = null)
@@ -70,10 +76,12 @@ public static class LiburingBuild
             return install;
         }
         Proc.Require("apt-get", "fetch the liburing source package");
+        Proc.Require("apt-cache", "look up the liburing source package");
         Proc.Require("dpkg-source", "unpack the liburing source package");
         Proc.Require("make", "build liburing");
         Proc.Require("git", "apply the liburing patch series");
-        var dsc = FetchSource(cacheRoot, options.DebianVersion, log);
+        var dsc = FetchSource(cacheRoot, options.DebianVersion,
+            options.AptDir ?? Path.Combine(Paths.CacheRoot, "apt-" + PrivateApt.Suite), log);
         BuildInto(finalDir, dsc, patches, patchesDir, install, options.DebianVersion, log);
         if (!IsComplete(install))
             throw new ToolkitException(
@@ -83,20 +91,43 @@ public static class LiburingBuild
     }
 
     /// <summary>The source package's .dsc in the cache's downloads/, fetched with apt-get source once.</summary>
-    static string FetchSource(string cacheRoot, string debianVersion, TextWriter log)
+    static string FetchSource(string cacheRoot, string debianVersion, string aptDir, TextWriter log)
     {
         var downloads = Path.Combine(cacheRoot, "downloads");
         Directory.CreateDirectory(downloads);
         var dsc = Path.Combine(downloads, $"liburing_{debianVersion}.dsc");
-        if (File.Exists(dsc)) return dsc;
-        log.WriteLine($"fetching liburing={debianVersion} with apt-get source");
-        var fetch = Proc.Capture("apt-get", ["source", "--download-only", $"liburing={debianVersion}"], downloads);
+        if (File.Exists(dsc) && DscVersion(dsc) == debianVersion) return dsc;
+        Directory.CreateDirectory(aptDir);
+        using var aptLock = FileLock.Acquire(Path.Combine(aptDir, ".lock"), "the private apt configuration",
+            TimeSpan.FromMinutes(10));
+        var apt = PrivateApt.Prepare(aptDir, log);
+        var versions = apt.SourceVersions("liburing");
+        if (!versions.Contains(debianVersion) && !apt.Updated)
+        {
+            apt.Update(log); // lists older than the version the toolkit wants
+            versions = apt.SourceVersions("liburing");
+        }
+        if (!versions.Contains(debianVersion))
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"liburing {debianVersion} is not in Debian {PrivateApt.Suite}'s sources (the private apt " +
+                $"configuration {apt.ConfigFile} offers: " +
+                $"{(versions.Count == 0 ? "none" : string.Join(", ", versions))})");
+        log.WriteLine($"fetching liburing={debianVersion} with apt-get source ({PrivateApt.Suite}, {apt.ConfigFile})");
+        var fetch = apt.Run("apt-get", ["source", "--download-only", $"liburing={debianVersion}"], downloads);
         if (!fetch.Succeeded || !File.Exists(dsc))
             throw new ToolkitException(ExitCodes.MissingDependency,
-                $"apt-get source liburing={debianVersion} failed (is the trixie deb-src entry present? " +
-                $"run scripts/install-deps):\n{fetch.StdErr.Trim()}");
+                $"apt-get source liburing={debianVersion} failed (private apt configuration {apt.ConfigFile}):\n" +
+                fetch.StdErr.Trim());
+        if (DscVersion(dsc) is var got && got != debianVersion)
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"{dsc} is liburing {got ?? "(no Version field)"}, not {debianVersion}");
         return dsc;
     }
+
+    /// <summary>The <c>Version:</c> field of a .dsc, or null.</summary>
+    public static string? DscVersion(string dsc)
+        => File.ReadLines(dsc).Where(l => l.StartsWith("Version:", StringComparison.Ordinal))
+            .Select(l => l["Version:".Length..].Trim()).FirstOrDefault();
 
     /// <summary>
     /// Unpacks, patches, configures, builds and installs in a scratch directory, then renames it to
@@ -113,6 +144,7 @@ public static class LiburingBuild
             var src = Path.Combine(scratch, "src");
             Step(Proc.Capture("dpkg-source", ["--no-check", "-x", dsc, src], scratch), ExitCodes.BuildFailed,
                 $"dpkg-source -x {Path.GetFileName(dsc)} failed");
+            CheckUpstreamVersion(src, debianVersion);
             foreach (var patch in patches)
             {
                 log.WriteLine($"applying {patch.Name}");
@@ -121,6 +153,7 @@ public static class LiburingBuild
                     $"liburing {debianVersion}");
             }
             CompileAndInstall(src, Path.Combine(scratch, "prefix"), install.Prefix, log);
+            RetargetRoot(src, install.SourceDir);
             if (Directory.Exists(finalDir)) Directory.Delete(finalDir, true);
             Directory.Move(scratch, finalDir);
             File.WriteAllText(Path.Combine(finalDir, CompleteStamp),
@@ -131,6 +164,35 @@ public static class LiburingBuild
         {
             if (Directory.Exists(scratch)) Directory.Delete(scratch, true);
         }
+    }
+
+    /// <summary>The unpacked tree's own version (liburing.spec) must be the one asked for: exit 230 otherwise.
+    /// </summary>
+    static void CheckUpstreamVersion(string src, string debianVersion)
+    {
+        var spec = Path.Combine(src, "liburing.spec");
+        var upstream = debianVersion.Split('-')[0];
+        var found = File.Exists(spec)
+            ? File.ReadLines(spec).Where(l => l.StartsWith("Version:", StringComparison.Ordinal))
+                .Select(l => l["Version:".Length..].Trim()).FirstOrDefault()
+            : null;
+        if (found != upstream)
+            throw new ToolkitException(ExitCodes.MissingDependency,
+                $"the liburing {debianVersion} source package unpacks as liburing {found ?? "(no liburing.spec)"}, " +
+                $"not {upstream}");
+    }
+
+    /// <summary>
+    /// configure (2.15) records the tree's absolute path as <c>root=</c> in config-host.mak, which every Makefile
+    /// includes from; the scratch tree is renamed into place, so it is pointed at its final path (a copy of the
+    /// tree, like liburing-suite's, passes <c>root=</c> to make).
+    /// </summary>
+    static void RetargetRoot(string src, string finalSrc)
+    {
+        var mak = Path.Combine(src, "config-host.mak");
+        if (!File.Exists(mak)) return;
+        File.WriteAllLines(mak, File.ReadAllLines(mak).Select(l => l.StartsWith("root=", StringComparison.Ordinal)
+            ? "root=" + finalSrc : l));
     }
 
     static void CompileAndInstall(string src, string prefix, string finalPrefix, TextWriter log)

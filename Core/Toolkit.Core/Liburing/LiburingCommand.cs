@@ -8,8 +8,11 @@ public static class LiburingCommand
     public static Command Create()
     {
         var force = new Option<bool>("--force") { Description = "Rebuild even when the cache holds a complete build." };
-        var build = new Command("build", "Build liburing 2.9 from Debian's source package (plus " +
-            "liburing-tests/liburing-patches/series) into ~/.cache/uring-toolkit/liburing/.") { force };
+        var build = new Command("build", $"Build liburing {LiburingBuild.DefaultUpstreamVersion} from Debian " +
+            $"{PrivateApt.Suite}'s source package {LiburingBuild.DefaultDebianVersion} (fetched through a " +
+            "private apt configuration in the cache, never the system's sources; plus " +
+            "liburing-tests/liburing-patches/series) " +
+            "into ~/.cache/uring-toolkit/liburing/.") { force };
         build.SetAction(parse => Guard.Run(() =>
         {
             var install = LiburingBuild.Ensure(new LiburingBuildOptions { Force = parse.GetValue(force) },
