@@ -47,7 +47,7 @@ public static class InteropBench
             DefaultValueFactory = _ => 5,
         };
         var interop = new Command("interop",
-            "NOP throughput: C# through the bindings vs C with liburing 2.9, batch sizes 1, 8, 32, 128.")
+            "NOP throughput: C# through the bindings vs C with liburing 2.15, batch sizes 1, 8, 32, 128.")
         {
             seconds, output, repetitions,
         };

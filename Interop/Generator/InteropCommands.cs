@@ -26,7 +26,7 @@ public static class InteropCommands
         };
         var liburingPrefix = new Option<string?>("--liburing-prefix")
         {
-            Description = "Use an existing liburing install prefix instead of the cached Debian 2.9 build.",
+            Description = "Use an existing liburing install prefix instead of the cached Debian liburing build (2.15).",
         };
         var generate = new Command("generate",
             "Regenerate the C# bindings, C layout asserts and NUnit layout tables under Interop/.")
