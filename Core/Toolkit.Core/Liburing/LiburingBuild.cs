@@ -23,7 +23,8 @@ public sealed record LiburingInstall(string Version, string SourceDir, string Pr
 /// <summary>Options for <see cref="LiburingBuild.Ensure"/>; the defaults are what the toolkit uses.</summary>
 public sealed record LiburingBuildOptions
 {
-    /// <summary>Debian source package version fetched with apt-get source (trixie deb-src).</summary>
+    /// <summary>Debian source package version fetched with apt-get source (sid deb-src, through
+    /// <see cref="PrivateApt"/>).</summary>
     public string DebianVersion { get; init; } = LiburingBuild.DefaultDebianVersion;
     /// <summary>Folder holding the <c>series</c> file and the patches it names.</summary>
     public string? PatchesDir { get; init; }
