@@ -48,8 +48,18 @@ public static class KernelOptions
         Description = "Boot this bzImage instead of a flavour's build (e.g. a reviewer's own kernel)",
     };
 
-    /// <summary>The image to boot: the one given with --kernel-image, else the base's flavour build.</summary>
-    public static string ResolveImage(string kernelBase, string flavour, string? image) =>
-        image != null ? Path.GetFullPath(image)
-            : KernelBuild.ImagePath(KernelBase.Parse(kernelBase), KernelBuild.ParseFlavour(flavour));
+    /// <summary>
+    /// The image to boot: the one given with --kernel-image, else the base's flavour build, which must exist
+    /// (exit 236 naming the `kernel build` that makes it).
+    /// </summary>
+    public static string ResolveImage(string kernelBase, string flavour, string? image)
+    {
+        if (image != null) return Path.GetFullPath(image);
+        var (b, f) = (KernelBase.Parse(kernelBase), KernelBuild.ParseFlavour(flavour));
+        var path = KernelBuild.ImagePath(b, f);
+        if (!File.Exists(path))
+            throw new ToolkitException(ExitCodes.NoKernelImage, $"no {f.Name()} {b.Name} kernel image at {path}: " +
+                $"build it first with `scripts/toolkit kernel build --base {b.Name} --flavour {f.Name()}`");
+        return path;
+    }
 }

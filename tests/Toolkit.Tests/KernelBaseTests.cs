@@ -250,4 +250,12 @@ public class KernelBaseTests
         Assert.That(shared.Take(2).Select(Path.GetFileName), Is.EqualTo(new[] { "base.config", "debug.config" }));
         Assert.That(shared.Skip(2), Has.All.StartWith(KernelBase.V7_3.ConfigDir + Path.DirectorySeparatorChar));
     }
+
+    [Test]
+    public void AMissingImageNamesItsBaseAndFlavour()
+    {
+        var e = Assert.Throws<ToolkitException>(() => KernelOptions.ResolveImage("7.3", "baseline", null));
+        Assert.That(e!.ExitCode, Is.EqualTo(ExitCodes.NoKernelImage));
+        Assert.That(e.Message, Does.Contain("kernel build --base 7.3 --flavour baseline"));
+    }
 }
