@@ -53,7 +53,8 @@ public static class BenchReport
             Inv($"date (UTC): {r.Date:yyyy-MM-dd HH:mm}"),
             Inv($"machine: {r.Cores} cores, {r.MemoryGiB} GiB; accel {r.Accel}; ")
                 + $"load average {r.LoadBefore} before, {r.LoadAfter} after",
-            Inv($"kernel: {k.KernelRelease} ({k.BaseVersion}, series {k.SeriesHash[..12]}, {k.SeriesPatches} patches)"),
+            Inv($"kernel: {k.KernelRelease} (base {k.BaseName}, {k.BaseVersion}, series {k.SeriesHash[..12]}, ")
+                + Inv($"{k.SeriesPatches} patches)"),
         ]);
         md.TableHead(["what", "time", "note"], ["---", "---:", "---"]);
         foreach (var row in r.Rows) md.Row([row.What, row.Value, row.Note]);
@@ -73,7 +74,8 @@ public static class BenchReport
             Inv($"Date (UTC): {r.Date:yyyy-MM-dd HH:mm}"),
             Inv($"Host: {r.Host.Cpus} CPUs ({r.Host.CpuModel}), host kernel {r.Host.Kernel}, ")
                 + $".NET {r.Host.DotnetVersion}; the machine is shared, so wall-clock numbers are noisy",
-            Inv($"Patched kernel: {p?.KernelRelease} (series {p?.SeriesHash}, {p?.SeriesPatches} patches); ")
+            Inv($"Patched kernel: {p?.KernelRelease} (base {p?.BaseName}, {p?.BaseVersion}, series {p?.SeriesHash}, ")
+                + Inv($"{p?.SeriesPatches} patches); ")
                 + $"baseline: {b?.KernelRelease} (series {b?.SeriesHash})",
             $"VM: QEMU accel {accel}; 2 vCPUs",
             $"{Str(info, "describe")} (guest CPUID under QEMU TCG)",
@@ -161,7 +163,7 @@ public static class BenchReport
             $"machine: {r.Cores} cores, load average {r.Load} at start; QEMU TCG (no KVM), guest 2 vCPUs "
                 + "(icount runs: single-threaded TCG)",
             $"kernels: baseline {r.Baseline.KernelRelease}, patched {r.Patched.KernelRelease} "
-                + $"(base {r.Patched.BaseVersion}, series {r.Patched.SeriesHash[..12]}, "
+                + $"(base {r.Patched.BaseName}, {r.Patched.BaseVersion}, series {r.Patched.SeriesHash[..12]}, "
                 + $"{r.Patched.SeriesPatches} patches)",
         ]);
         AppendRawNop(md, r.Nops, r.RawBaseline, r.RawPatched);

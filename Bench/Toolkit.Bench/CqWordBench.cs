@@ -35,18 +35,23 @@ public static class CqWordBench
             Description =
             "Markdown report (default docs/cq-word-benchmark.md)"
         };
+        var kernelBase = KernelOptions.Base();
         var cmd = new Command("cq-word",
             "Reserved CQ user word: notifier cost and wake latency per wakeup path (patched kernel, one VM run), " +
-            "and NOP round-trip cost baseline vs patched under QEMU -icount; writes docs/cq-word-benchmark.md") { rounds, nops, output };
-        cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(rounds), r.GetValue(nops), r.GetValue(output))));
+            "and NOP round-trip cost baseline vs patched under QEMU -icount; writes docs/cq-word-benchmark.md")
+        {
+            kernelBase, rounds, nops, output,
+        };
+        cmd.SetAction(r => Guard.Run(() => Run(KernelBase.Parse(r.GetValue(kernelBase)!), r.GetValue(rounds),
+            r.GetValue(nops), r.GetValue(output))));
         return cmd;
     }
 
-    static int Run(int rounds, int nops, string? output)
+    static int Run(KernelBase b, int rounds, int nops, string? output)
     {
         if (rounds <= 0 || nops <= 0) throw new ToolkitException(ExitCodes.Usage,
             "--rounds and --nops must be positive");
-        var images = Images();
+        var images = Images(b);
         var runDir = Paths.NewRunDir("bench-cq-word");
         var report = BenchReport.Render(Measure(images, runDir, BuildBench(runDir), rounds, nops));
         var path = Path.GetFullPath(output ?? Path.Combine(Paths.RepoRoot, "docs", "cq-word-benchmark.md"));
@@ -57,15 +62,16 @@ public static class CqWordBench
     }
 
     /// <summary>The cached baseline and patched images; this bench never builds a kernel.</summary>
-    static Dictionary<string, string> Images()
+    static Dictionary<string, string> Images(KernelBase b)
     {
         var images = new Dictionary<string, string>();
         foreach (var flavour in new[] { "baseline", "patched" })
         {
-            var image = KernelBuild.ImagePath(KernelBuild.ParseFlavour(flavour));
+            var image = KernelBuild.ImagePath(b, KernelBuild.ParseFlavour(flavour));
             if (!File.Exists(image))
                 throw new ToolkitException(ExitCodes.NoKernelImage,
-                    $"no {flavour} kernel at {image}: run `scripts/toolkit kernel build --flavour {flavour}`");
+                    $"no {flavour} kernel at {image}: run `scripts/toolkit kernel build --base {b.Name} " +
+                    $"--flavour {flavour}`");
             images[flavour] = image;
         }
         return images;

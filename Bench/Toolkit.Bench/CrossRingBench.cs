@@ -31,20 +31,22 @@ public static class CrossRingBench
             DefaultValueFactory = _ => 100_000
         };
         var output = BenchMarkdown.OutputOption("cross-ring-benchmark.md");
+        var kernelBase = KernelOptions.Base();
         var cmd = new Command("cross-ring",
             "NOP cost patched vs baseline under -icount, and cross-ring delivery throughput (kernel, MSG_RING relay, " +
-                "eventfd + queue); write docs/cross-ring-benchmark.md") { nops, deliveries, output };
-        cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(nops), r.GetValue(deliveries), r.GetValue(output)!)));
+                "eventfd + queue); write docs/cross-ring-benchmark.md") { kernelBase, nops, deliveries, output };
+        cmd.SetAction(r => Guard.Run(() => Run(KernelBase.Parse(r.GetValue(kernelBase)!), r.GetValue(nops),
+            r.GetValue(deliveries), r.GetValue(output)!)));
         return cmd;
     }
 
-    static KernelInfo Kernel(Flavour f)
+    static KernelInfo Kernel(KernelBase b, Flavour f)
     {
-        var info = KernelBuild.InfoOf(KernelBuild.ImagePath(f));
+        var info = KernelBuild.InfoOf(KernelBuild.ImagePath(b, f));
         if (info == null || !File.Exists(info.Image))
             throw new ToolkitException(
-                ExitCodes.NoKernelImage, $"no {f.Name()} kernel image in {KernelBuild.BuildDir(f)}: build it first " +
-                    $"with `scripts/toolkit kernel build --flavour {f.Name()}`");
+                ExitCodes.NoKernelImage, $"no {f.Name()} kernel image in {b.BuildDir(f)}: build it first " +
+                    $"with `scripts/toolkit kernel build --base {b.Name} --flavour {f.Name()}`");
         return info;
     }
 
@@ -125,19 +127,19 @@ public static class CrossRingBench
         return bin;
     }
 
-    static int Run(int nops, int deliveries, string output)
+    static int Run(KernelBase b, int nops, int deliveries, string output)
     {
-        var md = BenchReport.Render(Measure(nops, deliveries));
+        var md = BenchReport.Render(Measure(b, nops, deliveries));
         BenchMarkdown.Save(output, md);
         Console.WriteLine(md);
         Console.WriteLine($"written to {output}");
         return ExitCodes.Ok;
     }
 
-    static CrossRingBenchResult Measure(int nops, int deliveries)
+    static CrossRingBenchResult Measure(KernelBase b, int nops, int deliveries)
     {
-        var baseline = Kernel(Flavour.Baseline);
-        var patched = Kernel(Flavour.Patched);
+        var baseline = Kernel(b, Flavour.Baseline);
+        var patched = Kernel(b, Flavour.Patched);
         var dll = BuildBench();
         var load = HostLoad.OneMinute();
 

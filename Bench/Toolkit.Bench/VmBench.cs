@@ -31,31 +31,32 @@ public static class VmBench
             DefaultValueFactory = _ => 5
         };
         var output = BenchMarkdown.OutputOption("vm-benchmark.md");
+        var kernelBase = KernelOptions.Base();
         var cmd = new Command("vm",
             "Measure source unpack, kernel builds (new build directory; --cold without ccache), a warm one-file edit " +
                 "to result, " +
-            "boot to init, guest dotnet start and a full `vm test`; write docs/vm-benchmark.md") { cold, boots,
-                output };
-        cmd.SetAction(r => Guard.Run(() => Run(r.GetValue(cold) ?? [], Math.Max(1, r.GetValue(boots)),
-            r.GetValue(output)!)));
+            "boot to init, guest dotnet start and a full `vm test`; write docs/vm-benchmark.md") { kernelBase, cold,
+                boots, output };
+        cmd.SetAction(r => Guard.Run(() => Run(KernelBase.Parse(r.GetValue(kernelBase)!), r.GetValue(cold) ?? [],
+            Math.Max(1, r.GetValue(boots)), r.GetValue(output)!)));
         return cmd;
     }
 
-    static int Run(string[] coldFlavours, int boots, string output)
+    static int Run(KernelBase b, string[] coldFlavours, int boots, string output)
     {
-        var md = BenchReport.Render(Measure(coldFlavours, boots));
+        var md = BenchReport.Render(Measure(b, coldFlavours, boots));
         BenchMarkdown.Save(output, md, keepNotes: true);
         Console.WriteLine(md);
         Console.WriteLine($"written to {output}");
         return ExitCodes.Ok;
     }
 
-    static VmBenchResult Measure(string[] coldFlavours, int boots)
+    static VmBenchResult Measure(KernelBase b, string[] coldFlavours, int boots)
     {
         var toolkit = Path.Combine(AppContext.BaseDirectory, "toolkit.dll");
         var loadBefore = HostLoad.OneMinute();
-        var rows = ScratchBuilds(toolkit, coldFlavours);
-        var (info, accel, warm) = WarmEdit();
+        var rows = ScratchBuilds(b, toolkit, coldFlavours);
+        var (info, accel, warm) = WarmEdit(b);
         rows.Add(warm);
         rows.AddRange(Boots(info, boots));
         if (GuestDotnet(info, toolkit) is { } dotnet) rows.Add(dotnet);
@@ -67,21 +68,22 @@ public static class VmBench
     /// <summary>
     /// Unpack + first build of the baseline in a scratch cache, ccache shared; then the --cold flavours.
     /// </summary>
-    static List<VmBenchRow> ScratchBuilds(string toolkit, string[] coldFlavours)
+    static List<VmBenchRow> ScratchBuilds(KernelBase b, string toolkit, string[] coldFlavours)
     {
         var rows = new List<VmBenchRow>();
         var scratch = Path.Combine(Path.GetTempPath(), $"toolkit-bench-{Environment.ProcessId}");
         try
         {
-            var (unpack, build) = ScratchBuild(toolkit, scratch, "baseline", ccache: true);
+            var (unpack, build) = ScratchBuild(b, toolkit, scratch, "baseline", ccache: true);
             rows.Add(new("source unpack (tar + git base commit)", Secs(unpack),
-                "linux-source-6.12 tarball into a new cache"));
+                $"{b.Package} tarball into a new cache" +
+                (b.Origin == SourceOrigin.Backports ? " (after fetching the package)" : "")));
             rows.Add(new("kernel build, baseline, new build dir, warm ccache", Secs(build),
                 "tinyconfig + fragments + bzImage"));
             foreach (var f in coldFlavours)
             {
                 Directory.Delete(scratch, true);
-                var (_, coldBuild) = ScratchBuild(toolkit, scratch, f, ccache: false);
+                var (_, coldBuild) = ScratchBuild(b, toolkit, scratch, f, ccache: false);
                 rows.Add(new($"kernel build, {f}, cold (ccache disabled)", Secs(coldBuild),
                     "what a fresh machine pays"));
             }
@@ -94,12 +96,12 @@ public static class VmBench
     }
 
     /// <summary>Warm edit: touch a file of the patched tree, rebuild, boot, run one test.</summary>
-    static (KernelInfo Info, string Accel, VmBenchRow Row) WarmEdit()
+    static (KernelInfo Info, string Accel, VmBenchRow Row) WarmEdit(KernelBase b)
     {
         var warm = Stopwatch.StartNew();
-        KernelSource.WithPatchedTree(tree => Touch(Path.Combine(tree, "io_uring", "msg_ring.c")));
+        KernelSource.WithPatchedTree(b, tree => Touch(Path.Combine(tree, "io_uring", "msg_ring.c")));
         var rebuild = Stopwatch.StartNew();
-        var info = KernelBuild.Build(Flavour.Patched, Environment.ProcessorCount);
+        var info = KernelBuild.Build(b, Flavour.Patched, Environment.ProcessorCount);
         var rebuildSecs = rebuild.Elapsed.TotalSeconds;
         var oneTest = Directory.GetFiles(Path.Combine(Paths.RepoRoot, "artifacts", "liburing-tests"))
             .Where(f => !f.EndsWith(".d")).Order().FirstOrDefault();
@@ -176,14 +178,16 @@ public static class VmBench
     /// <summary>
     /// Runs `kernel build` in a child toolkit with its own cache; returns (unpack, build) seconds from its step lines.
     /// </summary>
-    static (double Unpack, double Build) ScratchBuild(string toolkit, string cache, string flavour, bool ccache)
+    static (double Unpack, double Build) ScratchBuild(KernelBase b, string toolkit, string cache, string flavour,
+        bool ccache)
     {
         var env = new Dictionary<string, string?> { ["TOOLKIT_CACHE"] = cache };
         if (!ccache) env["CCACHE_DISABLE"] = "1";
         var marks = new Dictionary<string, double>();
         var sw = Stopwatch.StartNew();
         Progress.Step($"bench: building {flavour} in a scratch cache {cache} (ccache {(ccache ? "shared" : "disabled")})");
-        var r = Proc.Run("dotnet", [toolkit, "kernel", "build", "--flavour", flavour], workDir: Paths.RepoRoot,
+        var r = Proc.Run("dotnet", [toolkit, "kernel", "build", "--base", b.Name, "--flavour", flavour],
+            workDir: Paths.RepoRoot,
             env: env, onLine: line =>
         {
             if (line.Contains("] unpacking ")) marks["unpack"] = sw.Elapsed.TotalSeconds;

@@ -17,6 +17,23 @@ public sealed record KernelInfo(string Flavour, string Package, string BaseVersi
     /// </summary>
     public IReadOnlyList<string>? Features { get; init; }
 
+    /// <summary>The kernel base (6.12, 7.3) the kernel was built from; null in files written before bases existed
+    /// (those are 6.12).</summary>
+    public string? Base { get; init; }
+
+    /// <summary>The base of files written before bases were recorded.</summary>
+    public const string LegacyBase = "6.12";
+
+    /// <summary>The kernel base, also for older files (<see cref="LegacyBase"/>).</summary>
+    public string BaseName => Base ?? LegacyBase;
+
+    /// <summary>
+    /// How results name the kernel's source: base, package and version, series hash and patch count (one format
+    /// for every report header).
+    /// </summary>
+    public string SourceLine() =>
+        $"base={BaseName} source={Package} {BaseVersion} series={SeriesHash} patches={SeriesPatches}";
+
     public static KernelInfo? Read(string file) =>
         File.Exists(file) ? JsonSerializer.Deserialize<KernelInfo>(File.ReadAllText(file)) : null;
 

@@ -16,9 +16,9 @@ public static class ExitCodes
 
     /// <summary>A required host tool or package is missing (qemu, clang, linux-source, ...).</summary>
     public const int MissingDependency = 230;
-    /// <summary>The kernel source package is present but is not the expected version.</summary>
+    /// <summary>The base's kernel source package is present but is not the expected version.</summary>
     public const int WrongSourceVersion = 231;
-    /// <summary>A patch in kernel-patches/series does not apply.</summary>
+    /// <summary>A patch in the base's series (kernel-patches/BASE/series) does not apply.</summary>
     public const int PatchDoesNotApply = 232;
     /// <summary>A config fragment is malformed, or olddefconfig dropped a requested option.</summary>
     public const int BadConfig = 233;
@@ -33,6 +33,8 @@ public static class ExitCodes
     /// <summary>A test named in a list (liburing-suite's subset, --only) does not exist, or its binary is missing after
     /// the build.</summary>
     public const int TestMissing = 238;
+    /// <summary>A series folder declares another kernel base than the one asked for (--base).</summary>
+    public const int SeriesForOtherBase = 239;
 
     /// <summary>
     /// `review` found only warnings (no failure). NIPA's code for "warning"; a failed review check

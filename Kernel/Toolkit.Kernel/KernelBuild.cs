@@ -32,13 +32,13 @@ public static class KernelBuild
 
     public static string Name(this Flavour f) => f.ToString().ToLowerInvariant();
 
-    public static string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot,
-        "build", $"{f.Name()}-{KernelSource.ExpectedSeries}");
+    public static string BuildDir(KernelBase b, Flavour f) => b.BuildDir(f);
 
     /// <summary>Where make puts the image inside a build directory.</summary>
     static readonly string[] ImageInBuildDir = ["arch", "x86", "boot", "bzImage"];
 
-    public static string ImagePath(Flavour f) => Path.Combine([BuildDir(f), .. ImageInBuildDir]);
+    /// <summary>Where a base's flavour build puts its image: an image is found by base + flavour.</summary>
+    public static string ImagePath(KernelBase b, Flavour f) => Path.Combine([b.BuildDir(f), .. ImageInBuildDir]);
 
     /// <summary>
     /// The build directory an image was made in (BUILD/arch/x86/boot/bzImage → BUILD), or null for an image
@@ -70,50 +70,66 @@ public static class KernelBuild
 
     /// <summary>
     /// The features a described kernel is expected to bring: what its build recorded; for a description written
-    /// before features were recorded, baseline brings none and a patched build of the current series brings the
-    /// series' features. Null when unknown (no description, or a series other than the current one).
+    /// before features were recorded, baseline brings none and a patched build of its base's current series
+    /// brings that series' features. Null when unknown (no description, or a series other than the current one).
+    /// The base is the description's (<see cref="BaseOf"/>), so each base's series sets its own expectations.
     /// </summary>
     public static IReadOnlyList<string>? ExpectedFeatures(KernelInfo? info)
     {
         if (info == null) return null;
         if (info.Features != null) return info.Features;
         if (info.Flavour == Flavour.Baseline.Name()) return [];
-        var series = PatchSeries.Load(Paths.KernelPatchesDir);
+        if (BaseOf(info) is not { } b || !File.Exists(Path.Combine(b.SeriesDir, "series"))) return null;
+        var series = PatchSeries.LoadFor(b);
         return info.SeriesHash == series.Hash ? series.Features : null;
     }
 
-    public static IReadOnlyList<string> Fragments(Flavour f)
+    /// <summary>The base a description names; descriptions written before bases existed are 6.12's.</summary>
+    public static KernelBase? BaseOf(KernelInfo info) =>
+        KernelBase.TryParse(info.BaseName, out var b, out _) ? b : null;
+
+    /// <summary>
+    /// The flavour's config fragments: vm/config/base.config (+ debug.config), then the same names from the
+    /// base's own folder vm/config/BASE/ when they exist (later assignments win).
+    /// </summary>
+    public static IReadOnlyList<string> Fragments(KernelBase b, Flavour f)
     {
+        var names = new List<string> { "base.config" };
+        if (f == Flavour.Debug) names.Add("debug.config");
         var dir = Path.Combine(Paths.VmDir, "config");
-        var list = new List<string> { Path.Combine(dir, "base.config") };
-        if (f == Flavour.Debug) list.Add(Path.Combine(dir, "debug.config"));
+        var list = names.Select(n => Path.Combine(dir, n)).ToList();
+        list.AddRange(names.Select(n => Path.Combine(b.ConfigDir, n)).Where(File.Exists));
         return list;
     }
 
-    /// <summary>Builds (incrementally) and returns the built kernel's description.</summary>
-    public static KernelInfo Build(Flavour flavour, int jobs)
+    /// <summary>
+    /// Builds (incrementally) base <paramref name="b"/>'s flavour and returns its description. The series is
+    /// <paramref name="seriesDir"/> (default kernel-patches/BASE/); baseline reads none.
+    /// </summary>
+    public static KernelInfo Build(KernelBase b, Flavour flavour, int jobs, string? seriesDir = null)
     {
         foreach (var tool in new[] { "make", "gcc", "git", "tar", "xz", "flex", "bison", "bc" })
             if (!Proc.OnPath(tool))
                 throw new ToolkitException(
                     ExitCodes.MissingDependency, $"'{tool}' is not installed: run scripts/install-deps");
-        var src = KernelSource.Locate();
-        var series = PatchSeries.Load(Paths.KernelPatchesDir);
-        var outDir = BuildDir(flavour);
+        // The series is checked first (its base, its files), so a wrong one fails before anything is fetched.
+        var series = flavour == Flavour.Baseline ? null : PatchSeries.LoadFor(b, seriesDir);
+        var src = KernelSource.Locate(b);
+        var outDir = b.BuildDir(flavour);
         using var buildLock = FileLock.Acquire(Path.Combine(Paths.CacheRoot,
-            "build", $".{flavour.Name()}.lock"), $"the {flavour.Name()} build directory");
+            "build", $".{flavour.Name()}{b.LockSuffix}.lock"), $"the {flavour.Name()}-{b.Name} build directory");
         src.EnsureUnpackedLocked();
         // The patched tree must not change under a running make: a shared hold for the whole build.
-        using var patchedLock = flavour == Flavour.Baseline ? null : src.UsePatchedTree(series);
+        using var patchedLock = series == null ? null : src.UsePatchedTree(series);
         var tree = flavour == Flavour.Baseline ? src.BaseTree : src.PatchedTree;
 
         Directory.CreateDirectory(outDir);
         var log = Path.Combine(outDir, "build.log");
         File.WriteAllText(log, "");
         var env = BuildEnv();
-        var configHash = Configure(tree, outDir, flavour, log);
+        var configHash = Configure(b, tree, outDir, flavour, log);
 
-        Progress.Step($"building {flavour.Name()} kernel in {outDir} (-j{jobs}, log: {log})");
+        Progress.Step($"building {flavour.Name()} {b.Name} kernel in {outDir} (-j{jobs}, log: {log})");
         var started = DateTime.UtcNow;
         var files = 0;
         Make(tree, outDir, log, env, [$"-j{jobs}", "CC=ccache gcc", "bzImage"], "kernel build", line =>
@@ -129,22 +145,22 @@ public static class KernelBuild
         var release = Proc.Check("make", ["-s", "-C", tree, $"O={outDir}", "kernelrelease"], ExitCodes.BuildFailed,
             "make kernelrelease", env: env).Trim();
         var info = new KernelInfo(flavour.Name(), src.PackageName, src.PackageVersion, release,
-            flavour == Flavour.Baseline ? "none" : series.Hash, flavour == Flavour.Baseline ? 0 : series.Patches.Count,
-            configHash, ImagePath(flavour))
+            series?.Hash ?? "none", series?.Patches.Count ?? 0, configHash, ImagePath(b, flavour))
         {
+            Base = b.Name,
             // What the suites must find in this kernel: a feature test that skips on it fails.
-            Features = flavour == Flavour.Baseline ? [] : series.Features,
+            Features = series?.Features ?? [],
         };
         info.Write(Path.Combine(outDir, KernelInfo.FileName));
         Progress.Step($"built {release} ({flavour.Name()}) in {(DateTime.UtcNow - started).TotalSeconds:F0} s: {info.Image}");
         return info;
     }
 
-    /// <summary>The options a flavour asks for: its fragments plus the LOCALVERSION naming it.</summary>
-    public static List<ConfigOption> RequestedOptions(Flavour flavour)
+    /// <summary>The options a flavour asks for on a base: its fragments plus the LOCALVERSION naming it.</summary>
+    public static List<ConfigOption> RequestedOptions(KernelBase b, Flavour flavour)
     {
         var requested = new List<ConfigOption>();
-        foreach (var frag in Fragments(flavour))
+        foreach (var frag in Fragments(b, flavour))
         {
             if (!File.Exists(frag)) throw new ToolkitException(
                 ExitCodes.BadConfig, $"config fragment {frag} is missing");
@@ -162,16 +178,17 @@ public static class KernelBuild
     /// and tree were already configured there. Returns the config hash. Used by the flavour builds and by
     /// `review`, which builds its own tree in its own directory.
     /// </summary>
-    public static string Configure(string tree, string outDir, Flavour flavour, string log)
+    public static string Configure(KernelBase b, string tree, string outDir, Flavour flavour, string log)
     {
         var env = BuildEnv();
-        var requested = RequestedOptions(flavour);
+        var requested = RequestedOptions(b, flavour);
         var configHash = Hash(string.Join('\n', requested.Select(o => o.ToString())) + "\n" + tree);
         var configStamp = Path.Combine(outDir, ".toolkit-config-hash");
         var dotConfig = Path.Combine(outDir, ".config");
         if (!File.Exists(dotConfig) || !File.Exists(configStamp) || File.ReadAllText(configStamp).Trim() != configHash)
         {
-            Progress.Step($"configuring {flavour.Name()} kernel (tinyconfig + {string.Join(" + ", Fragments(flavour).Select(Path.GetFileName))}) in {outDir}");
+            Progress.Step($"configuring {flavour.Name()} {b.Name} kernel (tinyconfig + " +
+                $"{string.Join(" + ", Fragments(b, flavour).Select(f => Path.GetRelativePath(Paths.VmDir, f)))}) in {outDir}");
             File.Delete(configStamp);
             Make(tree, outDir, log, env, ["tinyconfig"], "make tinyconfig");
             var merged = KernelConfig.Merge(File.ReadAllLines(dotConfig), requested);
@@ -180,7 +197,7 @@ public static class KernelBuild
             var dropped = KernelConfig.FindDropped(requested, KernelConfig.ReadConfig(File.ReadAllLines(dotConfig)));
             if (dropped.Count > 0)
                 throw new ToolkitException(ExitCodes.BadConfig,
-                    $"olddefconfig dropped {dropped.Count} requested option(s) for the {flavour.Name()} kernel:\n  " + string.Join("\n  ", dropped));
+                    $"olddefconfig dropped {dropped.Count} requested option(s) for the {flavour.Name()} {b.Name} kernel:\n  " + string.Join("\n  ", dropped));
             File.WriteAllText(configStamp, configHash + "\n");
         }
         return configHash;

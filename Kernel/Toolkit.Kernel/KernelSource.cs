@@ -5,14 +5,12 @@ using Toolkit.Infra;
 namespace Toolkit.Kernel;
 
 /// <summary>
-/// Debian's linux-source-6.12 unpacked once into the cache as a git repository (tag <c>base</c>),
-/// plus a second work tree on which kernel-patches/series is applied with <c>git am</c>.
-/// Both flavour trees come from the same unpacked source, so baseline and patched differ
-/// only by the series.
+/// A base's Debian linux-source package (<see cref="KernelBase"/>) unpacked once into the cache as a git
+/// repository (tag <c>base</c>), plus a second work tree on which the base's series is applied with <c>git am</c>.
+/// Both flavour trees come from the same unpacked source, so baseline and patched differ only by the series.
 /// </summary>
 public sealed class KernelSource
 {
-    public const string ExpectedSeries = "6.12";
     internal const string GitName = "toolkit";
     internal const string GitEmail = "toolkit@localhost";
 
@@ -21,43 +19,51 @@ public sealed class KernelSource
     public required string Tarball { get; init; }
     public required string BaseTree { get; init; }
     public required string PatchedTree { get; init; }
-    /// <summary>The kernel series this package carries (6.12 for every flavour; 6.1 for review's informational apply
+    /// <summary>The base this package is (a registered one, or 6.1 for review's informational apply
     /// check).</summary>
-    public string Series { get; init; } = ExpectedSeries;
-
-    /// <summary>Finds the installed source package; TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override it (for
-    /// tests).</summary>
-    public static KernelSource Locate() => Locate(ExpectedSeries);
+    public required KernelBase Base { get; init; }
 
     /// <summary>
-    /// Finds Debian's linux-source-<paramref name="series"/>. Only the 6.12 default honours the test
-    /// overrides; other series (6.1) are only read by `review` to tell whether a patch would backport.
+    /// Finds (installed) or fetches (backports) the base's source package and checks its version (exit 230 when
+    /// it is missing or cannot be fetched, 231 when it is another version). For a registered base,
+    /// TOOLKIT_LINUX_SOURCE_PACKAGE / _TARBALL override the package name and the tarball (tests), and
+    /// TOOLKIT_LINUX_SOURCE_DEB / TOOLKIT_DEBIAN_MIRROR the download (<see cref="BackportsPackage"/>).
     /// </summary>
-    public static KernelSource Locate(string series)
+    public static KernelSource Locate(KernelBase b)
     {
-        var isDefault = series == ExpectedSeries;
-        var pkg = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") : null)
-            ?? $"linux-source-{series}";
-        var q = Proc.Run("dpkg-query", ["-W", "-f=${Version}|${Status}", pkg]);
-        if (q.ExitCode != 0 || !q.Output.Contains("install ok installed"))
-            throw new ToolkitException(ExitCodes.MissingDependency,
-                $"Debian package {pkg} is not installed: run scripts/install-deps (or apt-get install {pkg})");
-        var version = q.Output.Split('|')[0].Trim();
-        var tarball = (isDefault ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") : null)
-            ?? $"/usr/src/{pkg}.tar.xz";
+        var overrides = b.IsRegistered;
+        var pkg = (overrides ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE") : null)
+            ?? b.Package;
+        var tarballOverride = overrides ? Environment.GetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_TARBALL") : null;
+        string version, tarball;
+        if (b.Origin == SourceOrigin.Backports)
+            (version, tarball) = BackportsPackage.Ensure(b, pkg);
+        else
+        {
+            var q = Proc.Run("dpkg-query", ["-W", "-f=${Version}|${Status}", pkg]);
+            if (q.ExitCode != 0 || !q.Output.Contains("install ok installed"))
+                throw new ToolkitException(ExitCodes.MissingDependency,
+                    $"Debian package {pkg} (base {b.Name}) is not installed: run scripts/install-deps " +
+                    $"(or apt-get install {pkg})");
+            version = q.Output.Split('|')[0].Trim();
+            tarball = $"/usr/src/{pkg}.tar.xz";
+        }
+        if (!version.StartsWith(b.VersionPrefix, StringComparison.Ordinal))
+            throw new ToolkitException(ExitCodes.WrongSourceVersion,
+                $"{pkg} is version {version}, expected {b.VersionPrefix}x for base {b.Name}");
+        tarball = tarballOverride ?? tarball;
         if (!File.Exists(tarball))
             throw new ToolkitException(
                 ExitCodes.MissingDependency, $"{pkg} {version} is installed but {tarball} is missing: reinstall the " +
                     $"package");
-        var root = Path.Combine(Paths.CacheRoot, "src");
         return new KernelSource
         {
             PackageName = pkg,
             PackageVersion = version,
             Tarball = tarball,
-            BaseTree = Path.Combine(root, $"linux-source-{series}"),
-            PatchedTree = Path.Combine(root, $"linux-patched-{series}"),
-            Series = series,
+            BaseTree = b.BaseTree,
+            PatchedTree = b.PatchedTree,
+            Base = b,
         };
     }
 
@@ -69,7 +75,7 @@ public sealed class KernelSource
         EnsureUnpacked();
     }
 
-    string PatchedLockPath => Path.Combine(Path.GetDirectoryName(PatchedTree)!, ".patched.lock");
+    string PatchedLockPath => Path.Combine(Path.GetDirectoryName(PatchedTree)!, $".patched{Base.LockSuffix}.lock");
 
     /// <summary>
     /// Brings the patched tree to the series and returns a shared lock that keeps it there: builds and
@@ -115,11 +121,11 @@ public sealed class KernelSource
             ?? throw new ToolkitException(
                 ExitCodes.WrongSourceVersion, $"{Tarball} does not hold a single top-level directory");
         var makefileVersion = ReadMakefileVersion(unpacked);
-        if (!makefileVersion.StartsWith(Series + ".", StringComparison.Ordinal))
+        if (!makefileVersion.StartsWith(Base.Name + ".", StringComparison.Ordinal))
         {
             Directory.Delete(tmp, true);
             throw new ToolkitException(ExitCodes.WrongSourceVersion,
-                $"{Tarball} holds Linux {makefileVersion}, expected {Series}.x (package {PackageName} {PackageVersion})");
+                $"{Tarball} holds Linux {makefileVersion}, expected {Base.Name}.x for base {Base.Name} (package {PackageName} {PackageVersion})");
         }
         Progress.Step("recording the pristine source as git tag 'base'");
         // Debian's tarball ignores everything at the top level (.gitignore ends in "/*"): add by force.
@@ -168,7 +174,8 @@ public sealed class KernelSource
             Git(PatchedTree, log, "clean", "-q", "-f", "-d");
         }
         File.Delete(stamp);
-        Progress.Step($"applying {series.Patches.Count} patch(es) from kernel-patches/series ({series.Hash[..12]})");
+        Progress.Step($"applying {series.Patches.Count} patch(es) from {series.Name} ({series.Hash[..12]}) " +
+            $"to {PackageName} {PackageVersion}");
         for (var i = 0; i < series.Patches.Count; i++)
         {
             var patch = series.Patches[i];
@@ -182,14 +189,25 @@ public sealed class KernelSource
     }
 
     /// <summary>
-    /// Runs <paramref name="use"/> on the patched tree brought to the committed series, holding the tree's
+    /// The base the bindings generator reads its UAPI headers from: the committed bindings are generated from
+    /// 6.12's patched tree (kernel-patches/6.12/) until they are regenerated from another base's series.
+    /// </summary>
+    public static KernelBase BindingsBase => KernelBase.V6_12;
+
+    /// <summary>The bindings generator's tree: <see cref="WithPatchedTree{T}(KernelBase, Func{string, T})"/> on
+    /// <see cref="BindingsBase"/>.</summary>
+    public static T WithPatchedTree<T>(Func<string, T> use) => WithPatchedTree(BindingsBase, use);
+
+    /// <summary>
+    /// Runs <paramref name="use"/> on the base's patched tree brought to its committed series, holding the tree's
     /// shared lock until it returns, so no other toolkit process re-applies a series under the reader.
     /// </summary>
-    public static T WithPatchedTree<T>(Func<string, T> use)
+    public static T WithPatchedTree<T>(KernelBase b, Func<string, T> use)
     {
-        var src = Locate();
+        var series = PatchSeries.LoadFor(b);
+        var src = Locate(b);
         src.EnsureUnpackedLocked();
-        using var patchedLock = src.UsePatchedTree(PatchSeries.Load(Paths.KernelPatchesDir));
+        using var patchedLock = src.UsePatchedTree(series);
         return use(src.PatchedTree);
     }
 
@@ -221,7 +239,10 @@ public sealed class KernelSource
             ExitCodes.MissingDependency, $"git {args[0]} in {dir}", logFile: log);
 }
 
-/// <summary>kernel-patches/series: patch files in order; '#' starts a comment. An empty series is valid.</summary>
+/// <summary>
+/// A series folder (kernel-patches/BASE/ by default): `series` lists patch files in order; '#' starts a comment.
+/// An empty series is valid. The folder declares the base it is for in a `base` file, else by its name.
+/// </summary>
 public sealed class PatchSeries
 {
     public required IReadOnlyList<string> Patches { get; init; }
@@ -235,6 +256,56 @@ public sealed class PatchSeries
 
     /// <summary>A series folder's declaration of the feature(s) its patches bring: one name per line.</summary>
     public const string FeatureFile = "feature";
+
+    /// <summary>A series folder's declaration of the kernel base it applies to: one base name (`#`
+    /// comments).</summary>
+    public const string BaseFile = "base";
+
+    /// <summary>
+    /// The base the folder declares: its `base` file, else its own name when that is a base's name
+    /// (kernel-patches/7.3/), else null (a reviewer's folder that says nothing).
+    /// </summary>
+    public string? DeclaredBase { get; init; }
+
+    /// <summary>How the series is named in messages: its `series` file relative to the repository when inside
+    /// it.</summary>
+    public string Name { get; init; } = "series";
+
+    /// <summary>
+    /// Loads the series for base <paramref name="b"/>: <paramref name="dir"/>, default kernel-patches/BASE/.
+    /// A folder that declares another base stops with exit 239 before anything is applied.
+    /// </summary>
+    public static PatchSeries LoadFor(KernelBase b, string? dir = null)
+    {
+        dir ??= b.SeriesDir;
+        CheckBase(dir, b);
+        return Load(dir);
+    }
+
+    /// <summary>Exit 239 when the folder declares a base other than <paramref name="b"/>; a folder that declares
+    /// none passes.</summary>
+    public static void CheckBase(string dir, KernelBase b)
+    {
+        if (ReadDeclaredBase(dir) is { } declared && declared != b.Name)
+            throw new ToolkitException(ExitCodes.SeriesForOtherBase,
+                $"{dir} is a series for base {declared}, not {b.Name} " +
+                $"(pass --base {declared}, or a series folder for {b.Name})");
+    }
+
+    /// <summary>The base a series folder declares (see <see cref="DeclaredBase"/>).</summary>
+    public static string? ReadDeclaredBase(string dir)
+    {
+        var file = Path.Combine(dir, BaseFile);
+        if (File.Exists(file))
+        {
+            var names = File.ReadLines(file).Select(l => l.Split('#')[0].Trim()).Where(l => l.Length > 0).ToList();
+            if (names.Count != 1)
+                throw new ToolkitException(ExitCodes.Usage, $"{file}: expected one base name, found {names.Count}");
+            return names[0];
+        }
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir)));
+        return KernelBase.All.Any(b => b.Name == name) ? name : null;
+    }
 
     public static PatchSeries Load(string dir)
     {
@@ -258,8 +329,12 @@ public sealed class PatchSeries
             sha.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
             sha.AppendData(File.ReadAllBytes(full));
         }
+        var seriesPath = Path.GetFullPath(seriesFile);
+        var inRepo = seriesPath.StartsWith(Paths.RepoRoot + Path.DirectorySeparatorChar, StringComparison.Ordinal);
         return new PatchSeries
         {
+            Name = inRepo ? Path.GetRelativePath(Paths.RepoRoot, seriesPath) : seriesPath,
+            DeclaredBase = ReadDeclaredBase(dir),
             Patches = patches,
             Hash = Convert.ToHexStringLower(sha.GetHashAndReset()),
             Features = LoadFeatures(dir, patches),

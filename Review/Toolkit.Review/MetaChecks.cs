@@ -50,7 +50,7 @@ public static partial class MetaChecks
     /// </summary>
     public static List<CheckResult> Series(ReviewSeries s)
     {
-        // A folder like kernel-patches/ may hold several series, one per subfolder, each with its own cover
+        // A folder like kernel-patches/6.12/ may hold several series, one per subfolder, each with its own cover
         // letter and numbering (git format-patch output): check each on its own, report the worst per check.
         var groups = s.Patches.GroupBy(p => Path.GetDirectoryName(p.File) ?? "").ToList();
         if (groups.Count <= 1) return SeriesOf(s.Patches, s.Covers);

@@ -165,9 +165,10 @@ public sealed partial record PatchMail
 }
 
 /// <summary>
-/// The series under review: its patches in order and its cover letter(s). Loaded from the project's
-/// kernel-patches/ (the `series` file plus the cover letters next to the listed patches), from a
-/// folder of .patch files (in name order), or from an mbox.
+/// The series under review: its patches in order and its cover letter(s). Loaded from the base's
+/// kernel-patches/BASE/ (the `series` file plus the cover letters next to the listed patches), from a
+/// folder of .patch files (in name order), or from an mbox. A folder that declares another base (its `base`
+/// file or its name) stops with exit 239.
 /// </summary>
 public sealed class ReviewSeries
 {
@@ -175,15 +176,16 @@ public sealed class ReviewSeries
     public required IReadOnlyList<PatchMail> Patches { get; init; }
     public required IReadOnlyList<PatchMail> Covers { get; init; }
 
-    public static ReviewSeries Load(string? path, string splitDir)
+    public static ReviewSeries Load(string? path, KernelBase b, string splitDir)
     {
-        path ??= Infra.Paths.KernelPatchesDir;
+        path ??= b.SeriesDir;
         path = Path.GetFullPath(path);
         if (Directory.Exists(path))
         {
+            PatchSeries.CheckBase(path, b);
             if (File.Exists(Path.Combine(path, "series")))
             {
-                var series = PatchSeries.Load(path);
+                var series = PatchSeries.LoadFor(b, path);
                 var mails = series.Patches.Select(Read).ToList();
                 // Cover letters are not in `series` (git am must not see them): take those beside the listed patches.
                 var covers = series.Patches.Select(Path.GetDirectoryName).Distinct()

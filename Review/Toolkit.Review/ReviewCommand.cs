@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Toolkit.Infra;
+using Toolkit.Kernel;
 
 namespace Toolkit.Review;
 
@@ -11,10 +12,12 @@ public static class ReviewCommand
         var series = new Argument<string?>("series")
         {
             Description =
-                "Series to review: a folder with a `series` file (default: kernel-patches/), a folder of .patch " +
-                    "files, or an mbox",
+                "Series to review: a folder with a `series` file (default: kernel-patches/BASE/), a folder of " +
+                    ".patch files, or an mbox; a folder whose `base` file (or name) declares another base than " +
+                    $"--base stops with exit {ExitCodes.SeriesForOtherBase}",
             Arity = ArgumentArity.ZeroOrOne,
         };
+        var kernelBase = KernelOptions.Base();
         var jobs = new Option<int>("--jobs", "-j")
         {
             Description = "Parallel compile jobs for the per-patch builds",
@@ -37,7 +40,7 @@ public static class ReviewCommand
             DefaultValueFactory = _ => 4,
         };
         var cmd = new Command("review",
-            "NIPA-style checks of a kernel patch series on Debian's 6.12 source: git am per patch (and, for " +
+            "NIPA-style checks of a kernel patch series on the base's Debian source: git am per patch (and, for " +
                 "information, on 6.1), " +
             "a bzImage build after each patch (bisectability), new W=1 / sparse / kernel-doc findings in the touched " +
                 "files, " +
@@ -45,7 +48,7 @@ public static class ReviewCommand
                 "and the JSON " +
             $"report's path. Exit {ExitCodes.Ok} pass, {ExitCodes.ReviewWarn} warnings only, {ExitCodes.Failed} a check failed.")
         {
-            series, jobs, only, junit, headerObjects,
+            series, kernelBase, jobs, only, junit, headerObjects,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
@@ -59,6 +62,7 @@ public static class ReviewCommand
             var report = ReviewRunner.Run(new ReviewOptions
             {
                 Series = r.GetValue(series),
+                Base = KernelBase.Parse(r.GetValue(kernelBase)!),
                 Jobs = Math.Max(1, r.GetValue(jobs)),
                 Only = checks.Count > 0 ? checks : null,
                 HeaderObjects = Math.Max(0, r.GetValue(headerObjects)),

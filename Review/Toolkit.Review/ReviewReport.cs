@@ -27,6 +27,9 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
 {
     public const string SeriesTarget = "series";
 
+    /// <summary>The kernel base the series was reviewed against (6.12, 7.3).</summary>
+    public string Base { get; init; } = "";
+
     /// <summary>The worst gating verdict: Fail, else Warn, else Pass (Info and Skip do not gate).</summary>
     public Verdict Overall => Results.Any(r => r.Verdict == Verdict.Fail) ? Verdict.Fail
         : Results.Any(r => r.Verdict == Verdict.Warn) ? Verdict.Warn : Verdict.Pass;
@@ -46,6 +49,7 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
     {
         series = Series,
         tree = Tree,
+        kernel_base = Base,
         package = Package,
         overall = Overall,
         exit_code = ExitCode,
@@ -99,7 +103,12 @@ public sealed record ReviewReport(string Series, string Tree, string Package, IR
                 r.Seconds,
                 r.Verdict is Verdict.Fail or Verdict.Skip ? Text(r) : null,
                 r.Verdict is Verdict.Warn or Verdict.Info or Verdict.Pass ? Text(r) : null)).ToList())).ToList();
-        return JUnit.Write(suites, new Dictionary<string, string> { ["series"] = Series, ["package"] = Package });
+        return JUnit.Write(suites, new Dictionary<string, string>
+        {
+            ["series"] = Series,
+            ["base"] = Base,
+            ["package"] = Package,
+        });
     }
 
     static string Text(CheckResult r) => $"{r.Verdict.ToString().ToLowerInvariant()}: {r.Summary}" +

@@ -7,8 +7,10 @@ namespace Toolkit.Review;
 
 public sealed class ReviewOptions
 {
-    /// <summary>Series folder, mbox or folder of .patch files; null for the project's kernel-patches/.</summary>
+    /// <summary>Series folder, mbox or folder of .patch files; null for the base's kernel-patches/BASE/.</summary>
     public string? Series { get; init; }
+    /// <summary>The kernel base the series is reviewed against.</summary>
+    public KernelBase Base { get; init; } = KernelBase.Default;
     public int Jobs { get; init; } = Environment.ProcessorCount;
     /// <summary>Checks to run (names from <see cref="ReviewRunner.AllChecks"/>); null for all.</summary>
     public IReadOnlySet<string>? Only { get; init; }
@@ -20,7 +22,7 @@ public sealed class ReviewOptions
 }
 
 /// <summary>
-/// `toolkit review`: NIPA-style per-patch checks of a kernel patch series against Debian's 6.12 source.
+/// `toolkit review`: NIPA-style per-patch checks of a kernel patch series against a base's Debian source.
 /// Patches are applied one by one with git am to review's own work tree of the unpacked source
 /// (cache/review/src/...), and built after each in review's own build directory, configured like the
 /// baseline flavour. Before and after each patch the objects it touches are compiled with W=1 and run
@@ -34,15 +36,21 @@ public static partial class ReviewRunner
             "sparse", "kdoc", "uapi"];
     static readonly string[] TreeChecks = ["apply", "build", "build_w1", "sparse", "kdoc", "uapi"];
     static readonly string[] BuildChecks = ["build", "build_w1", "sparse", "uapi"];
+    /// <summary>The older stable the informational apply_6.1 check tries (for every base).</summary>
     const string OldSeries = "6.1";
 
     /// <summary>Review's private cache: never the flavours' trees, which other toolkit processes build from.</summary>
     public static string Root => Path.Combine(Paths.CacheRoot, "review");
-    // The tree and build dir sit at the same relative place as src/linux-source-6.12 and build/baseline-6.12,
+    // The tree and build dir sit at the same relative place as src/linux-source-BASE and build/baseline-BASE,
     // and are configured identically (down to LOCALVERSION): with CCACHE_BASEDIR at the cache root, ccache then
     // serves review's first build from the objects the baseline build already compiled.
-    public static string Tree => Path.Combine(Root, "src", $"linux-source-{KernelSource.ExpectedSeries}");
-    public static string OutDir => Path.Combine(Root, "build", $"baseline-{KernelSource.ExpectedSeries}");
+    public static string TreeOf(KernelBase b) => Path.Combine(Root, "src", $"linux-source-{b.Name}");
+    public static string OutDirOf(KernelBase b) => Path.Combine(Root, "build", $"baseline-{b.Name}");
+    /// <summary>The base of the review running in this process (one per process: `review` runs one series, and
+    /// review's tree lock serialises reviews across processes).</summary>
+    static KernelBase reviewing = KernelBase.Default;
+    static string Tree => TreeOf(reviewing);
+    static string OutDir => OutDirOf(reviewing);
     const string CC = "CC=ccache gcc"; // always the same, or kbuild sees a changed command line and recompiles
 
     [GeneratedRegex(@"patch failed: (\S+):(\d+)")]
@@ -51,18 +59,20 @@ public static partial class ReviewRunner
     public static ReviewReport Run(ReviewOptions o)
     {
         var sw = Stopwatch.StartNew();
-        var series = ReviewSeries.Load(o.Series, Path.Combine(o.RunDir, "patches"));
+        reviewing = o.Base;
+        var series = ReviewSeries.Load(o.Series, o.Base, Path.Combine(o.RunDir, "patches"));
         var results = new List<CheckResult>();
         Progress.Step($"reviewing {series.Patches.Count} patch(es) from {series.Source}");
 
         results.AddRange(MetaCheckResults(o, series));
-        var src = KernelSource.Locate();
+        var src = KernelSource.Locate(o.Base);
         src.EnsureUnpackedLocked();
         if (o.Runs("apply_6.1")) results.AddRange(ApplyOld(series));
         if (o.Runs("checkpatch") || TreeChecks.Any(o.Runs)) ReviewOnTree(o, series, src, results);
 
         return new ReviewReport(series.Source, Tree, $"{src.PackageName} {src.PackageVersion}",
-            series.Patches.Select(p => p.Name).ToList(), Order(results), sw.Elapsed.TotalSeconds);
+            series.Patches.Select(p => p.Name).ToList(), Order(results), sw.Elapsed.TotalSeconds)
+        { Base = o.Base.Name };
     }
 
     /// <summary>The checks of the mails alone: the series' (cover letter, numbering), then each patch's.</summary>
@@ -118,7 +128,7 @@ public static partial class ReviewRunner
     static void BuildBase(TreeSession s)
     {
         Directory.CreateDirectory(OutDir);
-        KernelBuild.Configure(Tree, OutDir, Flavour.Baseline, s.Log);
+        KernelBuild.Configure(s.Src.Base, Tree, OutDir, Flavour.Baseline, s.Log);
         var t0 = Stopwatch.StartNew();
         var baseBuild = MakeImage(s.Env, s.Log, s.Options.Jobs, "base");
         if (baseBuild.ExitCode != 0)
@@ -459,7 +469,7 @@ public static partial class ReviewRunner
     static List<CheckResult> ApplyOld(ReviewSeries series)
     {
         KernelSource old;
-        try { old = KernelSource.Locate(OldSeries); }
+        try { old = KernelSource.Locate(KernelBase.InstalledOnly(OldSeries)); }
         catch (ToolkitException e) when (e.ExitCode == ExitCodes.MissingDependency)
         {
             return series.Patches.Select(p => CheckResult.Of("apply_6.1", p.Name,

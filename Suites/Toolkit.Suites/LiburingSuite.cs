@@ -36,6 +36,7 @@ public static partial class LiburingSuite
 
     public static Command Command()
     {
+        var kernelBase = KernelOptions.Base();
         var kernels = new Option<string>("--kernels")
         {
             Description =
@@ -79,12 +80,13 @@ public static partial class LiburingSuite
             $"or a VM code ({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}) when a kernel could not run the tests at " +
                 $"all.")
         {
-            kernels, full, only, testTimeout, noProject, junit,
+            kernelBase, kernels, full, only, testTimeout, noProject, junit,
         };
         cmd.SetAction(r => Guard.Run(() => WithLiburingErrors(() =>
         {
             var options = new Options
             {
+                Base = KernelBase.Parse(r.GetValue(kernelBase)!),
                 Kernels = ParseKernels(r.GetValue(kernels)!),
                 Full = r.GetValue(full),
                 Only = r.GetValue(only)?.Split(',',
@@ -120,6 +122,8 @@ public static partial class LiburingSuite
     public sealed class Options
     {
         public required IReadOnlyList<string> Kernels { get; init; }
+        /// <summary>The base whose flavour builds are booted (the kernels are its flavours).</summary>
+        public KernelBase Base { get; init; } = KernelBase.Default;
         public bool Full { get; init; }
         public IReadOnlyList<string>? Only { get; init; }
         public int TestTimeout { get; init; } = DefaultTestTimeout;
@@ -157,12 +161,12 @@ public static partial class LiburingSuite
     public static Report Run(Options o, TextWriter output)
     {
         var images = o.Kernels.ToDictionary(k => k,
-            k => o.Images?.GetValueOrDefault(k) ?? KernelBuild.ImagePath(KernelBuild.ParseFlavour(k)));
+            k => o.Images?.GetValueOrDefault(k) ?? KernelBuild.ImagePath(o.Base, KernelBuild.ParseFlavour(k)));
         foreach (var (k, image) in images)
             if (!File.Exists(image))
                 throw new ToolkitException(
                     ExitCodes.NoKernelImage, $"no {k} kernel image at {image}: build it first with `scripts/toolkit " +
-                        $"kernel build --flavour {k}`");
+                        $"kernel build --base {o.Base.Name} --flavour {k}`");
         if (o.TestTimeout <= 0) throw new ToolkitException(
             ExitCodes.Usage, $"--test-timeout must be positive, got {o.TestTimeout}");
         if (o.Full && o.Only is { Count: > 0 }) throw new ToolkitException(ExitCodes.Usage,
@@ -412,6 +416,7 @@ public static partial class LiburingSuite
         var gate = RegressionReport.GateResults(comparison);
         File.WriteAllText(Path.Combine(runDir, "gate.junit.xml"), JUnit.Write(gate, new Dictionary<string, string>
         {
+            ["base"] = o.Base.Name,
             ["kernels"] = string.Join(",", o.Kernels),
             ["selection"] = selection,
             ["test-timeout"] = o.TestTimeout.ToString(),

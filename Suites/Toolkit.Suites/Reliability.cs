@@ -155,6 +155,7 @@ public static class Reliability
 
     public static Command Command()
     {
+        var kernelBase = KernelOptions.Base();
         var kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot", "debug");
         var image = KernelOptions.Image();
         var faults = new Option<bool>("--fault-injection")
@@ -205,7 +206,7 @@ public static class Reliability
             $"or a kernel without kmemleak, {ExitCodes.NoKernelImage} no kernel image, {ExitCodes.BuildFailed} the C tests do not build, or the `vm run` code " +
             $"({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}, {ExitCodes.CommandTimeout}, {ExitCodes.KernelPanic}, {ExitCodes.KernelSplat}) for a VM-level failure.")
         {
-            kernel, image, faults, longIdle, only, seeds, probability, timeout, memory, junit,
+            kernelBase, kernel, image, faults, longIdle, only, seeds, probability, timeout, memory, junit,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
@@ -224,7 +225,7 @@ public static class Reliability
                 ExitCodes.Usage, $"--timeout must be positive (or 0 for the default), got {r.GetValue(timeout)}");
             if (r.GetValue(memory) < 512) throw new ToolkitException(
                 ExitCodes.Usage, $"--memory must be at least 512 (MiB), got {r.GetValue(memory)}");
-            var report = Run(KernelOptions.ResolveImage(r.GetValue(kernel)!, r.GetValue(image)), o,
+            var report = Run(KernelOptions.ResolveImage(r.GetValue(kernelBase)!, r.GetValue(kernel)!, r.GetValue(image)), o,
                 r.GetValue(timeout) is var t and > 0 ? t : null, r.GetValue(memory), Console.Out);
             if (r.GetValue(junit) is { } path)
             {
@@ -345,13 +346,16 @@ public static class Reliability
         var info = KernelBuild.InfoOf(kernelImage);
         var header = new List<string>
         {
-            $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} base={info?.BaseVersion ?? "?"} series={info?.SeriesHash ?? "?"} patches={info?.SeriesPatches} image={kernelImage}",
+            $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} " +
+                $"{info?.SourceLine() ?? "base=? source=? series=?"} image={kernelImage}",
             $"vm: {vm.Outcome}; accel={vm.Accel}; boot-to-init={vm.BootToInitSeconds:F2}s; total={vm.TotalSeconds:F1}s",
         };
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(grouped, header));
         var props = new Dictionary<string, string>
         {
             ["kernel"] = info?.KernelRelease ?? kernelImage,
+            ["base"] = info?.BaseName ?? "",
+            ["source"] = info?.BaseVersion ?? "",
             ["series"] = info?.SeriesHash ?? "",
             ["accel"] = vm.Accel
         };

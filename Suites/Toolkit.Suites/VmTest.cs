@@ -16,6 +16,7 @@ public static class VmTest
 {
     public static Command Command()
     {
+        var kernelBase = KernelOptions.Base();
         var kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
         var image = KernelOptions.Image();
         var timeout = VmCommandOptions.Timeout(1800, "the whole suite run");
@@ -44,12 +45,13 @@ public static class VmTest
                 "kernel log is clean, " +
             $"1 on test failures, or the `vm run` code for a VM-level failure.")
         {
-            kernel, image, timeout, testTimeout, suite, junit, expect,
+            kernelBase, kernel, image, timeout, testTimeout, suite, junit, expect,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
             var expected = r.GetValue(expect) is { } csv ? GuestCommand.ParseFeatures(csv, "--expect") : null;
-            var report = Run(KernelOptions.ResolveImage(r.GetValue(kernel)!, r.GetValue(image)), r.GetValue(suite)!,
+            var report = Run(KernelOptions.ResolveImage(r.GetValue(kernelBase)!, r.GetValue(kernel)!, r.GetValue(image)),
+                r.GetValue(suite)!,
                 r.GetValue(timeout), r.GetValue(testTimeout), Console.Out, expected);
             if (r.GetValue(junit) is { } path)
             {
@@ -115,7 +117,8 @@ public static class VmTest
         var grouped = SuiteResult.Group(all);
         var header = new List<string>
         {
-            $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} base={info?.BaseVersion ?? "?"} series={info?.SeriesHash ?? "?"} patches={info?.SeriesPatches}",
+            $"kernel: {info?.KernelRelease ?? kernelImage} flavour={info?.Flavour ?? "?"} " +
+                (info?.SourceLine() ?? "base=? source=? series=?"),
             $"vm: {vm.Outcome}; accel={vm.Accel}; boot-to-init={vm.BootToInitSeconds:F2}s; total={vm.TotalSeconds:F1}s",
             FeaturesLine(expected),
         };
@@ -124,7 +127,8 @@ public static class VmTest
         var props = new Dictionary<string, string>
         {
             ["kernel"] = info?.KernelRelease ?? kernelImage,
-            ["base"] = info?.BaseVersion ?? "",
+            ["base"] = info?.BaseName ?? "",
+            ["source"] = info?.BaseVersion ?? "",
             ["series"] = info?.SeriesHash ?? "",
             ["accel"] = vm.Accel
         };

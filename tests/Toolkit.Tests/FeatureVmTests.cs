@@ -22,7 +22,7 @@ public class FeatureVmTests
     [Test]
     public void BaselineExpectedToBringTheFeaturesFailsNamingBoth()
     {
-        var image = KernelBuild.Build(Flavour.Baseline, Environment.ProcessorCount).Image;
+        var image = KernelBuild.Build(KernelBase.Default, Flavour.Baseline, Environment.ProcessorCount).Image;
         var (code, output) = VmTest("--kernel-image", image, "--expect", "cq-user-word,cqe-target");
         Assert.That(code, Is.EqualTo(ExitCodes.Failed), output);
         Assert.That(output, Does.Contain("features: expected cq-user-word, cqe-target"));
@@ -34,7 +34,7 @@ public class FeatureVmTests
     [Test]
     public void PatchedPassesWithTheFeaturesItsBuildRecords()
     {
-        var info = KernelBuild.Build(Flavour.Patched, Environment.ProcessorCount);
+        var info = KernelBuild.Build(KernelBase.Default, Flavour.Patched, Environment.ProcessorCount);
         Assert.That(info.Features, Is.EqualTo(new[] { Features.CqUserWord, Features.CqeTarget }),
             "kernel build records them");
         var (code, output) = VmTest("--kernel", "patched");

@@ -81,7 +81,7 @@ public class KernelSourceTests
     public void MissingSourcePackageIsNamed()
     {
         Environment.SetEnvironmentVariable("TOOLKIT_LINUX_SOURCE_PACKAGE", "linux-source-0.0");
-        var e = Assert.Throws<ToolkitException>(() => KernelSource.Locate());
+        var e = Assert.Throws<ToolkitException>(() => KernelSource.Locate(KernelBase.V6_12));
         Assert.That(e!.ExitCode, Is.EqualTo(ExitCodes.MissingDependency));
         Assert.That(e.Message, Does.Contain("linux-source-0.0").And.Contain("install-deps"));
     }
@@ -90,7 +90,7 @@ public class KernelSourceTests
     public void WrongKernelVersionIsRejectedBeforeTheCacheIsTouched()
     {
         FakeTarball(patchlevel: "1");
-        var src = KernelSource.Locate();
+        var src = KernelSource.Locate(KernelBase.V6_12);
         var e = Assert.Throws<ToolkitException>(() => src.EnsureUnpacked());
         Assert.That(e!.ExitCode, Is.EqualTo(ExitCodes.WrongSourceVersion));
         Assert.That(e.Message, Does.Contain("6.1.117").And.Contain("expected 6.12.x"));
@@ -101,7 +101,7 @@ public class KernelSourceTests
     public void SeriesAppliesAndIsReappliedOnlyWhenItChanges()
     {
         FakeTarball();
-        var src = KernelSource.Locate();
+        var src = KernelSource.Locate(KernelBase.V6_12);
         src.EnsureUnpacked();
         var first = PatchSeries.Load(Series(("0001-b.patch", Patch("io_uring: b to B", "int b;", "int B;"))));
         using (src.UsePatchedTree(first))
@@ -123,7 +123,7 @@ public class KernelSourceTests
     public void PatchThatDoesNotApplyIsNamedWithItsHunk()
     {
         FakeTarball();
-        var src = KernelSource.Locate();
+        var src = KernelSource.Locate(KernelBase.V6_12);
         src.EnsureUnpacked();
         var series = PatchSeries.Load(Series(
             ("0001-ok.patch", Patch("io_uring: ok", "int b;", "int B;")),

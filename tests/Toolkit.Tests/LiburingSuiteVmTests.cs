@@ -22,7 +22,7 @@ public class LiburingSuiteVmTests
     [OneTimeSetUp]
     public void Setup()
     {
-        image = KernelBuild.Build(Flavour.Baseline, Environment.ProcessorCount).Image;
+        image = KernelBuild.Build(KernelBase.Default, Flavour.Baseline, Environment.ProcessorCount).Image;
         // Under artifacts/: the guest sees the host root read-only, so the scripts must live on the host.
         dir = Path.Combine(TestPaths.Repo, "artifacts", "test-liburing-suite", Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);

@@ -1,3 +1,4 @@
+using Toolkit.Kernel;
 using Toolkit.Review;
 
 namespace Toolkit.Tests;
@@ -11,8 +12,8 @@ public class ReviewParserTests
     [Test]
     public void MultiFolderSeriesParsesWithFoldedFromAndCoverLetter()
     {
-        var s = ReviewSeries.Load(Fixture("multi-folder"), Path.GetTempPath());
-        // multi-folder/ holds three series like kernel-patches/: fixes (1 patch, no cover letter), word (2) and
+        var s = ReviewSeries.Load(Fixture("multi-folder"), KernelBase.V6_12, Path.GetTempPath());
+        // multi-folder/ holds three series like kernel-patches/6.12/: fixes (1 patch, no cover letter), word (2) and
         // later (2), the last two with a cover letter; `series` lists them out of alphabetical order.
         Assert.That(s.Patches.Select(p => Path.GetFileName(Path.GetDirectoryName(p.File))),
             Is.EqualTo(new[] { "fixes", "word", "word", "later", "later" }), "patches come in the order of `series`");
@@ -32,8 +33,8 @@ public class ReviewParserTests
     [Test]
     public void CommittedSeriesParsesWithACoverLetterPerMultiPatchFolder()
     {
-        // kernel-patches/ changes with the work: only its shape is asserted, never its content.
-        var s = ReviewSeries.Load(null, Path.GetTempPath());
+        // kernel-patches/6.12/ changes with the work: only its shape is asserted, never its content.
+        var s = ReviewSeries.Load(null, KernelBase.V6_12, Path.GetTempPath());
         Assert.That(s.Patches, Is.Not.Empty);
         var folders = s.Patches.GroupBy(p => Path.GetDirectoryName(p.File)!).ToList();
         foreach (var f in folders)
@@ -55,7 +56,7 @@ public class ReviewParserTests
     [Test]
     public void ProjectSeriesPassesTheMailChecks()
     {
-        var s = ReviewSeries.Load(null, Path.GetTempPath());
+        var s = ReviewSeries.Load(null, KernelBase.V6_12, Path.GetTempPath());
         foreach (var p in s.Patches)
         {
             Assert.That(MetaChecks.SignedOff(p).Verdict, Is.EqualTo(Verdict.Pass), p.Name);
@@ -67,7 +68,7 @@ public class ReviewParserTests
     [Test]
     public void MissingSignedOffByFails()
     {
-        var s = ReviewSeries.Load(Fixture("missing-signoff"), Path.GetTempPath());
+        var s = ReviewSeries.Load(Fixture("missing-signoff"), KernelBase.V6_12, Path.GetTempPath());
         var r = MetaChecks.SignedOff(s.Patches.Single());
         Assert.That(r.Verdict, Is.EqualTo(Verdict.Fail));
         Assert.That(r.Summary, Does.Contain("no Signed-off-by"));
@@ -97,7 +98,7 @@ public class ReviewParserTests
     [Test]
     public void SeriesWithoutCoverLetterFails()
     {
-        var s = ReviewSeries.Load(Fixture("bisect"), Path.GetTempPath());
+        var s = ReviewSeries.Load(Fixture("bisect"), KernelBase.V6_12, Path.GetTempPath());
         Assert.That(s.Patches, Has.Count.EqualTo(3));
         Assert.That(MetaChecks.Series(s).Single(r => r.Check == "cover_letter").Verdict, Is.EqualTo(Verdict.Pass));
         var noCover = new ReviewSeries { Source = "x", Patches = s.Patches, Covers = [] };
@@ -112,7 +113,7 @@ public class ReviewParserTests
         var mbox = Path.Combine(dir, "series.mbox");
         Directory.CreateDirectory(dir);
         File.WriteAllText(mbox, string.Concat(Directory.GetFiles(Fixture("bisect")).Order().Select(File.ReadAllText)));
-        var s = ReviewSeries.Load(mbox, Path.Combine(dir, "split"));
+        var s = ReviewSeries.Load(mbox, KernelBase.V6_12, Path.Combine(dir, "split"));
         Assert.That(s.Patches.Select(p => p.Number!.Value.Index), Is.EqualTo(new[] { 1, 2, 3 }));
         Assert.That(s.Covers, Has.Count.EqualTo(1));
         Assert.That(File.ReadAllText(s.Patches[1].File), Does.Contain("io_nop_account(req);"));
@@ -264,7 +265,7 @@ public class ReviewParserTests
     [Test]
     public void FailedHunkIsNamed()
     {
-        var p = ReviewSeries.Load(Fixture("does-not-apply"), Path.GetTempPath()).Patches.Single();
+        var p = ReviewSeries.Load(Fixture("does-not-apply"), KernelBase.V6_12, Path.GetTempPath()).Patches.Single();
         Assert.That(ReviewRunner.FailedHunk(p,
             "error: patch failed: io_uring/nop.c:38\nerror: io_uring/nop.c: patch does not apply"),
             Is.EqualTo("io_uring/nop.c hunk @@ -38,6 +38,6 @@"));

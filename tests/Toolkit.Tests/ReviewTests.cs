@@ -1,4 +1,5 @@
 using Toolkit.Infra;
+using Toolkit.Kernel;
 using Toolkit.Review;
 
 namespace Toolkit.Tests;
@@ -18,6 +19,8 @@ public class ReviewTests
     static ReviewReport Run(string? series, params string[] only) => ReviewRunner.Run(new ReviewOptions
     {
         Series = series,
+        // The fixtures are patches to 6.12's io_uring/nop.c, and so is the project's 6.12 series.
+        Base = KernelBase.V6_12,
         Only = only.Length > 0 ? only.ToHashSet() : null,
         RunDir = Paths.NewRunDir("review-test"),
     });

@@ -14,7 +14,7 @@ public class VmBootTests
     string image = "";
 
     [OneTimeSetUp]
-    public void BuildKernel() => image = KernelBuild.Build(Flavour.Baseline, Environment.ProcessorCount).Image;
+    public void BuildKernel() => image = KernelBuild.Build(KernelBase.Default, Flavour.Baseline, Environment.ProcessorCount).Image;
 
     VmResult Run(string[] command, int timeout = 60, int bootTimeout = 60, string? kernel = null,
         bool smap = false) => VmRunner.Run(new VmOptions

@@ -8,6 +8,7 @@ public static class VmRunCommand
 {
     sealed class Options
     {
+        public readonly Option<string> Base = KernelOptions.Base();
         public readonly Option<string> Kernel = KernelOptions.Flavour("--kernel", "Which built kernel to boot");
         public readonly Option<string?> Image = KernelOptions.Image();
         public readonly Option<int> Timeout = VmCommandOptions.Timeout(600, "the guest command");
@@ -55,7 +56,7 @@ public static class VmRunCommand
             $"{ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
             $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")
         {
-            o.Kernel, o.Image, o.Timeout, o.BootTimeout, o.Memory, o.Cpus, o.ICount, o.Smap, o.Env, o.Quiet, o.Command,
+            o.Base, o.Kernel, o.Image, o.Timeout, o.BootTimeout, o.Memory, o.Cpus, o.ICount, o.Smap, o.Env, o.Quiet, o.Command,
         };
         run.SetAction(r => Guard.Run(() => Run(r, o)));
         return run;
@@ -65,7 +66,7 @@ public static class VmRunCommand
     {
         var result = VmRunner.Run(new VmOptions
         {
-            KernelImage = KernelOptions.ResolveImage(r.GetValue(o.Kernel)!, r.GetValue(o.Image)),
+            KernelImage = KernelOptions.ResolveImage(r.GetValue(o.Base)!, r.GetValue(o.Kernel)!, r.GetValue(o.Image)),
             Command = r.GetValue(o.Command)!,
             Timeout = TimeSpan.FromSeconds(r.GetValue(o.Timeout)),
             BootTimeout = r.GetValue(o.BootTimeout) is { } bt ? TimeSpan.FromSeconds(bt) : null,

@@ -222,7 +222,7 @@ public static class VmRunner
         var (code, outcome) = Classify(killedFor, analysis, guestStatus, splats.Count, qemuExit, console.Stderr(), o);
         var kernelInfo = KernelBuild.InfoOf(o.KernelImage);
         var kernel = kernelInfo == null ? o.KernelImage
-            : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, {kernelInfo.BaseVersion}, " +
+            : $"{kernelInfo.KernelRelease} ({kernelInfo.Flavour}, base {kernelInfo.BaseName}, {kernelInfo.BaseVersion}, " +
               $"series {kernelInfo.SeriesHash[..Math.Min(12, kernelInfo.SeriesHash.Length)]})";
         var result = new VmResult(code, outcome, guestStatus, runDir, consoleLog,
             double.IsNaN(bootToInit) ? -1 : bootToInit,
