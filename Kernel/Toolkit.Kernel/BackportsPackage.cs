@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Toolkit.Infra;
 
 namespace Toolkit.Kernel;
@@ -6,7 +5,8 @@ namespace Toolkit.Kernel;
 /// <summary>
 /// Fetches a base's linux-source binary package from trixie-backports without touching the system's apt state:
 /// a private apt configuration in the cache (own sources list, lists, archive cache, an empty dpkg status), passed
-/// with APT_CONFIG, `apt-get update` + `apt-get download`, then `dpkg -x` into the cache. Nothing is installed.
+/// with APT_CONFIG (<see cref="PrivateApt"/>), `apt-get update` + `apt-get download`, then `dpkg -x` into the
+/// cache. Nothing is installed.
 /// Under a file lock; once fetched and verified, later calls only read the stamp (no network).
 /// TOOLKIT_DEBIAN_MIRROR overrides the mirror; TOOLKIT_LINUX_SOURCE_DEB takes a local .deb instead of
 /// downloading (tests).
@@ -15,9 +15,6 @@ public static class BackportsPackage
 {
     /// <summary>What a fetch produced: the package's version and the source tarball inside the unpacked .deb.</summary>
     public sealed record Fetched(string Version, string Tarball);
-
-    const string DebianSources = "/etc/apt/sources.list.d/debian.sources";
-    const string SourcesList = "/etc/apt/sources.list";
 
     public static Fetched Ensure(KernelBase b, string package)
     {
@@ -76,63 +73,20 @@ public static class BackportsPackage
             if (!Proc.OnPath(tool))
                 throw new ToolkitException(ExitCodes.MissingDependency,
                     $"'{tool}' is not installed: base {b.Name} fetches {package} with apt-get download");
-        var mirror = Environment.GetEnvironmentVariable("TOOLKIT_DEBIAN_MIRROR") is { Length: > 0 } m ? m
-            : MirrorUri(File.Exists(DebianSources) ? File.ReadAllLines(DebianSources) : [],
-                File.Exists(SourcesList) ? File.ReadAllLines(SourcesList) : [])
-            ?? throw new ToolkitException(ExitCodes.MissingDependency,
-                $"cannot find the Debian mirror URI in {DebianSources} or {SourcesList} (TOOLKIT_DEBIAN_MIRROR sets it)");
-        var apt = Path.Combine(b.PackageDir, "apt");
         var dl = Path.Combine(b.PackageDir, "dl");
-        foreach (var d in new[] { Path.Combine(apt, "lists", "partial"),
-            Path.Combine(apt, "cache", "archives", "partial"), dl })
-            Directory.CreateDirectory(d);
+        Directory.CreateDirectory(dl);
         foreach (var old in Directory.GetFiles(dl, "*.deb")) File.Delete(old);
-        var sources = Path.Combine(apt, "sources.list");
-        File.WriteAllText(sources, $"deb {mirror} {KernelBase.BackportsSuite} main\n");
-        var conf = Path.Combine(apt, "apt.conf");
-        File.WriteAllText(conf, AptConf(apt, sources));
-        var env = new Dictionary<string, string?> { ["APT_CONFIG"] = conf, ["DEBIAN_FRONTEND"] = "noninteractive" };
-        Progress.Step($"fetching {package} from {mirror} {KernelBase.BackportsSuite} (private apt state in {apt})");
-        var update = Proc.Run("apt-get", ["update", "-q"], logFile: log, env: env);
-        if (update.ExitCode != 0 || update.Output.Contains("\nE: ") || update.Output.StartsWith("E: "))
-            throw new ToolkitException(ExitCodes.MissingDependency,
-                $"apt-get update for {mirror} {KernelBase.BackportsSuite} failed (exit {update.ExitCode}); " +
-                $"log: {log}\n{Proc.Tail(update.Output, 10)}");
-        var download = Proc.Run("apt-get", ["download", "-q", package], workDir: dl, logFile: log, env: env);
+        using var logWriter = File.AppendText(log);
+        var apt = PrivateApt.Prepare(Path.Combine(b.PackageDir, "apt"), PrivateApt.TrixieBackports, logWriter);
+        if (!apt.Updated) apt.Update(logWriter); // the package may have moved on since the lists were fetched
+        Progress.Step($"fetching {package} from {PrivateApt.TrixieBackports.Suite} (private apt state in {apt.Dir})");
+        var download = apt.Run("apt-get", ["download", "-q", package], dl);
+        logWriter.WriteLine(download.StdOut + download.StdErr);
         var debs = Directory.GetFiles(dl, $"{package}_*.deb");
-        if (download.ExitCode != 0 || debs.Length != 1)
+        if (!download.Succeeded || debs.Length != 1)
             throw new ToolkitException(ExitCodes.MissingDependency,
-                $"apt-get download {package} from {mirror} {KernelBase.BackportsSuite} failed " +
-                $"(exit {download.ExitCode}); log: {log}\n{Proc.Tail(download.Output, 10)}");
+                $"apt-get download {package} from {PrivateApt.TrixieBackports.Suite} failed " +
+                $"(exit {download.ExitCode}); log: {log}\n{Proc.Tail(download.StdErr, 10)}");
         return debs[0];
-    }
-
-    /// <summary>apt's configuration for the private state: nothing read from or written to the system's.</summary>
-    public static string AptConf(string apt, string sources) => $"""
-        Dir::Etc::SourceList "{sources}";
-        Dir::Etc::SourceParts "/nonexistent";
-        Dir::State::Lists "{Path.Combine(apt, "lists")}";
-        Dir::State::status "/dev/null";
-        Dir::Cache "{Path.Combine(apt, "cache")}";
-        APT::Architecture "amd64";
-        Acquire::Languages "none";
-
-        """;
-
-    /// <summary>
-    /// The mirror this machine uses for Debian (as scripts/install-deps finds it): the first `URIs:` of
-    /// debian.sources, else the first bookworm `deb` line of sources.list. Null when neither has one.
-    /// </summary>
-    public static string? MirrorUri(IEnumerable<string> debianSources, IEnumerable<string> sourcesList)
-    {
-        foreach (var line in debianSources)
-            if (line.StartsWith("URIs:", StringComparison.Ordinal)
-                && line[5..].Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var uri, ..])
-                return uri;
-        foreach (var line in sourcesList)
-            if (Regex.Replace(line, @"\[[^\]]*\]", " ").Split(' ', StringSplitOptions.RemoveEmptyEntries)
-                is ["deb", var uri, "bookworm", ..])
-                return uri;
-        return null;
     }
 }

@@ -219,16 +219,6 @@ public class KernelBaseTests
     }
 
     [Test]
-    public void MirrorIsReadFromThisMachinesSources()
-    {
-        Assert.That(BackportsPackage.MirrorUri(["Types: deb", "URIs: http://mirror.example/debian", "Suites: bookworm"],
-            []), Is.EqualTo("http://mirror.example/debian"));
-        Assert.That(BackportsPackage.MirrorUri([],
-            ["# x", "deb [signed-by=/k.gpg] http://m.example/debian bookworm main"]), Is.EqualTo("http://m.example/debian"));
-        Assert.That(BackportsPackage.MirrorUri([], ["deb-src http://m.example/debian bookworm main"]), Is.Null);
-    }
-
-    [Test]
     public void DescriptionsNameTheirBaseAndOlderOnesAreSixTwelve()
     {
         var info = new KernelInfo("baseline", "linux-source-7.3", "7.3.4-1~bpo13+1", "7.3.4-baseline", "none", 0, "c",

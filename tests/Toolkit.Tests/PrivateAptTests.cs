@@ -1,3 +1,4 @@
+using Toolkit.Infra;
 using Toolkit.Liburing;
 
 namespace Toolkit.Tests;
@@ -58,7 +59,7 @@ public sealed class PrivateAptTests
     [Test]
     public void NoMirrorIsTheUnavailableSourceCode()
     {
-        var e = Assert.Throws<ToolkitException>(() => PrivateApt.Prepare(Path.Combine(_dir, "apt"), TextWriter.Null,
+        var e = Assert.Throws<ToolkitException>(() => PrivateApt.Prepare(Path.Combine(_dir, "apt"), PrivateApt.SidSources, TextWriter.Null,
             Path.Combine(_dir, "none"), Path.Combine(_dir, "none")))!;
         Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.MissingDependency));
     }
@@ -76,7 +77,7 @@ public sealed class PrivateAptTests
         File.WriteAllText(Path.Combine(dir, "sources.list"),
             $"deb-src {keyring}http://mirror.example/debian sid main\n");
 
-        var apt = PrivateApt.Prepare(dir, TextWriter.Null, sources, Path.Combine(_dir, "none"));
+        var apt = PrivateApt.Prepare(dir, PrivateApt.SidSources, TextWriter.Null, sources, Path.Combine(_dir, "none"));
 
         Assert.That(apt.Updated, Is.False);
         var list = File.ReadAllLines(Path.Combine(dir, "sources.list"));
@@ -90,6 +91,28 @@ public sealed class PrivateAptTests
         Assert.That(conf, Does.Contain("Dir::State::status \"/dev/null\";"), "the system's dpkg status unused");
         Assert.That(conf, Does.Contain($"Dir::Cache \"{dir}/cache\";"));
         Assert.That(Directory.Exists(Path.Combine(dir, "cache", "archives", "partial")));
+    }
+
+    [Test]
+    public void BackportsConfigurationHasOneBinaryLineAndLooksForItsPackagesIndex()
+    {
+        var sources = Write("debian.sources", "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm\n");
+        var dir = Path.Combine(_dir, "apt-bpo");
+        Directory.CreateDirectory(Path.Combine(dir, "lists"));
+        File.WriteAllText(Path.Combine(dir, "lists",
+            "mirror.example_debian_dists_trixie-backports_main_binary-amd64_Packages.lz4"), "");
+        var keyring = File.Exists("/usr/share/keyrings/debian-archive-keyring.gpg")
+            ? "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] " : "";
+        File.WriteAllText(Path.Combine(dir, "sources.list"),
+            $"deb {keyring}http://mirror.example/debian trixie-backports main\n");
+
+        var apt = PrivateApt.Prepare(dir, PrivateApt.TrixieBackports, TextWriter.Null, sources,
+            Path.Combine(_dir, "none"));
+
+        Assert.That(apt.Updated, Is.False, "its Packages index is there: no update");
+        Assert.That(File.ReadAllLines(Path.Combine(dir, "sources.list")),
+            Is.EqualTo(new[] { $"deb {keyring}http://mirror.example/debian trixie-backports main" }));
+        Assert.That(File.ReadAllText(apt.ConfigFile), Does.Contain("Dir::State::status \"/dev/null\";"));
     }
 
     [Test]

@@ -82,7 +82,7 @@ public static class LiburingBuild
         Proc.Require("make", "build liburing");
         Proc.Require("git", "apply the liburing patch series");
         var dsc = FetchSource(cacheRoot, options.DebianVersion,
-            options.AptDir ?? Path.Combine(Paths.CacheRoot, "apt-" + PrivateApt.Suite), log);
+            options.AptDir ?? Path.Combine(Paths.CacheRoot, "apt-" + PrivateApt.SidSources.Suite), log);
         BuildInto(finalDir, dsc, patches, patchesDir, install, options.DebianVersion, log);
         if (!IsComplete(install))
             throw new ToolkitException(
@@ -101,7 +101,7 @@ public static class LiburingBuild
         Directory.CreateDirectory(aptDir);
         using var aptLock = FileLock.Acquire(Path.Combine(aptDir, ".lock"), "the private apt configuration",
             TimeSpan.FromMinutes(10));
-        var apt = PrivateApt.Prepare(aptDir, log);
+        var apt = PrivateApt.Prepare(aptDir, PrivateApt.SidSources, log);
         var versions = apt.SourceVersions("liburing");
         if (!versions.Contains(debianVersion) && !apt.Updated)
         {
@@ -110,10 +110,10 @@ public static class LiburingBuild
         }
         if (!versions.Contains(debianVersion))
             throw new ToolkitException(ExitCodes.MissingDependency,
-                $"liburing {debianVersion} is not in Debian {PrivateApt.Suite}'s sources (the private apt " +
+                $"liburing {debianVersion} is not in Debian {PrivateApt.SidSources.Suite}'s sources (the private apt " +
                 $"configuration {apt.ConfigFile} offers: " +
                 $"{(versions.Count == 0 ? "none" : string.Join(", ", versions))})");
-        log.WriteLine($"fetching liburing={debianVersion} with apt-get source ({PrivateApt.Suite}, {apt.ConfigFile})");
+        log.WriteLine($"fetching liburing={debianVersion} with apt-get source ({PrivateApt.SidSources.Suite}, {apt.ConfigFile})");
         var fetch = apt.Run("apt-get", ["source", "--download-only", $"liburing={debianVersion}"], downloads);
         if (!fetch.Succeeded || !File.Exists(dsc))
             throw new ToolkitException(ExitCodes.MissingDependency,

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Toolkit.Infra;
 
 namespace Toolkit.Liburing;
 
@@ -9,7 +10,7 @@ public static class LiburingCommand
     {
         var force = new Option<bool>("--force") { Description = "Rebuild even when the cache holds a complete build." };
         var build = new Command("build", $"Build liburing {LiburingBuild.DefaultUpstreamVersion} from Debian " +
-            $"{PrivateApt.Suite}'s source package {LiburingBuild.DefaultDebianVersion} (fetched through a " +
+            $"{PrivateApt.SidSources.Suite}'s source package {LiburingBuild.DefaultDebianVersion} (fetched through a " +
             "private apt configuration in the cache, never the system's sources; plus " +
             "liburing-tests/liburing-patches/series) " +
             "into ~/.cache/uring-toolkit/liburing/.") { force };
