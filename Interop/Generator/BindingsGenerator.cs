@@ -90,23 +90,32 @@ public static class BindingsGenerator
         return $"{values.GetValueOrDefault("VERSION", "?")}.{values.GetValueOrDefault("PATCHLEVEL", "?")}.{values.GetValueOrDefault("SUBLEVEL", "?")}";
     }
 
-    /// <summary>Scratch include directory whose linux/io_uring.h is the kernel tree's, so every other header comes from
-    /// the system.</summary>
+    /// <summary>Scratch include directory whose linux/io_uring.h and linux/io_uring/*.h (7.x splits zcrx, query,
+    /// BPF filter and mock file definitions out) are the kernel tree's, so every other header comes from the
+    /// system.</summary>
     public static string CreateUapiOverlay(string kernelTree)
     {
         var overlay = Directory.CreateTempSubdirectory("uring-interop-uapi-").FullName;
-        Directory.CreateDirectory(Path.Combine(overlay, "linux"));
-        File.Copy(Path.Combine(kernelTree, "include", "uapi", "linux", "io_uring.h"), Path.Combine(overlay, "linux",
-            "io_uring.h"));
+        var uapi = Path.Combine(kernelTree, "include", "uapi", "linux");
+        Directory.CreateDirectory(Path.Combine(overlay, "linux", "io_uring"));
+        File.Copy(Path.Combine(uapi, "io_uring.h"), Path.Combine(overlay, "linux", "io_uring.h"));
+        if (Directory.Exists(Path.Combine(uapi, "io_uring")))
+            foreach (var h in Directory.GetFiles(Path.Combine(uapi, "io_uring"), "*.h"))
+                File.Copy(h, Path.Combine(overlay, "linux", "io_uring", Path.GetFileName(h)));
         return overlay;
     }
+
+    /// <summary>Whether a header of the overlay is the io_uring UAPI (linux/io_uring.h or linux/io_uring/*.h).</summary>
+    static bool IsUapiHeader(string overlay, string f) => f == Path.Combine(overlay, "linux", "io_uring.h")
+        || (Path.GetDirectoryName(f) == Path.Combine(overlay, "linux", "io_uring") && f.EndsWith(".h",
+            StringComparison.Ordinal));
 
     public static UnitSpec UapiUnit(string overlay) => new()
     {
         Name = "uapi",
         Prelude = "#include <linux/io_uring.h>\n",
         IncludeDirs = [overlay],
-        IsPrimaryFile = f => f == Path.Combine(overlay, "linux", "io_uring.h"),
+        IsPrimaryFile = f => IsUapiHeader(overlay, f),
         DisplayPath = f => DisplayPath(f, (overlay, "")),
         LibraryFor = _ => throw new ToolkitException(ExitCodes.GeneratorError, "the UAPI header declares no functions"),
     };

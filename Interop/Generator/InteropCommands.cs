@@ -22,7 +22,7 @@ public static class InteropCommands
         var kernelTree = new Option<string?>("--kernel-tree")
         {
             Description = "Kernel source tree whose include/uapi/linux/io_uring.h is bound (default: Debian's " +
-                "linux-source-6.12 with kernel-patches/6.12/series applied, in the cache).",
+                "linux-source-7.3 with kernel-patches/7.3/series applied, in the cache).",
         };
         var liburingPrefix = new Option<string?>("--liburing-prefix")
         {

@@ -11,16 +11,19 @@ public sealed class GeneratorTests
     static GenerationInputs DefaultInputs() => BindingsGenerator.ResolveInputs(TestEnvironment.KernelTree, null,
         TextWriter.Null);
 
-    /// <summary>A minimal "kernel tree": the Makefile (for the version) and the UAPI header, optionally
-    /// edited.</summary>
+    /// <summary>A minimal "kernel tree": the Makefile (for the version), the UAPI header, optionally edited, and
+    /// the headers it includes from linux/io_uring/ (7.x).</summary>
     static string PatchedTree(Func<string, string> edit)
     {
         var tree = Directory.CreateTempSubdirectory("uring-kernel-tree-").FullName;
         File.Copy(Path.Combine(TestEnvironment.KernelTree, "Makefile"), Path.Combine(tree, "Makefile"));
+        var uapi = Path.Combine(TestEnvironment.KernelTree, "include", "uapi", "linux");
         var header = Path.Combine(tree, "include", "uapi", "linux", "io_uring.h");
-        Directory.CreateDirectory(Path.GetDirectoryName(header)!);
-        File.WriteAllText(header, edit(File.ReadAllText(Path.Combine(TestEnvironment.KernelTree, "include", "uapi",
-            "linux", "io_uring.h"))));
+        Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(header)!, "io_uring"));
+        File.WriteAllText(header, edit(File.ReadAllText(Path.Combine(uapi, "io_uring.h"))));
+        if (Directory.Exists(Path.Combine(uapi, "io_uring")))
+            foreach (var h in Directory.GetFiles(Path.Combine(uapi, "io_uring"), "*.h"))
+                File.Copy(h, Path.Combine(Path.GetDirectoryName(header)!, "io_uring", Path.GetFileName(h)));
         return tree;
     }
 
@@ -79,7 +82,8 @@ public sealed class GeneratorTests
             Assert.That(text, Does.Not.Contain("/tmp/"), $"{name} names a temp path");
             Assert.That(text, Does.Contain("do not edit"), $"{name} has the generated header");
             Assert.That(text,
-                Does.Contain("Linux 6.12.117").And.Contain($"liburing {LiburingBuild.DefaultDebianVersion}"),
+                Does.Contain($"Linux {Toolkit.Kernel.KernelSource.ReadMakefileVersion(TestEnvironment.KernelTree)} ")
+                    .And.Contain($"liburing {LiburingBuild.DefaultDebianVersion}"),
                 $"{name} names its inputs");
         }
     }

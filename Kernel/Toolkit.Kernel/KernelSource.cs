@@ -189,10 +189,11 @@ public sealed class KernelSource
     }
 
     /// <summary>
-    /// The base the bindings generator reads its UAPI headers from: the committed bindings are generated from
-    /// 6.12's patched tree (kernel-patches/6.12/) until they are regenerated from another base's series.
+    /// The base the bindings generator reads its UAPI headers from: the newest base's patched tree
+    /// (kernel-patches/7.3/), a superset of 6.12's UAPI; code using the bindings on a 6.12 kernel finds out
+    /// what it lacks by feature detection (setup flags refused, feature bits absent), never by version.
     /// </summary>
-    public static KernelBase BindingsBase => KernelBase.V6_12;
+    public static KernelBase BindingsBase => KernelBase.V7_3;
 
     /// <summary>The bindings generator's tree: <see cref="WithPatchedTree{T}(KernelBase, Func{string, T})"/> on
     /// <see cref="BindingsBase"/>.</summary>
