@@ -190,7 +190,11 @@ public static class VmRunner
                 var booted = !double.IsNaN(console.BootToInit);
                 if (console.PanicAt is { } pa && now - pa > TimeSpan.FromSeconds(5)) killedFor = "panic";
                 else if (!booted && now - start > bootTimeout) killedFor = "boot-timeout";
-                else if (booted && now - (console.ExecAt ?? start) > o.Timeout) killedFor = "timeout";
+                // The command's time starts when init runs it (or, before init says so, when init started):
+                // never at QEMU's start, or a slow boot would eat a short timeout.
+                else if (booted && now - (console.ExecAt ?? start + TimeSpan.FromSeconds(console.BootToInit))
+                         > o.Timeout)
+                    killedFor = "timeout";
                 else if (o.ProgressTimeout is { } pt && console.ExecAt is { } exec &&
                          now - (console.ProgressAt ?? exec) > pt)
                     killedFor = "stalled";
