@@ -219,7 +219,9 @@ public static partial class LiburingSuite
             tests.AddRange(upstream);
         }
         File.WriteAllLines(Path.Combine(runDir, "tests.txt"), tests.Select(t => t.Spec));
-        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout {(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}, reference scope {ScopeName(o.ReferenceScope)}; run dir {runDir}");
+        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout " +
+            $"{(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}, " +
+            $"reference scope {ScopeName(o.ReferenceScope)}; run dir {runDir}");
 
         var (runs, notRun) = RunKernels(o.Kernels, o.ReferenceScope, tests,
             (k, list) => RunKernel(k, images[k], list, Path.Combine(runDir, k)));

@@ -141,30 +141,40 @@ public static class RegressionReport
             x == null || x.Failed)).ToList();
         var nameW = Math.Max(4, rows.Select(r => r.Key.Length).DefaultIfEmpty(0).Max());
         var colW = Math.Max(NotRunCell.Length, c.Kernels.Max(k => k.Length));
-        sb.AppendLine($"{"test".PadRight(nameW)}  {string.Join("  ", c.Kernels.Select(k => k.PadRight(colW)))}  verdict");
+        sb.AppendLine($"{"test".PadRight(nameW)}  {string.Join("  ", c.Kernels.Select(k => k.PadRight(colW)))}  " +
+            "verdict");
         sb.AppendLine(new string('-', nameW + (colW + 2) * c.Kernels.Count + 20));
         foreach (var r in rows)
-            sb.AppendLine($"{r.Key.PadRight(nameW)}  {string.Join("  ", c.Kernels.Select((_, i) => Cell(r, i).PadRight(colW)))}  {VerdictText(r.Verdict)}" +
-                (r.Note != null ? $" ({r.Note})" : ""));
+            sb.AppendLine($"{r.Key.PadRight(nameW)}  " +
+                $"{string.Join("  ", c.Kernels.Select((_, i) => Cell(r, i).PadRight(colW)))}  " +
+                VerdictText(r.Verdict) + (r.Note != null ? $" ({r.Note})" : ""));
         if (rows.Count == 0) sb.AppendLine(c.ReferenceNotRun > 0
             ? "(every test passed or skipped on every kernel that ran it)"
             : "(every test passed or skipped on every kernel)");
         sb.AppendLine();
         for (var i = 0; i < c.Kernels.Count; i++) sb.AppendLine(Totals(c, i));
+        sb.AppendLine(Verdicts(c));
+        return sb.ToString().TrimEnd();
+    }
+
+    /// <summary>The table's last line: what counts, what does not, and how partial the reference was.</summary>
+    static string Verdicts(Comparison c)
+    {
         var counting = c.Counting.ToList();
         var what = c.Kernels.Count > 1 ? "regression(s)" : "failure(s)";
-        sb.AppendLine($"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ",
+        return $"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ",
             counting.Select(r => r.Key)) : "") +
-            $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; {c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too" +
-            (c.ReferenceNotRun > 0 ? $"; {c.ReferenceNotRun} not run on {c.Kernels[0]} (passed elsewhere)" : ""));
-        return sb.ToString().TrimEnd();
+            $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; " +
+            $"{c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too" +
+            (c.ReferenceNotRun > 0 ? $"; {c.ReferenceNotRun} not run on {c.Kernels[0]} (passed elsewhere)" : "");
     }
 
     /// <summary>One kernel's totals line; the reference's says how many tests it left out.</summary>
     static string Totals(Comparison c, int i)
     {
         var rs = c.Rows.Select(r => r.Results[i]).ToList();
-        var line = $"{c.Kernels[i]}: {rs.Count(r => r != null)} run, {rs.Count(r => r?.Outcome == Outcome.Pass)} passed, " +
+        var line = $"{c.Kernels[i]}: {rs.Count(r => r != null)} run, " +
+            $"{rs.Count(r => r?.Outcome == Outcome.Pass)} passed, " +
             $"{rs.Count(r => r?.Outcome == Outcome.Skip)} skipped, {rs.Count(r => r?.Outcome == Outcome.Fail)} failed, " +
             $"{rs.Count(r => r?.Outcome == Outcome.Timeout)} hung, {rs.Count(r => r?.Outcome == Outcome.Crash)} crashed";
         if (i == 0 && c.ReferenceNotRun > 0)

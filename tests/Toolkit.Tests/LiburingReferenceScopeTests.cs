@@ -48,7 +48,8 @@ public class LiburingReferenceScopeTests
             R("resumed", Outcome.Pass), R("own", Outcome.Skip, suite: "liburing-tests") };
         var debug = new[] { R("debug-only", Outcome.Fail, "kernel lockdep during the test"), R("fine", Outcome.Skip),
             R("resumed", Outcome.Pass), R("own", Outcome.Pass, suite: "liburing-tests") };
-        Assert.That(ReferenceTests(tests, [patched, debug]).Select(t => t.Path), Is.EqualTo(new[] { "/x/debug-only.t" }));
+        Assert.That(ReferenceTests(tests, [patched, debug]).Select(t => t.Path),
+            Is.EqualTo(new[] { "/x/debug-only.t" }));
         // The same name in another suite is another test: a liburing "own" failing does not choose liburing-tests'.
         Assert.That(ReferenceTests([T("own", "liburing-tests")], [[R("own", Outcome.Fail)]]),
             Has.Count.EqualTo(1), "no result for liburing-tests/own");
