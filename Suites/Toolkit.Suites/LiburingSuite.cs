@@ -481,22 +481,7 @@ public static partial class LiburingSuite
         RegressionReport.Comparison comparison,
         IReadOnlyList<TestListFile.Entry> flaky, TextWriter output)
     {
-        var header = new List<string>
-        {
-            $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}; " +
-                ScopeText(o, comparison),
-        };
-        foreach (var r in runs)
-        {
-            if (r.Boots.Count == 0)
-            {
-                header.Add($"{r.Kernel}: not booted (reference scope failures: every test passed or skipped on " +
-                    $"{string.Join(", ", o.Kernels.Skip(1))})");
-                continue;
-            }
-            var vm = r.Boots[0].Vm;
-            header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
-        }
+        var header = Header(o, selection, runs, comparison);
         // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole
         // comparison.
         var perKernel = runs.SelectMany(r => SuiteResult.Group(
@@ -546,6 +531,31 @@ public static partial class LiburingSuite
             return dead.FatalExitCode!.Value;
         }
         return comparison.Failed ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
+    /// <summary>The reports' header: what ran, with which reference scope, and each kernel's build and boots.</summary>
+    static List<string> Header(Options o, string selection, List<KernelRun> runs, RegressionReport.Comparison c)
+    {
+        var header = new List<string>
+        {
+            $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}; " +
+                ScopeText(o, c),
+        };
+        foreach (var r in runs)
+        {
+            if (r.Boots.Count == 0)
+            {
+                // A kernel with no test to run is not booted: the reference with scope failures when nothing
+                // failed elsewhere, or any kernel given an empty list.
+                header.Add($"{r.Kernel}: not booted (" + (o.ReferenceScope == ReferenceScope.Failures
+                    && r.Kernel == o.Kernels[0] ? "reference scope failures: every test passed or skipped on " +
+                        string.Join(", ", o.Kernels.Skip(1)) : "no tests") + ")");
+                continue;
+            }
+            var vm = r.Boots[0].Vm;
+            header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
+        }
+        return header;
     }
 
     /// <summary>The header's scope clause: with failures, how partial the reference column is.</summary>
