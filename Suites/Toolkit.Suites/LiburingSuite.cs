@@ -89,7 +89,7 @@ public static partial class LiburingSuite
         {
             kernelBase, kernels, full, only, testTimeout, noProject, referenceScope, junit,
         };
-        cmd.SetAction(r => Guard.Run(() => WithLiburingErrors(() =>
+        cmd.SetAction(r => Guard.Run(() =>
         {
             var options = new Options
             {
@@ -109,13 +109,17 @@ public static partial class LiburingSuite
                 File.Copy(Path.Combine(report.RunDir, "gate.junit.xml"), path, overwrite: true);
             }
             return report.ExitCode;
-        })));
+        }));
         return cmd;
     }
 
     /// <summary>liburing's build reports its own exceptions; give them the toolkit's message form and their
     /// code.</summary>
-    public static int WithLiburingErrors(Func<int> action)
+    public static int WithLiburingErrors(Func<int> action) => WithLiburingErrors<int>(action);
+
+    /// <summary>Only around liburing's build: a usage error, a missing kernel or test must keep its own
+    /// message.</summary>
+    public static T WithLiburingErrors<T>(Func<T> action)
     {
         try { return action(); }
         catch (ToolkitException e)
@@ -282,7 +286,7 @@ public static partial class LiburingSuite
     /// exist.</summary>
     static (List<GuestHarness.CTest> Tests, string What) SelectUpstream(Options o, string runDir)
     {
-        var testDir = BuildUpstream(runDir);
+        var testDir = WithLiburingErrors(() => BuildUpstream(runDir));
         var known = MakefileTests(File.ReadAllText(Path.Combine(testDir, "Makefile")));
         List<string> names;
         string what;
