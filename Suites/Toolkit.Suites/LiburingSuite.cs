@@ -64,6 +64,13 @@ public static partial class LiburingSuite
             Description =
             "Leave out the project's own liburing-tests/ C tests"
         };
+        var referenceScope = new Option<string>("--reference-scope")
+        {
+            Description =
+                "Which tests the reference (first) kernel runs: all, or failures (only those that failed, hung, " +
+                "crashed, splatted or have no result on another kernel, which run first; same verdicts)",
+            DefaultValueFactory = _ => "all",
+        };
         var junit = new Option<string?>("--junit")
         {
             Description =
@@ -80,9 +87,9 @@ public static partial class LiburingSuite
             $"or a VM code ({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}) when a kernel could not run the tests at " +
                 $"all.")
         {
-            kernelBase, kernels, full, only, testTimeout, noProject, junit,
+            kernelBase, kernels, full, only, testTimeout, noProject, referenceScope, junit,
         };
-        cmd.SetAction(r => Guard.Run(() => WithLiburingErrors(() =>
+        cmd.SetAction(r => Guard.Run(() =>
         {
             var options = new Options
             {
@@ -93,6 +100,7 @@ public static partial class LiburingSuite
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 TestTimeout = r.GetValue(testTimeout),
                 ProjectTests = !r.GetValue(noProject),
+                ReferenceScope = ParseReferenceScope(r.GetValue(referenceScope)!),
             };
             var report = Run(options, Console.Out);
             if (r.GetValue(junit) is { } path)
@@ -101,13 +109,17 @@ public static partial class LiburingSuite
                 File.Copy(Path.Combine(report.RunDir, "gate.junit.xml"), path, overwrite: true);
             }
             return report.ExitCode;
-        })));
+        }));
         return cmd;
     }
 
     /// <summary>liburing's build reports its own exceptions; give them the toolkit's message form and their
     /// code.</summary>
-    public static int WithLiburingErrors(Func<int> action)
+    public static int WithLiburingErrors(Func<int> action) => WithLiburingErrors<int>(action);
+
+    /// <summary>Only around liburing's build: a usage error, a missing kernel or test must keep its own
+    /// message.</summary>
+    public static T WithLiburingErrors<T>(Func<T> action)
     {
         try { return action(); }
         catch (ToolkitException e)
@@ -118,6 +130,28 @@ public static partial class LiburingSuite
             throw new ToolkitException(e.ExitCode, $"{what}: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// Which tests the reference kernel runs. A test that passes or skips on every other kernel is Ok whatever the
+    /// reference does (RegressionReport's rules), so `Failures` runs the reference only where its result can
+    /// change a verdict.
+    /// </summary>
+    public enum ReferenceScope
+    {
+        /// <summary>Every test on every kernel, reference first.</summary>
+        All,
+        /// <summary>The other kernels first, then the reference on what failed, hung, crashed, splatted or has no
+        /// result on one of them; not booted when that is nothing.</summary>
+        Failures,
+    }
+
+    public static ReferenceScope ParseReferenceScope(string value) => value.Trim() switch
+    {
+        "all" => ReferenceScope.All,
+        "failures" => ReferenceScope.Failures,
+        _ => throw new ToolkitException(ExitCodes.Usage,
+            $"--reference-scope must be all or failures, got '{value}'"),
+    };
 
     public sealed class Options
     {
@@ -133,6 +167,7 @@ public static partial class LiburingSuite
         /// <summary>Run exactly these tests instead of building liburing's (tests of the harness itself).</summary>
         public IReadOnlyList<GuestHarness.CTest>? Tests { get; init; }
         public string? FlakyFile { get; init; }
+        public ReferenceScope ReferenceScope { get; init; } = ReferenceScope.All;
     }
 
     public static IReadOnlyList<string> ParseKernels(string value)
@@ -160,6 +195,10 @@ public static partial class LiburingSuite
 
     public static Report Run(Options o, TextWriter output)
     {
+        // Before anything is built or booted: a usage error must not cost a liburing build.
+        if (o.ReferenceScope == ReferenceScope.Failures && o.Kernels.Count < 2)
+            throw new ToolkitException(ExitCodes.Usage, "--reference-scope failures needs a reference and at least " +
+                $"one other kernel (--kernels baseline,patched), got --kernels {string.Join(",", o.Kernels)}");
         var images = o.Kernels.ToDictionary(k => k,
             k => o.Images?.GetValueOrDefault(k) ?? KernelBuild.ImagePath(o.Base, KernelBuild.ParseFlavour(k)));
         foreach (var (k, image) in images)
@@ -184,22 +223,70 @@ public static partial class LiburingSuite
             tests.AddRange(upstream);
         }
         File.WriteAllLines(Path.Combine(runDir, "tests.txt"), tests.Select(t => t.Spec));
-        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout {(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}; run dir {runDir}");
+        Progress.Step($"liburing-suite: {tests.Count} tests ({selection}), per-test timeout " +
+            $"{(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}, " +
+            $"reference scope {ScopeName(o.ReferenceScope)}; run dir {runDir}");
 
-        var runs = new List<KernelRun>();
-        foreach (var k in o.Kernels) runs.Add(RunKernel(k, images[k], tests, Path.Combine(runDir, k)));
+        var (runs, notRun) = RunKernels(o.Kernels, o.ReferenceScope, tests,
+            (k, list) => RunKernel(k, images[k], list, Path.Combine(runDir, k)));
 
         var comparison = RegressionReport.Compare(o.Kernels, runs.ToDictionary(r => r.Kernel, r => r.Results),
-            flaky.Select(f => f.Key).ToHashSet());
+            flaky.Select(f => f.Key).ToHashSet(), notRun);
         var exit = WriteReports(o, runDir, selection, runs, comparison, flaky, output);
         return new Report(exit, runDir, comparison, runs);
+    }
+
+    static string ScopeName(ReferenceScope scope) => scope == ReferenceScope.All ? "all" : "failures";
+
+    static string Key(GuestHarness.CTest t) => $"{t.Suite}/{GuestHarness.TestName(t.Path)}";
+
+    /// <summary>
+    /// Runs every kernel and returns the runs in kernel order (reference first, as the comparison reads them) with
+    /// the keys of the tests the reference left out. With <see cref="ReferenceScope.Failures"/> the other kernels
+    /// run first, so their results decide what the reference runs; an empty choice does not boot it.
+    /// </summary>
+    internal static (List<KernelRun> Runs, IReadOnlySet<string> ReferenceNotRun) RunKernels(
+        IReadOnlyList<string> kernels, ReferenceScope scope, IReadOnlyList<GuestHarness.CTest> tests,
+        Func<string, IReadOnlyList<GuestHarness.CTest>, KernelRun> run)
+    {
+        var runs = new List<KernelRun>();
+        if (scope == ReferenceScope.All)
+        {
+            foreach (var k in kernels) runs.Add(run(k, tests));
+            return (runs, new HashSet<string>());
+        }
+        foreach (var k in kernels.Skip(1)) runs.Add(run(k, tests));
+        var chosen = ReferenceTests(tests, runs.Select(r => r.Results));
+        var notRun = tests.Select(Key).Except(chosen.Select(Key)).ToHashSet();
+        Progress.Step($"{kernels[0]} (reference, scope failures): {chosen.Count} of {tests.Count} test(s) " +
+            $"failed or have no result elsewhere" + (chosen.Count == 0 ? "; not booted" : ""));
+        runs.Insert(0, chosen.Count == 0 ? new KernelRun(kernels[0], [], [], 0, null) : run(kernels[0], chosen));
+        return (runs, notRun);
+    }
+
+    /// <summary>
+    /// The tests whose reference result can change a verdict: those that failed, hung, crashed or splatted (all
+    /// <see cref="TestCaseResult.Failed"/>), or have no result, on at least one other kernel; in run order.
+    /// Flaky-listed tests are chosen like any other, so the report shows their reference result.
+    /// </summary>
+    public static List<GuestHarness.CTest> ReferenceTests(IReadOnlyList<GuestHarness.CTest> tests,
+        IEnumerable<IReadOnlyList<TestCaseResult>> others)
+    {
+        // A later result of the same test wins, as in RegressionReport.Compare.
+        var maps = others.Select(results =>
+        {
+            var map = new Dictionary<string, TestCaseResult>();
+            foreach (var r in results) map[$"{r.Suite}/{r.Name}"] = r;
+            return map;
+        }).ToList();
+        return [.. tests.Where(t => maps.Any(m => !m.TryGetValue(Key(t), out var r) || r.Failed))];
     }
 
     /// <summary>Builds liburing's tests and picks the subset, --only list or full suite; every named test must
     /// exist.</summary>
     static (List<GuestHarness.CTest> Tests, string What) SelectUpstream(Options o, string runDir)
     {
-        var testDir = BuildUpstream(runDir);
+        var testDir = WithLiburingErrors(() => BuildUpstream(runDir));
         var known = MakefileTests(File.ReadAllText(Path.Combine(testDir, "Makefile")));
         List<string> names;
         string what;
@@ -394,17 +481,11 @@ public static partial class LiburingSuite
         return new KernelRun(kernel, all, boots, sw.Elapsed.TotalSeconds, fatal);
     }
 
-    static int WriteReports(Options o, string runDir, string selection, List<KernelRun> runs,
+    internal static int WriteReports(Options o, string runDir, string selection, List<KernelRun> runs,
         RegressionReport.Comparison comparison,
         IReadOnlyList<TestListFile.Entry> flaky, TextWriter output)
     {
-        var header =
-            new List<string> { $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}" };
-        foreach (var r in runs)
-        {
-            var vm = r.Boots[0].Vm;
-            header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
-        }
+        var header = Header(o, selection, runs, comparison);
         // Each kernel's results as its own suites ("patched/liburing"), so one KTAP/JUnit file holds the whole
         // comparison.
         var perKernel = runs.SelectMany(r => SuiteResult.Group(
@@ -412,7 +493,11 @@ public static partial class LiburingSuite
         File.WriteAllText(Path.Combine(runDir, "results.ktap"), Ktap.Write(perKernel, header));
         File.WriteAllText(Path.Combine(runDir, "junit.xml"), JUnit.Write(perKernel, new Dictionary<string,
             string>
-        { ["reference"] = o.Kernels[0] }));
+        {
+            ["reference"] = o.Kernels[0],
+            ["reference-scope"] = ScopeName(o.ReferenceScope),
+            ["reference-not-run"] = comparison.ReferenceNotRun.ToString(),
+        }));
         var gate = RegressionReport.GateResults(comparison);
         File.WriteAllText(Path.Combine(runDir, "gate.junit.xml"), JUnit.Write(gate, new Dictionary<string, string>
         {
@@ -420,6 +505,8 @@ public static partial class LiburingSuite
             ["kernels"] = string.Join(",", o.Kernels),
             ["selection"] = selection,
             ["test-timeout"] = o.TestTimeout.ToString(),
+            ["reference-scope"] = ScopeName(o.ReferenceScope),
+            ["reference-not-run"] = comparison.ReferenceNotRun.ToString(),
         }));
         File.WriteAllText(Path.Combine(runDir, "gate.ktap"), Ktap.Write(gate, header));
 
@@ -448,5 +535,40 @@ public static partial class LiburingSuite
             return dead.FatalExitCode!.Value;
         }
         return comparison.Failed ? ExitCodes.Failed : ExitCodes.Ok;
+    }
+
+    /// <summary>The reports' header: what ran, with which reference scope, and each kernel's build and boots.</summary>
+    static List<string> Header(Options o, string selection, List<KernelRun> runs, RegressionReport.Comparison c)
+    {
+        var header = new List<string>
+        {
+            $"liburing-suite: {selection}; per-test timeout {o.TestTimeout} s; reference kernel {o.Kernels[0]}; " +
+                ScopeText(o, c),
+        };
+        foreach (var r in runs)
+        {
+            if (r.Boots.Count == 0)
+            {
+                // A kernel with no test to run is not booted: the reference with scope failures when nothing
+                // failed elsewhere, or any kernel given an empty list.
+                header.Add($"{r.Kernel}: not booted (" + (o.ReferenceScope == ReferenceScope.Failures
+                    && r.Kernel == o.Kernels[0] ? "reference scope failures: every test passed or skipped on " +
+                        string.Join(", ", o.Kernels.Skip(1)) : "no tests") + ")");
+                continue;
+            }
+            var vm = r.Boots[0].Vm;
+            header.Add($"{r.Kernel}: {vm.Kernel}; accel={vm.Accel}; {r.Boots.Count} boot(s); wall {r.Seconds:F0} s");
+        }
+        return header;
+    }
+
+    /// <summary>The header's scope clause: with failures, how partial the reference column is.</summary>
+    static string ScopeText(Options o, RegressionReport.Comparison c)
+    {
+        if (o.ReferenceScope == ReferenceScope.All) return "reference scope all";
+        var ran = c.Rows.Count - c.ReferenceNotRun;
+        return $"reference scope failures: {o.Kernels[0]} ran {ran} of {c.Rows.Count} test(s) (those that failed, " +
+            $"hung, crashed, splatted or have no result on {string.Join(", ", o.Kernels.Skip(1))}); " +
+            $"{c.ReferenceNotRun} not run there (passed or skipped elsewhere)";
     }
 }

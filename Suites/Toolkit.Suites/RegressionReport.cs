@@ -11,6 +11,9 @@ namespace Toolkit.Suites;
 /// breaks the test is exactly what the gate is for. Tests on the flaky list are compared and
 /// reported like the rest, but never count. With one kernel there is no reference: every
 /// failure of a test not on the flaky list counts.
+/// A reference that ran only some tests (`liburing-suite --reference-scope failures`) leaves out the ones that
+/// passed or skipped on every other kernel: whatever the reference did, such a test is Ok, so it is Ok here too
+/// and shows as "not run" on the reference; "no result" still counts on every other kernel.
 /// </summary>
 public static class RegressionReport
 {
@@ -28,8 +31,10 @@ public static class RegressionReport
         Flaky,
     }
 
+    /// <param name="ReferenceNotRun">The reference kernel left this test out on purpose (it was fine on every
+    /// other kernel), so its empty reference cell is not a missing result.</param>
     public sealed record Row(string Suite, string Name, IReadOnlyList<TestCaseResult?> Results, Verdict Verdict,
-        string? Note)
+        string? Note, bool ReferenceNotRun = false)
     {
         public string Key => $"{Suite}/{Name}";
         public bool Counts => Verdict is Verdict.Regression or Verdict.Failure;
@@ -39,14 +44,19 @@ public static class RegressionReport
     {
         public IEnumerable<Row> Counting => Rows.Where(r => r.Counts);
         public bool Failed => Counting.Any();
+        /// <summary>Tests the reference kernel left out because they passed or skipped everywhere else.</summary>
+        public int ReferenceNotRun => Rows.Count(r => r.ReferenceNotRun);
     }
 
     /// <param name="kernels">Kernel labels in order; the first is the reference.</param>
     /// <param name="results">Each kernel's results (tests in run order).</param>
     /// <param name="flaky">Keys ("suite/name") of the tests on the flaky list.</param>
+    /// <param name="referenceNotRun">Keys of the tests the reference kernel did not run on purpose; only honoured
+    /// for a test that has no reference result and is fine on every other kernel (anything else is judged as a
+    /// missing result, as without the set).</param>
     public static Comparison Compare(IReadOnlyList<string> kernels, IReadOnlyDictionary<string,
         IReadOnlyList<TestCaseResult>> results,
-        IReadOnlySet<string> flaky)
+        IReadOnlySet<string> flaky, IReadOnlySet<string>? referenceNotRun = null)
     {
         if (kernels.Count == 0) throw new ArgumentException("no kernels to compare", nameof(kernels));
         // Every test seen on any kernel, in first-seen order (the reference kernel's run order first).
@@ -67,8 +77,16 @@ public static class RegressionReport
         foreach (var (suite, name) in order)
         {
             var row = byKernel.Select(m => m.TryGetValue((suite, name), out var r) ? r : null).ToList();
+            var key = $"{suite}/{name}";
+            // Ok is what a full run would say: fine on every other kernel is Ok whatever the reference did.
+            if (referenceNotRun?.Contains(key) == true && row[0] == null && kernels.Count > 1
+                && row.Skip(1).All(r => r is { Failed: false }))
+            {
+                rows.Add(new Row(suite, name, row, Verdict.Ok, NotRunNote(kernels, row), ReferenceNotRun: true));
+                continue;
+            }
             var (verdict, note) = Judge(kernels, row);
-            if (verdict is Verdict.Regression or Verdict.Failure && flaky.Contains($"{suite}/{name}"))
+            if (verdict is Verdict.Regression or Verdict.Failure && flaky.Contains(key))
                 (verdict, note) = (Verdict.Flaky, $"on the flaky list; otherwise: {note}");
             rows.Add(new Row(suite, name, row, verdict, note));
         }
@@ -93,6 +111,16 @@ public static class RegressionReport
         return (Verdict.Ok, $"{Describe(reference)} on {kernels[0]}, better elsewhere");
     }
 
+    static string NotRunNote(IReadOnlyList<string> kernels, IReadOnlyList<TestCaseResult?> row) =>
+        $"not run on {kernels[0]} ({(row.Skip(1).Any(r => r?.Outcome == Outcome.Pass) ? "passed" : "skipped")} " +
+        "elsewhere)";
+
+    /// <summary>What one kernel's column shows for a row.</summary>
+    static string Cell(Row row, int kernel) =>
+        kernel == 0 && row.ReferenceNotRun ? NotRunCell : Cell(row.Results[kernel]);
+
+    const string NotRunCell = "not run";
+
     static string Cell(TestCaseResult? r) => r == null ? "-" : r.Outcome switch
     {
         Outcome.Pass => "pass",
@@ -104,34 +132,54 @@ public static class RegressionReport
     };
 
     /// <summary>The per-test table: every test that is not a plain pass/skip everywhere, then the totals per
-    /// kernel.</summary>
+    /// kernel. A test the reference left out is a plain pass/skip elsewhere, so it only shows with allRows; the
+    /// reference's totals line counts them.</summary>
     public static string Table(Comparison c, bool allRows = false)
     {
         var sb = new StringBuilder();
-        var rows = c.Rows.Where(r => allRows || r.Verdict != Verdict.Ok || r.Results.Any(x => x == null
-            || x.Failed)).ToList();
+        var rows = c.Rows.Where(r => allRows || r.Verdict != Verdict.Ok || !r.ReferenceNotRun && r.Results.Any(x =>
+            x == null || x.Failed)).ToList();
         var nameW = Math.Max(4, rows.Select(r => r.Key.Length).DefaultIfEmpty(0).Max());
-        var colW = Math.Max(7, c.Kernels.Max(k => k.Length));
-        sb.AppendLine($"{"test".PadRight(nameW)}  {string.Join("  ", c.Kernels.Select(k => k.PadRight(colW)))}  verdict");
+        var colW = Math.Max(NotRunCell.Length, c.Kernels.Max(k => k.Length));
+        sb.AppendLine($"{"test".PadRight(nameW)}  {string.Join("  ", c.Kernels.Select(k => k.PadRight(colW)))}  " +
+            "verdict");
         sb.AppendLine(new string('-', nameW + (colW + 2) * c.Kernels.Count + 20));
         foreach (var r in rows)
-            sb.AppendLine($"{r.Key.PadRight(nameW)}  {string.Join("  ", r.Results.Select(x => Cell(x).PadRight(colW)))}  {VerdictText(r.Verdict)}" +
-                (r.Note != null ? $" ({r.Note})" : ""));
-        if (rows.Count == 0) sb.AppendLine("(every test passed or skipped on every kernel)");
+            sb.AppendLine($"{r.Key.PadRight(nameW)}  " +
+                $"{string.Join("  ", c.Kernels.Select((_, i) => Cell(r, i).PadRight(colW)))}  " +
+                VerdictText(r.Verdict) + (r.Note != null ? $" ({r.Note})" : ""));
+        if (rows.Count == 0) sb.AppendLine(c.ReferenceNotRun > 0
+            ? "(every test passed or skipped on every kernel that ran it)"
+            : "(every test passed or skipped on every kernel)");
         sb.AppendLine();
-        for (var i = 0; i < c.Kernels.Count; i++)
-        {
-            var rs = c.Rows.Select(r => r.Results[i]).ToList();
-            sb.AppendLine($"{c.Kernels[i]}: {rs.Count(r => r != null)} run, {rs.Count(r => r?.Outcome == Outcome.Pass)} passed, " +
-                $"{rs.Count(r => r?.Outcome == Outcome.Skip)} skipped, {rs.Count(r => r?.Outcome == Outcome.Fail)} failed, " +
-                $"{rs.Count(r => r?.Outcome == Outcome.Timeout)} hung, {rs.Count(r => r?.Outcome == Outcome.Crash)} crashed");
-        }
+        for (var i = 0; i < c.Kernels.Count; i++) sb.AppendLine(Totals(c, i));
+        sb.AppendLine(Verdicts(c));
+        return sb.ToString().TrimEnd();
+    }
+
+    /// <summary>The table's last line: what counts, what does not, and how partial the reference was.</summary>
+    static string Verdicts(Comparison c)
+    {
         var counting = c.Counting.ToList();
         var what = c.Kernels.Count > 1 ? "regression(s)" : "failure(s)";
-        sb.AppendLine($"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ",
+        return $"{counting.Count} {what}" + (counting.Count > 0 ? ": " + string.Join(", ",
             counting.Select(r => r.Key)) : "") +
-            $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; {c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too");
-        return sb.ToString().TrimEnd();
+            $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; " +
+            $"{c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too" +
+            (c.ReferenceNotRun > 0 ? $"; {c.ReferenceNotRun} not run on {c.Kernels[0]} (passed elsewhere)" : "");
+    }
+
+    /// <summary>One kernel's totals line; the reference's says how many tests it left out.</summary>
+    static string Totals(Comparison c, int i)
+    {
+        var rs = c.Rows.Select(r => r.Results[i]).ToList();
+        var line = $"{c.Kernels[i]}: {rs.Count(r => r != null)} run, " +
+            $"{rs.Count(r => r?.Outcome == Outcome.Pass)} passed, " +
+            $"{rs.Count(r => r?.Outcome == Outcome.Skip)} skipped, {rs.Count(r => r?.Outcome == Outcome.Fail)} failed, " +
+            $"{rs.Count(r => r?.Outcome == Outcome.Timeout)} hung, {rs.Count(r => r?.Outcome == Outcome.Crash)} crashed";
+        if (i == 0 && c.ReferenceNotRun > 0)
+            line += $"; {c.ReferenceNotRun} not run (passed or skipped on every other kernel)";
+        return line;
     }
 
     static string VerdictText(Verdict v) => v switch
@@ -153,7 +201,7 @@ public static class RegressionReport
         SuiteResult.Group(c.Rows.Select(r =>
         {
             var secs = r.Results.Sum(x => x?.Seconds ?? 0);
-            var cells = string.Join(", ", c.Kernels.Select((k, i) => $"{k}: {Cell(r.Results[i])}"));
+            var cells = string.Join(", ", c.Kernels.Select((k, i) => $"{k}: {Cell(r, i)}"));
             if (r.Counts)
                 return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Fail,
                     secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]",
@@ -163,7 +211,14 @@ public static class RegressionReport
             if (r.Verdict is Verdict.Flaky or Verdict.FailsOnReference)
                 return new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Skip,
                     secs, $"{VerdictText(r.Verdict)}: {r.Note} [{cells}]");
-            var allSkipped = r.Results.All(x => x?.Outcome == Outcome.Skip);
+            var allSkipped = r.Results.All(x => x?.Outcome == Outcome.Skip)
+                || r.ReferenceNotRun && r.Results.Skip(1).All(x => x?.Outcome == Outcome.Skip);
+            // JUnit shows no message on a passed case, so a passed one carries the note as its output (KTAP and
+            // JUnit both print that); a skipped one as its reason.
+            if (r.ReferenceNotRun)
+                return allSkipped
+                    ? new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Skip, secs, $"{r.Note} [{cells}]")
+                    : new TestCaseResult($"{r.Suite} (gate)", r.Name, Outcome.Pass, secs, null, $"{r.Note} [{cells}]");
             return new TestCaseResult($"{r.Suite} (gate)", r.Name, allSkipped ? Outcome.Skip : Outcome.Pass, secs,
                 allSkipped ? $"skipped on every kernel [{cells}]" : null);
         }));
