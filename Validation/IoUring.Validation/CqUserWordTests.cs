@@ -20,7 +20,7 @@ public sealed unsafe class CqUserWordTests
 
     /// <summary>Skips (after checking the offset is 0) when the kernel lacks the feature; returns the word
     /// otherwise.</summary>
-    static uint* RequireWord(io_uring* ring, in io_uring_params p)
+    internal static uint* RequireWord(io_uring* ring, in io_uring_params p)
     {
         var word = io_uring_cq_user_word(ring);
         if ((p.features & IORING_FEAT_CQ_USER_WORD) == 0)

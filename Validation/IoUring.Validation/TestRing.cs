@@ -12,21 +12,39 @@ public sealed unsafe class TestRing : IDisposable
 
     public TestRing(uint entries = 8, uint flags = 0, uint cqEntries = 0)
     {
-        ring = (io_uring*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
-        io_uring_params p = default;
+        ring = Setup(entries, flags, cqEntries, out Params, out var rc);
+        if (ring == null)
+            Assert.Fail($"io_uring_queue_init_params({entries}, flags 0x{flags:x}) failed: {Errno.Describe(rc)}");
+    }
+
+    TestRing(io_uring* ring, io_uring_params p)
+    {
+        this.ring = ring;
+        Params = p;
+    }
+
+    /// <summary>A ring, or null and the setup error in <paramref name="rc"/>: for setup flags a kernel may not
+    /// know (it refuses those with -EINVAL), where the test skips rather than fails.</summary>
+    public static TestRing? TryCreate(uint entries, uint flags, out int rc)
+    {
+        var r = Setup(entries, flags, 0, out var p, out rc);
+        return r == null ? null : new TestRing(r, p);
+    }
+
+    static io_uring* Setup(uint entries, uint flags, uint cqEntries, out io_uring_params p, out int rc)
+    {
+        var r = (io_uring*)System.Runtime.InteropServices.NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
+        p = default;
         p.flags = flags;
         if (cqEntries != 0)
         {
             p.flags |= IoUringConstants.IORING_SETUP_CQSIZE;
             p.cq_entries = cqEntries;
         }
-        var rc = io_uring_queue_init_params(entries, ring, &p);
-        if (rc < 0)
-        {
-            System.Runtime.InteropServices.NativeMemory.Free(ring);
-            Assert.Fail($"io_uring_queue_init_params({entries}, flags 0x{flags:x}) failed: {Errno.Describe(rc)}");
-        }
-        Params = p;
+        fixed (io_uring_params* pp = &p) rc = io_uring_queue_init_params(entries, r, pp);
+        if (rc >= 0) return r;
+        System.Runtime.InteropServices.NativeMemory.Free(r);
+        return null;
     }
 
     public io_uring* Ring => ring;
