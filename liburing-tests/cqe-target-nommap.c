@@ -36,6 +36,7 @@
 
 #include "helpers.h"
 #include "cqe-target.h"
+#include "cqe-target-proc.h"
 
 #define MEM_SIZE	(64 * 1024)
 #define WATCH_MS	1000
@@ -43,21 +44,6 @@
 
 /* the target's rings, and what they held before close() */
 static unsigned char *mem, copy[MEM_SIZE];
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* the idle target: DEFER_TASKRUN in the application's memory */
 static int setup_target(struct io_uring *ring)
@@ -89,7 +75,7 @@ static int setup_target(struct io_uring *ring)
 static int close_and_watch(const char *name, struct io_uring *target)
 {
 	unsigned char *rings = target->cq.ring_ptr;
-	double closed_at;
+	long long closed_at;
 	size_t off;
 
 	memcpy(copy, mem, MEM_SIZE);
@@ -100,7 +86,7 @@ static int close_and_watch(const char *name, struct io_uring *target)
 			if (mem[off] == copy[off])
 				continue;
 			fprintf(stderr, "%s: the kernel wrote 0x%02x over 0x%02x at offset %zd of the "
-				"closed target's rings, %.1f ms after close()\n",
+				"closed target's rings, %lld ms after close()\n",
 				name, mem[off], copy[off], (ssize_t)(mem + off - rings),
 				now_ms() - closed_at);
 			return T_EXIT_FAIL;

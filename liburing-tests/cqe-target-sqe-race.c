@@ -34,6 +34,7 @@
 
 #include "helpers.h"
 #include "cqe-target.h"
+#include "cqe-target-proc.h"
 
 #ifndef IORING_FEAT_RW_ATTR
 #define IORING_FEAT_RW_ATTR	(1U << 16)
@@ -61,14 +62,6 @@ static void *flip_flag(void *arg)
 	}
 	f->flips = flips;
 	return NULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 struct outcome {
@@ -120,7 +113,7 @@ static int race(const char *name, prep_fn prep, void *arg, int good_res)
 	pthread_t thread;
 	unsigned int i;
 	int32_t fd;
-	double start;
+	long long start;
 	int ret;
 
 	/* one SQE slot: every request is written into the slot being flipped */
@@ -154,7 +147,7 @@ static int race(const char *name, prep_fn prep, void *arg, int good_res)
 	atomic_store(&f.stop, 1);
 	pthread_join(thread, NULL);
 	rings_exit(&src, &target);
-	printf("%s: %u requests in %.0f ms, %lu flips: %u targeted, %u refused, %u wrong\n",
+	printf("%s: %u requests in %lld ms, %lu flips: %u targeted, %u refused, %u wrong\n",
 	       name, i, now_ms() - start, f.flips, o.targeted, o.refused, o.wrong);
 	CHECK(ret >= 0, "a request got lost or submission failed");
 	CHECK(!o.wrong, "%u requests saw the flag twice, differently", o.wrong);
