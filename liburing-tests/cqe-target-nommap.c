@@ -108,17 +108,44 @@ static int source_empty(struct io_uring *src)
 	return T_EXIT_FAIL;
 }
 
+/* the idle target and a plain source ring of @entries SQEs */
+static int setup_pair(struct io_uring *src, unsigned int entries,
+		      struct io_uring *target)
+{
+	int ret = setup_target(target);
+
+	if (ret)
+		return ret;
+	ret = init_ring(src, entries, 0);
+	if (ret) {
+		fprintf(stderr, "source ring: %s\n", strerror(-ret));
+		io_uring_queue_exit(target);
+		return T_EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* close and watch the target, check the source got nothing, close it too */
+static int finish_pair(const char *name, struct io_uring *src,
+		       struct io_uring *target)
+{
+	int ret = close_and_watch(name, target);
+
+	if (!ret)
+		ret = source_empty(src);
+	io_uring_queue_exit(src);
+	return ret;
+}
+
 static int test_queued(void)
 {
 	struct io_uring src, target;
 	unsigned int i;
 	int ret;
 
-	ret = setup_target(&target);
+	ret = setup_pair(&src, 32, &target);
 	if (ret)
 		return ret;
-	ret = init_ring(&src, 32, 0);
-	CHECK(!ret, "source ring: %s", strerror(-ret));
 	for (i = 0; i < NR_QUEUED; i++)
 		io_uring_sqe_set_cqe_target(prep_nop_res(&src, i + 1, 0),
 					    target.ring_fd);
@@ -127,11 +154,7 @@ static int test_queued(void)
 	/* queued for the target's task, which has not entered the kernel */
 	CHECK(*target.cq.ktail == 0, "target CQ tail %u before it entered",
 	      *target.cq.ktail);
-	ret = close_and_watch("queued", &target);
-	if (!ret)
-		ret = source_empty(&src);
-	io_uring_queue_exit(&src);
-	return ret;
+	return finish_pair("queued", &src, &target);
 }
 
 static int test_inflight(void)
@@ -141,22 +164,16 @@ static int test_inflight(void)
 	struct io_uring_sqe *sqe;
 	int ret;
 
-	ret = setup_target(&target);
+	ret = setup_pair(&src, 8, &target);
 	if (ret)
 		return ret;
-	ret = init_ring(&src, 8, 0);
-	CHECK(!ret, "source ring: %s", strerror(-ret));
 	sqe = io_uring_get_sqe(&src);
 	io_uring_prep_timeout(sqe, &ts, 0, 0);
 	sqe->user_data = 7;
 	io_uring_sqe_set_cqe_target(sqe, target.ring_fd);
 	ret = io_uring_submit(&src);
 	CHECK(ret == 1, "submit: %d", ret);
-	ret = close_and_watch("inflight", &target);
-	if (!ret)
-		ret = source_empty(&src);
-	io_uring_queue_exit(&src);
-	return ret;
+	return finish_pair("inflight", &src, &target);
 }
 
 static const struct t_case cases[] = {
