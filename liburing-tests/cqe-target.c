@@ -984,6 +984,101 @@ static void set_reserved(struct io_uring_sqe *sqe, uint32_t v)
 
 enum rsv_op { RSV_NOP, RSV_TIMEOUT };
 
+/* io_kiocb objects in use, once ring teardown settles near @before */
+static long io_kiocb_settled(long before, long slack)
+{
+	long now = io_kiocb_active();
+	int i;
+
+	for (i = 0; i < 40 && now - before > slack; i++) {
+		sleep_ms(50);
+		now = io_kiocb_active();
+	}
+	return now;
+}
+
+enum { EF_ROUNDS = 200, EF_BATCHES = 8, EF_SLACK = 128 };
+
+/* one SQE on @a, @ud, targeting @b */
+static struct io_uring_sqe *ef_sqe(struct io_uring *a, struct io_uring *b,
+				   uint64_t ud)
+{
+	struct io_uring_sqe *sqe = prep_nop_res(a, ud, 0);
+
+	io_uring_sqe_set_cqe_target(sqe, b->ring_fd);
+	return sqe;
+}
+
+/*
+ * One batch: four requests failing before their target is looked at (bad
+ * opcode, BUFFER_SELECT on a NOP, ioprio on a NOP, unknown personality)
+ * complete on @a; an accepted NOP and a TIMEOUT failing its own prep
+ * (len 2) complete on @b.
+ */
+static int ef_batch(struct io_uring *a, struct io_uring *b)
+{
+	static const uint64_t a_ud[] = { 1, 2, 3, 4 };
+	static const int a_res[] = { -EINVAL, -EOPNOTSUPP, -EINVAL, -EINVAL };
+	static const uint64_t b_ud[] = { 5, 6 };
+	static const int b_res[] = { 0, -EINVAL };
+	static struct __kernel_timespec ts = { .tv_nsec = 1000 };
+	struct io_uring_sqe *sqe;
+
+	ef_sqe(a, b, 1)->opcode = 0xff;
+	ef_sqe(a, b, 2)->flags |= IOSQE_BUFFER_SELECT;
+	ef_sqe(a, b, 3)->ioprio = 1;
+	ef_sqe(a, b, 4)->personality = 0x7fff;
+	ef_sqe(a, b, 5);
+	sqe = io_uring_get_sqe(a);
+	io_uring_prep_timeout(sqe, &ts, 0, 0);
+	sqe->len = 2;
+	sqe->user_data = 6;
+	io_uring_sqe_set_cqe_target(sqe, b->ring_fd);
+	CHECK(io_uring_submit(a) == 6, "submit");
+	CHECK(!expect_set(a, a_ud, a_res, 4), "early failures on the source");
+	CHECK(!expect_set(b, b_ud, b_res, 2), "accepted target, prep failure");
+	return 0;
+}
+
+/*
+ * Failures before the target is accepted post on the source and keep no
+ * carrier, also on recycled requests that held one before; a failure
+ * after the carrier was taken (IOSQE_IO_DRAIN on a fresh source, where
+ * draining is still allowed until the target is accepted) gives it back.
+ * EF_ROUNDS fresh ring pairs: a carrier kept by any of these paths pins
+ * its target ring, and io_kiocb would grow by at least EF_ROUNDS.
+ */
+static int t_early_failures(void)
+{
+	long before = io_kiocb_active(), after;
+	struct io_uring a, b;
+	int round, i;
+
+	for (round = 0; round < EF_ROUNDS; round++) {
+		CHECK(!init_ring(&a, 16, IORING_SETUP_SUBMIT_ALL) &&
+		      !init_ring(&b, 64, 0), "setup");
+		ef_sqe(&a, &b, 7)->flags |= IOSQE_IO_DRAIN;
+		CHECK(io_uring_submit(&a) == 1, "submit");
+		CHECK(!expect(&a, 7, -EOPNOTSUPP, ~0U, 0), "drain + target");
+		for (i = 0; i < EF_BATCHES; i++)
+			if (ef_batch(&a, &b))
+				return T_EXIT_FAIL;
+		CHECK(!no_cqe(&a) && !no_cqe(&b), "nothing more");
+		rings_exit(&a, &b);
+	}
+	if (before < 0) {
+		printf("early-failures: no io_kiocb line in /proc/slabinfo: carriers not counted\n");
+		return 0;
+	}
+	after = io_kiocb_settled(before, EF_SLACK);
+	printf("early-failures: %d rounds; io_kiocb active objects %ld -> %ld\n",
+	       EF_ROUNDS, before, after);
+	CHECK(after - before <= EF_SLACK,
+	      "io_kiocb grew by %ld over %d closed ring pairs (bound %d): a failed request kept its carrier",
+	      after - before, EF_ROUNDS, EF_SLACK);
+	return 0;
+}
+
 /*
  * One SQE on a fresh source, aimed at a fresh B if @flagged: its first CQE,
  * from whichever ring it shows up on within 1 s.
@@ -1097,6 +1192,7 @@ static const struct t_case cases[] = {
 	{ "restrictions-first", t_restrictions_first },
 	{ "drain-after-refusal", t_drain_after_refusal },
 	{ "reserved-bytes", t_reserved_bytes },
+	{ "early-failures", t_early_failures },
 };
 
 int main(int argc, char *argv[])
