@@ -53,6 +53,11 @@ public static partial class LiburingSuite
             Description =
             "Comma-separated liburing test names to run instead of the subset (e.g. to re-check a flaky test)"
         };
+        var exclude = new Option<string?>("--exclude")
+        {
+            Description =
+            "Comma-separated liburing test names to leave out of the selection (each must exist)"
+        };
         var testTimeout = new Option<int>("--test-timeout")
         {
             Description =
@@ -87,7 +92,7 @@ public static partial class LiburingSuite
             $"or a VM code ({ExitCodes.VmFailure}, {ExitCodes.BootTimeout}) when a kernel could not run the tests at " +
                 $"all.")
         {
-            kernelBase, kernels, full, only, testTimeout, noProject, referenceScope, junit,
+            kernelBase, kernels, full, only, exclude, testTimeout, noProject, referenceScope, junit,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
@@ -97,6 +102,8 @@ public static partial class LiburingSuite
                 Kernels = ParseKernels(r.GetValue(kernels)!),
                 Full = r.GetValue(full),
                 Only = r.GetValue(only)?.Split(',',
+                    StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Exclude = r.GetValue(exclude)?.Split(',',
                     StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 TestTimeout = r.GetValue(testTimeout),
                 ProjectTests = !r.GetValue(noProject),
@@ -160,6 +167,8 @@ public static partial class LiburingSuite
         public KernelBase Base { get; init; } = KernelBase.Default;
         public bool Full { get; init; }
         public IReadOnlyList<string>? Only { get; init; }
+        /// <summary>liburing tests left out of whatever the subset, --full or --only chose.</summary>
+        public IReadOnlyList<string>? Exclude { get; init; }
         public int TestTimeout { get; init; } = DefaultTestTimeout;
         public bool ProjectTests { get; init; } = true;
         /// <summary>Boot these images instead of the flavours' builds (label → bzImage); for tests.</summary>
@@ -227,11 +236,12 @@ public static partial class LiburingSuite
             $"{(o.Tests == null ? $"{o.TestTimeout} s" : "as given")}, kernels {string.Join(", ", o.Kernels)}, " +
             $"reference scope {ScopeName(o.ReferenceScope)}; run dir {runDir}");
 
+        var flakyKeys = flaky.Select(f => f.Key).ToHashSet();
         var (runs, notRun) = RunKernels(o.Kernels, o.ReferenceScope, tests,
-            (k, list) => RunKernel(k, images[k], list, Path.Combine(runDir, k)));
+            (k, list) => RunKernel(k, images[k], list, Path.Combine(runDir, k)), flakyKeys);
 
         var comparison = RegressionReport.Compare(o.Kernels, runs.ToDictionary(r => r.Kernel, r => r.Results),
-            flaky.Select(f => f.Key).ToHashSet(), notRun);
+            flakyKeys, notRun);
         var exit = WriteReports(o, runDir, selection, runs, comparison, flaky, output);
         return new Report(exit, runDir, comparison, runs);
     }
@@ -243,11 +253,12 @@ public static partial class LiburingSuite
     /// <summary>
     /// Runs every kernel and returns the runs in kernel order (reference first, as the comparison reads them) with
     /// the keys of the tests the reference left out. With <see cref="ReferenceScope.Failures"/> the other kernels
-    /// run first, so their results decide what the reference runs; an empty choice does not boot it.
+    /// run first, so their results decide what the reference runs (never the <paramref name="flaky"/> keys); an
+    /// empty choice does not boot it.
     /// </summary>
     internal static (List<KernelRun> Runs, IReadOnlySet<string> ReferenceNotRun) RunKernels(
         IReadOnlyList<string> kernels, ReferenceScope scope, IReadOnlyList<GuestHarness.CTest> tests,
-        Func<string, IReadOnlyList<GuestHarness.CTest>, KernelRun> run)
+        Func<string, IReadOnlyList<GuestHarness.CTest>, KernelRun> run, IReadOnlySet<string>? flaky = null)
     {
         var runs = new List<KernelRun>();
         if (scope == ReferenceScope.All)
@@ -256,10 +267,10 @@ public static partial class LiburingSuite
             return (runs, new HashSet<string>());
         }
         foreach (var k in kernels.Skip(1)) runs.Add(run(k, tests));
-        var chosen = ReferenceTests(tests, runs.Select(r => r.Results));
+        var chosen = ReferenceTests(tests, runs.Select(r => r.Results), flaky);
         var notRun = tests.Select(Key).Except(chosen.Select(Key)).ToHashSet();
         Progress.Step($"{kernels[0]} (reference, scope failures): {chosen.Count} of {tests.Count} test(s) " +
-            $"failed or have no result elsewhere" + (chosen.Count == 0 ? "; not booted" : ""));
+            $"failed or have no result elsewhere (flaky-listed ones are not rerun)" + (chosen.Count == 0 ? "; not booted" : ""));
         runs.Insert(0, chosen.Count == 0 ? new KernelRun(kernels[0], [], [], 0, null) : run(kernels[0], chosen));
         return (runs, notRun);
     }
@@ -267,10 +278,11 @@ public static partial class LiburingSuite
     /// <summary>
     /// The tests whose reference result can change a verdict: those that failed, hung, crashed or splatted (all
     /// <see cref="TestCaseResult.Failed"/>), or have no result, on at least one other kernel; in run order.
-    /// Flaky-listed tests are chosen like any other, so the report shows their reference result.
+    /// Tests whose key is in <paramref name="flaky"/> are never chosen: a flaky-listed test never counts, so its
+    /// reference result can't change a verdict, and the time-heavy ones would cost their timeout again.
     /// </summary>
     public static List<GuestHarness.CTest> ReferenceTests(IReadOnlyList<GuestHarness.CTest> tests,
-        IEnumerable<IReadOnlyList<TestCaseResult>> others)
+        IEnumerable<IReadOnlyList<TestCaseResult>> others, IReadOnlySet<string>? flaky = null)
     {
         // A later result of the same test wins, as in RegressionReport.Compare.
         var maps = others.Select(results =>
@@ -279,7 +291,8 @@ public static partial class LiburingSuite
             foreach (var r in results) map[$"{r.Suite}/{r.Name}"] = r;
             return map;
         }).ToList();
-        return [.. tests.Where(t => maps.Any(m => !m.TryGetValue(Key(t), out var r) || r.Failed))];
+        return [.. tests.Where(t => flaky?.Contains(Key(t)) != true &&
+            maps.Any(m => !m.TryGetValue(Key(t), out var r) || r.Failed))];
     }
 
     /// <summary>Builds liburing's tests and picks the subset, --only list or full suite; every named test must
@@ -310,11 +323,18 @@ public static partial class LiburingSuite
             (names, what) = ([.. subset.Select(e => e.Name)], "CI subset " + Path.GetRelativePath(Paths.RepoRoot,
                 SubsetFile));
         }
-        var unknown = names.Where(n => !known.Contains(n)).ToList();
+        var excluded = (o.Exclude ?? []).Select(n => n.EndsWith(".t", StringComparison.Ordinal) ? n[..^2] : n)
+            .ToHashSet();
+        var unknown = names.Concat(excluded).Where(n => !known.Contains(n)).Distinct().ToList();
         if (unknown.Count > 0)
             throw new ToolkitException(
                 ExitCodes.TestMissing, $"not a liburing {LiburingBuild.DefaultDebianVersion} test (not in " +
                     $"test/Makefile): {string.Join(", ", unknown)}");
+        if (excluded.Count > 0)
+        {
+            names = [.. names.Where(n => !excluded.Contains(n))];
+            what += $" without {string.Join(", ", excluded.Order(StringComparer.Ordinal))}";
+        }
         var missing = names.Where(n => !File.Exists(Path.Combine(testDir, n + ".t"))).ToList();
         if (missing.Count > 0)
             throw new ToolkitException(

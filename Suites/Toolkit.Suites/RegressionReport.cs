@@ -32,7 +32,8 @@ public static class RegressionReport
     }
 
     /// <param name="ReferenceNotRun">The reference kernel left this test out on purpose (it was fine on every
-    /// other kernel), so its empty reference cell is not a missing result.</param>
+    /// other kernel, or it is flaky-listed and so never counts), so its empty reference cell is not a missing
+    /// result.</param>
     public sealed record Row(string Suite, string Name, IReadOnlyList<TestCaseResult?> Results, Verdict Verdict,
         string? Note, bool ReferenceNotRun = false)
     {
@@ -52,8 +53,8 @@ public static class RegressionReport
     /// <param name="results">Each kernel's results (tests in run order).</param>
     /// <param name="flaky">Keys ("suite/name") of the tests on the flaky list.</param>
     /// <param name="referenceNotRun">Keys of the tests the reference kernel did not run on purpose; only honoured
-    /// for a test that has no reference result and is fine on every other kernel (anything else is judged as a
-    /// missing result, as without the set).</param>
+    /// for a test that has no reference result and is fine on every other kernel (Ok) or is on the flaky list
+    /// (Flaky); anything else is judged as a missing result, as without the set.</param>
     public static Comparison Compare(IReadOnlyList<string> kernels, IReadOnlyDictionary<string,
         IReadOnlyList<TestCaseResult>> results,
         IReadOnlySet<string> flaky, IReadOnlySet<string>? referenceNotRun = null)
@@ -79,11 +80,21 @@ public static class RegressionReport
             var row = byKernel.Select(m => m.TryGetValue((suite, name), out var r) ? r : null).ToList();
             var key = $"{suite}/{name}";
             // Ok is what a full run would say: fine on every other kernel is Ok whatever the reference did.
-            if (referenceNotRun?.Contains(key) == true && row[0] == null && kernels.Count > 1
-                && row.Skip(1).All(r => r is { Failed: false }))
+            if (referenceNotRun?.Contains(key) == true && row[0] == null && kernels.Count > 1)
             {
-                rows.Add(new Row(suite, name, row, Verdict.Ok, NotRunNote(kernels, row), ReferenceNotRun: true));
-                continue;
+                if (row.Skip(1).All(r => r is { Failed: false }))
+                {
+                    rows.Add(new Row(suite, name, row, Verdict.Ok, NotRunNote(kernels, row), ReferenceNotRun: true));
+                    continue;
+                }
+                // A flaky-listed test never counts, so its reference result could not change the verdict.
+                if (flaky.Contains(key))
+                {
+                    rows.Add(new Row(suite, name, row, Verdict.Flaky, $"on the flaky list, not run on {kernels[0]}: " +
+                        string.Join(", ", Worse(kernels, row).Select(i => $"{Describe(row[i])} on {kernels[i]}")),
+                        ReferenceNotRun: true));
+                    continue;
+                }
             }
             var (verdict, note) = Judge(kernels, row);
             if (verdict is Verdict.Regression or Verdict.Failure && flaky.Contains(key))
@@ -93,14 +104,20 @@ public static class RegressionReport
         return new Comparison(kernels, rows);
     }
 
+    static bool Bad(TestCaseResult? r) => r == null || r.Failed;
+
+    static string Describe(TestCaseResult? r) => r == null ? "no result" : r.Outcome.ToString().ToLowerInvariant();
+
+    /// <summary>The non-reference kernels on which the row's test failed or has no result.</summary>
+    static List<int> Worse(IReadOnlyList<string> kernels, List<TestCaseResult?> row) =>
+        [.. Enumerable.Range(1, kernels.Count - 1).Where(i => Bad(row[i]))];
+
     static (Verdict, string?) Judge(IReadOnlyList<string> kernels, List<TestCaseResult?> row)
     {
-        static bool Bad(TestCaseResult? r) => r == null || r.Failed;
-        static string Describe(TestCaseResult? r) => r == null ? "no result" : r.Outcome.ToString().ToLowerInvariant();
         var reference = row[0];
         if (kernels.Count == 1)
             return Bad(reference) ? (Verdict.Failure, $"{Describe(reference)} on {kernels[0]}") : (Verdict.Ok, null);
-        var worse = Enumerable.Range(1, kernels.Count - 1).Where(i => Bad(row[i])).ToList();
+        var worse = Worse(kernels, row);
         if (!Bad(reference))
         {
             if (worse.Count == 0) return (Verdict.Ok, null);
@@ -166,8 +183,13 @@ public static class RegressionReport
             counting.Select(r => r.Key)) : "") +
             $"; {c.Rows.Count(r => r.Verdict == Verdict.Flaky)} on the flaky list; " +
             $"{c.Rows.Count(r => r.Verdict == Verdict.FailsOnReference)} failing on {c.Kernels[0]} too" +
-            (c.ReferenceNotRun > 0 ? $"; {c.ReferenceNotRun} not run on {c.Kernels[0]} (passed elsewhere)" : "");
+            (c.ReferenceNotRun > 0 ? $"; {NotRunOk(c)} not run on {c.Kernels[0]} (passed elsewhere)" : "") +
+            (NotRunFlaky(c) > 0 ? $"; {NotRunFlaky(c)} flaky-listed not run on {c.Kernels[0]}" : "");
     }
+
+    static int NotRunOk(Comparison c) => c.Rows.Count(r => r.ReferenceNotRun && r.Verdict == Verdict.Ok);
+
+    static int NotRunFlaky(Comparison c) => c.Rows.Count(r => r.ReferenceNotRun && r.Verdict == Verdict.Flaky);
 
     /// <summary>One kernel's totals line; the reference's says how many tests it left out.</summary>
     static string Totals(Comparison c, int i)
@@ -178,7 +200,8 @@ public static class RegressionReport
             $"{rs.Count(r => r?.Outcome == Outcome.Skip)} skipped, {rs.Count(r => r?.Outcome == Outcome.Fail)} failed, " +
             $"{rs.Count(r => r?.Outcome == Outcome.Timeout)} hung, {rs.Count(r => r?.Outcome == Outcome.Crash)} crashed";
         if (i == 0 && c.ReferenceNotRun > 0)
-            line += $"; {c.ReferenceNotRun} not run (passed or skipped on every other kernel)";
+            line += $"; {NotRunOk(c)} not run (passed or skipped on every other kernel)" +
+                (NotRunFlaky(c) > 0 ? $", {NotRunFlaky(c)} flaky-listed not run" : "");
         return line;
     }
 

@@ -142,6 +142,31 @@ public class LiburingReferenceScopeTests
     }
 
     [Test]
+    public void FlakyListedFailuresAreNotRerunOnTheReferenceAndStillDoNotCount()
+    {
+        var tests = new[] { T("slow"), T("bad"), T("fine") };
+        var flaky = new HashSet<string> { "liburing/slow", "liburing/fine" };
+        var reran = new List<string>();
+        var (runs, notRun) = RunKernels(Two, ReferenceScope.Failures, tests, (k, list) =>
+        {
+            if (k == "baseline") reran.AddRange(list.Select(t => GuestHarness.TestName(t.Path)));
+            return k == "patched"
+                ? Ran(k, R("slow", Outcome.Timeout, "timed out"), R("bad", Outcome.Fail, "exit 1"),
+                    R("fine", Outcome.Pass))
+                : Ran(k, [.. list.Select(t => R(GuestHarness.TestName(t.Path), Outcome.Pass))]);
+        }, flaky);
+        Assert.That(reran, Is.EqualTo(new[] { "bad" }), "a flaky-listed hang costs its timeout once, not twice");
+
+        var c = Compare(Two, runs.ToDictionary(r => r.Kernel, r => r.Results), flaky, notRun);
+        var slow = c.Rows.Single(r => r.Name == "slow");
+        Assert.That((slow.Verdict, slow.ReferenceNotRun, slow.Counts), Is.EqualTo((Verdict.Flaky, true, false)));
+        Assert.That(slow.Note, Is.EqualTo("on the flaky list, not run on baseline: timeout on patched"));
+        Assert.That(c.Counting.Select(r => r.Key), Is.EqualTo(new[] { "liburing/bad" }));
+        Assert.That(Table(c), Does.Contain("1 not run on baseline (passed elsewhere)")
+            .And.Contain("1 flaky-listed not run on baseline"));
+    }
+
+    [Test]
     public void NoResultOnANonReferenceKernelIsStillARegression()
     {
         // "gone" has no result on patched, so the reference ran it; passing there makes it a regression.

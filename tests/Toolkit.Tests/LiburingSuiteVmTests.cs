@@ -140,6 +140,17 @@ public class LiburingSuiteVmTests
         }, TextWriter.Null))!;
         Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.TestMissing));
         Assert.That(e.Message, Does.Contain("no-such-test").And.Not.Contain("nop,"));
+        // A name to leave out must exist too: a typo in CI's --exclude would otherwise exclude nothing.
+        e = Assert.Throws<ToolkitException>(() => LiburingSuite.Run(new LiburingSuite.Options
+        {
+            Kernels = ["baseline"],
+            Only = ["nop"],
+            Exclude = ["nop", "futx"],
+            ProjectTests = false,
+            Images = new Dictionary<string, string> { ["baseline"] = image },
+        }, TextWriter.Null))!;
+        Assert.That(e.ExitCode, Is.EqualTo(ExitCodes.TestMissing));
+        Assert.That(e.Message, Does.EndWith(": futx"));
     }
 
     [Test]
