@@ -1,0 +1,108 @@
+using System.Runtime.InteropServices;
+using IoUring.Interop;
+using static IoUring.Interop.IoUringConstants;
+
+namespace IoUring;
+
+/// <summary>
+/// One submission queue entry of a <see cref="Ring"/>, from <see cref="Ring.GetSqe"/>: prepare it with one of the
+/// operations, optionally add <see cref="WithFlags"/>, then submit the ring. An SQE taken and not prepared is
+/// submitted as a NOP with user data 0.
+/// </summary>
+public readonly unsafe ref struct Sqe
+{
+    readonly Ring ring;
+    readonly io_uring_sqe* sqe;
+
+    internal Sqe(Ring ring, io_uring_sqe* sqe)
+    {
+        this.ring = ring;
+        this.sqe = sqe;
+    }
+
+    io_uring_sqe* Checked => sqe == null ? throw new InvalidOperationException("no SQE (TryGetSqe returned false)") : sqe;
+
+    Sqe Prep(io_uring_op op, int fd, void* addr, uint len, ulong offset, ulong userData)
+    {
+        LiburingFast.io_uring_prep_rw((int)op, Checked, fd, addr, len, offset);
+        sqe->user_data = userData;
+        return this;
+    }
+
+    /// <summary>Adds IOSQE_* flags (links, drain, async, skip-success) to the prepared request.</summary>
+    public Sqe WithFlags(SqeFlags flags)
+    {
+        Checked->flags |= (byte)flags;
+        return this;
+    }
+
+    /// <summary>IORING_OP_NOP: completes with result 0.</summary>
+    public Sqe Nop(ulong userData) => Prep(io_uring_op.IORING_OP_NOP, -1, null, 0, 0, userData);
+
+    /// <summary>IORING_OP_READ into <paramref name="buffer"/> at <paramref name="offset"/> (ulong.MaxValue: the file
+    /// position). The buffer stays pinned and <paramref name="file"/> referenced until the request's CQE is taken
+    /// from this ring; the result is the byte count.</summary>
+    public Sqe Read(SafeHandle file, Memory<byte> buffer, ulong offset, ulong userData) =>
+        ReadWrite(io_uring_op.IORING_OP_READ, file, buffer, offset, userData);
+
+    /// <summary>IORING_OP_WRITE of <paramref name="buffer"/>; held like <see cref="Read"/>'s.</summary>
+    public Sqe Write(SafeHandle file, ReadOnlyMemory<byte> buffer, ulong offset, ulong userData) =>
+        ReadWrite(io_uring_op.IORING_OP_WRITE, file, MemoryMarshal.AsMemory(buffer), offset, userData);
+
+    Sqe ReadWrite(io_uring_op op, SafeHandle file, Memory<byte> buffer, ulong offset, ulong userData)
+    {
+        var hold = new Hold { First = AddRef(file, userData) };
+        hold.Pin = buffer.Pin();
+        ring.AddHold(userData, hold);
+        return Prep(op, (int)file.DangerousGetHandle(), hold.Pin.Pointer, (uint)buffer.Length, offset, userData);
+    }
+
+    /// <summary>
+    /// IORING_OP_TIMEOUT: completes with -ETIME after <paramref name="after"/>, or with 0 once
+    /// <paramref name="count"/> other CQEs were posted (0: time only).
+    /// </summary>
+    public Sqe Timeout(TimeSpan after, ulong userData, uint count = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(after, TimeSpan.Zero);
+        var ts = ring.TimespecFor(Checked);
+        ts->tv_sec = after.Ticks / TimeSpan.TicksPerSecond;
+        ts->tv_nsec = after.Ticks % TimeSpan.TicksPerSecond * 100;
+        return Prep(io_uring_op.IORING_OP_TIMEOUT, -1, ts, 1, count, userData);
+    }
+
+    /// <summary>IORING_OP_ASYNC_CANCEL of the request with <paramref name="target"/> as its user data: 0 when it was
+    /// cancelled, -ENOENT when there is none, -EALREADY when it is running.</summary>
+    public Sqe Cancel(ulong target, ulong userData)
+    {
+        Prep(io_uring_op.IORING_OP_ASYNC_CANCEL, -1, null, 0, 0, userData);
+        sqe->addr = target;
+        return this;
+    }
+
+    /// <summary>
+    /// IORING_OP_MSG_RING: posts a CQE with user data <paramref name="data"/> and result <paramref name="result"/>
+    /// on <paramref name="target"/>, which stays referenced until this request's own CQE is taken.
+    /// </summary>
+    public Sqe MsgRing(Ring target, int result, ulong data, ulong userData)
+    {
+        ring.AddHold(userData, new Hold { First = AddRef(target.Handle, userData) });
+        Prep(io_uring_op.IORING_OP_MSG_RING, target.Fd, null, (uint)result, data, userData);
+        return this;
+    }
+
+    internal void SetCancelFlags(uint flags) => Checked->cancel_flags = flags;
+
+    SafeHandle AddRef(SafeHandle h, ulong userData)
+    {
+        if (ring.IsHeld(userData))
+        {
+            // The SQE is taken and can't be given back: make it a NOP that posts nothing.
+            Nop(0).WithFlags(SqeFlags.SkipSuccess);
+            throw new InvalidOperationException(
+                $"user_data {userData} already names a request in flight that holds a buffer or handle");
+        }
+        var ok = false;
+        h.DangerousAddRef(ref ok);
+        return h;
+    }
+}
