@@ -166,8 +166,8 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
     {
         var where = $"{f.Location}: {f.Name}";
         var ret = Mapper.Map(f.Return, where);
-        var parameters = string.Join(", ",
-            f.Parameters.Select(p => $"{Mapper.Map(p.Type, where)} {CSharpTypeMapper.Identifier(p.Name)}"));
+        var parameters = string.Join(", ", f.Parameters.Select(p =>
+            $"{BoolMarshal(p.Type)}{Mapper.Map(p.Type, where)} {CSharpTypeMapper.Identifier(p.Name)}"));
         var cSignature = $"{f.Return.Spell()} {f.Name}({string.Join(", ", f.Parameters.Select(p => $"{p.Type.Spell()} {p.Name}"))})";
         var library = f.Library switch
         {
@@ -189,8 +189,14 @@ public sealed class CSharpEmitter(GenerationInputs inputs, IReadOnlyList<UnitMod
             sb.Append("    [SuppressGCTransition]\n");
         }
         sb.Append($"    [LibraryImport({library}, EntryPoint = \"{f.Name}\")]\n");
+        if (IsBool(f.Return)) sb.Append("    [return: MarshalAs(UnmanagedType.U1)]\n");
         sb.Append($"    public static partial {ret} {CSharpTypeMapper.Identifier(f.Name)}({parameters});\n");
     }
+
+    /// <summary>C99 _Bool, bound as C# bool: LibraryImport wants its one-byte size said explicitly.</summary>
+    static bool IsBool(CType t) => t is CBuiltin { Name: "_Bool" };
+
+    static string BoolMarshal(CType t) => IsBool(t) ? "[MarshalAs(UnmanagedType.U1)] " : "";
 
     string EmitFixedArrays()
     {

@@ -27,7 +27,9 @@ public sealed class CSharpTypeMapper(IReadOnlyDictionary<string, RecordDef> reco
     {
         "void" => "void",
         "char" or "signed char" => "sbyte",
-        "unsigned char" or "_Bool" => "byte",
+        "unsigned char" => "byte",
+        // C99 _Bool is one byte holding 0 or 1; with DisableRuntimeMarshalling C# bool is exactly that.
+        "_Bool" => "bool",
         "short" => "short",
         "unsigned short" => "ushort",
         "int" => "int",

@@ -14,6 +14,25 @@ public sealed unsafe class RoundTripTests
     public void PointResolverAtCachedLiburing() => TestEnvironment.PointResolverAtCachedLiburing();
 
     [Test]
+    public void BoolFunctionsTakeAndReturnCSharpBool()
+    {
+        Assert.That(io_uring_check_version(2, 9), Is.False, "false means the library is at least 2.9");
+        Assert.That(io_uring_check_version(99, 0), Is.True, "a version the library isn't");
+        io_uring ring;
+        Assert.That(io_uring_queue_init(8, &ring, 0), Is.Zero);
+        try
+        {
+            Assert.That(io_uring_cq_has_overflow(&ring), Is.False);
+            Assert.That(io_uring_cq_eventfd_enabled(&ring), Is.True, "no IORING_CQ_EVENTFD_DISABLED yet");
+            Assert.That(io_uring_cq_eventfd_toggle(&ring, false), Is.Zero);
+            Assert.That(io_uring_cq_eventfd_enabled(&ring), Is.False, "the false argument arrived as 0");
+            Assert.That(io_uring_cq_eventfd_toggle(&ring, true), Is.Zero);
+            Assert.That(io_uring_cq_eventfd_enabled(&ring), Is.True);
+        }
+        finally { io_uring_queue_exit(&ring); }
+    }
+
+    [Test]
     public void NopRoundTripThroughLiburing()
     {
         io_uring ring;

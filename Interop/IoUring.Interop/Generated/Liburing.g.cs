@@ -957,7 +957,7 @@ public static unsafe partial class Liburing
 
     /// <summary><c>int io_uring_set_iowait(struct io_uring * ring, _Bool enable_iowait)</c> (liburing.h:423; exported by liburing).</summary>
     [LibraryImport(NativeLibraryNames.Liburing, EntryPoint = "io_uring_set_iowait")]
-    public static partial int io_uring_set_iowait(io_uring* ring, byte enable_iowait);
+    public static partial int io_uring_set_iowait(io_uring* ring, [MarshalAs(UnmanagedType.U1)] bool enable_iowait);
 
     /// <summary><c>unsigned int io_uring_cqe_nr(struct io_uring_cqe * cqe)</c> (liburing.h:445; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
@@ -975,7 +975,8 @@ public static unsafe partial class Liburing
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
     [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cqe_iter_next")]
-    public static partial byte io_uring_cqe_iter_next(io_uring_cqe_iter* iter, io_uring_cqe** cqe);
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool io_uring_cqe_iter_next(io_uring_cqe_iter* iter, io_uring_cqe** cqe);
 
     /// <summary><c>void io_uring_cq_advance(struct io_uring * ring, unsigned int nr)</c> (liburing.h:501; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
@@ -1711,7 +1712,8 @@ public static unsafe partial class Liburing
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
     [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_has_overflow")]
-    public static partial byte io_uring_cq_has_overflow(io_uring* ring);
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool io_uring_cq_has_overflow(io_uring* ring);
 
     /// <summary><c>unsigned int * io_uring_cq_user_word(struct io_uring * ring)</c> (liburing.h:1824; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
@@ -1723,13 +1725,14 @@ public static unsafe partial class Liburing
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
     [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_eventfd_enabled")]
-    public static partial byte io_uring_cq_eventfd_enabled(io_uring* ring);
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool io_uring_cq_eventfd_enabled(io_uring* ring);
 
     /// <summary><c>int io_uring_cq_eventfd_toggle(struct io_uring * ring, _Bool enabled)</c> (liburing.h:1846; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
     /// <remarks>Leaf helper (calls no syscall or library function): bound with [SuppressGCTransition].</remarks>
     [SuppressGCTransition]
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_cq_eventfd_toggle")]
-    public static partial int io_uring_cq_eventfd_toggle(io_uring* ring, byte enabled);
+    public static partial int io_uring_cq_eventfd_toggle(io_uring* ring, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     /// <summary><c>int io_uring_wait_cqe_nr(struct io_uring * ring, struct io_uring_cqe * * cqe_ptr, unsigned int wait_nr)</c> (liburing.h:1875; static inline in the header; the exported copy in liburing-ffi.so.2).</summary>
     [LibraryImport(NativeLibraryNames.LiburingFfi, EntryPoint = "io_uring_wait_cqe_nr")]
@@ -1827,7 +1830,8 @@ public static unsafe partial class Liburing
 
     /// <summary><c>_Bool io_uring_check_version(int major, int minor)</c> (liburing.h:2190; exported by liburing).</summary>
     [LibraryImport(NativeLibraryNames.Liburing, EntryPoint = "io_uring_check_version")]
-    public static partial byte io_uring_check_version(int major, int minor);
+    [return: MarshalAs(UnmanagedType.U1)]
+    public static partial bool io_uring_check_version(int major, int minor);
 }
 
 // Not bound from the liburing headers, with the reason:
