@@ -168,6 +168,21 @@ public class RingTests
     }
 
     [Test]
+    public void DisposingTheRingInsideTheCompletionLoopEndsTheLoop()
+    {
+        var ring = Ring.Create();
+        for (ulong i = 0; i < 4; i++) ring.GetSqe().Nop(i);
+        ring.SubmitAndWait(4);
+        var seen = 0;
+        foreach (var c in ring.Completions())
+        {
+            seen++;
+            ring.Dispose();
+        }
+        Assert.That(seen, Is.EqualTo(1), "no CQE read from unmapped rings");
+    }
+
+    [Test]
     public void DisposeCancelsAReadInFlightAndReleasesItsHandle()
     {
         var (r, w) = Pipe();

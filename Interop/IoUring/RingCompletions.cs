@@ -68,7 +68,8 @@ public sealed unsafe partial class Ring
         /// <summary>Moves to the next ready CQE.</summary>
         public bool MoveNext()
         {
-            if (taken == ready) return false;
+            // A ring disposed inside the loop has no CQ left to read.
+            if (taken == ready || ring.handle.IsClosed) return false;
             var cqe = raw->cq.cqes + (((head + taken) & raw->cq.ring_mask) << (int)shift);
             Current = new Completion(cqe->user_data, cqe->res, cqe->flags);
             taken++;
@@ -79,6 +80,7 @@ public sealed unsafe partial class Ring
         /// <summary>Gives the CQEs the loop reached back to the kernel.</summary>
         public void Dispose()
         {
+            if (ring.handle.IsClosed) return;
             LiburingFast.io_uring_cq_advance(raw, taken - advanced);
             advanced = taken;
         }
