@@ -1,4 +1,6 @@
 using System.IO.Pipes;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace IoUring.Tests;
@@ -53,6 +55,41 @@ public class RingTests
         Assert.That(got[2].Result, Is.EqualTo(input.Length), got[2].ToString());
         Assert.That(output.AsSpan(0, input.Length).SequenceEqual(input));
         Assert.That(ring.Holding, Is.Zero, "buffers unpinned, handles released once the CQEs were taken");
+    }
+
+    static (Socket A, Socket B) Connected()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        a.Connect(listener.LocalEndPoint!);
+        return (a, listener.Accept());
+    }
+
+    [Test]
+    public void SendAndRecvOnLoopbackSocketsAfterAPollSaysReadable()
+    {
+        var (a, b) = Connected();
+        using var _a = a;
+        using var _b = b;
+        using var ring = Ring.Create();
+        ring.GetSqe().Poll(b.SafeHandle, 1 /* POLLIN */, 1);
+        ring.Submit();
+        Assert.That(ring.Ready, Is.Zero, "nothing to read yet");
+        var message = Encoding.ASCII.GetBytes("over tcp");
+        ring.GetSqe().Send(a.SafeHandle, message, 2);
+        ring.Submit();
+        var got = Reap(ring, 2).ToDictionary(c => c.UserData);
+        Assert.That(got[1].Result & 1, Is.EqualTo(1), got[1].ToString());
+        Assert.That(got[2].Result, Is.EqualTo(message.Length), got[2].ToString());
+        var buffer = new byte[32];
+        ring.GetSqe().Recv(b.SafeHandle, buffer, 3);
+        ring.Submit();
+        var recv = ring.WaitCompletion();
+        Assert.That((recv.UserData, recv.Result), Is.EqualTo((3UL, message.Length)), recv.ToString());
+        Assert.That(buffer.AsSpan(0, message.Length).SequenceEqual(message));
+        Assert.That(ring.Holding, Is.Zero);
     }
 
     [Test]

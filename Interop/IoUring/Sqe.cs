@@ -57,6 +57,34 @@ public readonly unsafe ref struct Sqe
         return Prep(op, (int)file.DangerousGetHandle(), hold.Pin.Pointer, (uint)buffer.Length, offset, userData);
     }
 
+    /// <summary>IORING_OP_SEND of <paramref name="buffer"/> on a socket (send(2) <paramref name="flags"/>); held
+    /// like <see cref="Read"/>'s; the result is the byte count.</summary>
+    public Sqe Send(SafeHandle socket, ReadOnlyMemory<byte> buffer, ulong userData, int flags = 0)
+    {
+        ReadWrite(io_uring_op.IORING_OP_SEND, socket, MemoryMarshal.AsMemory(buffer), 0, userData);
+        sqe->msg_flags = (uint)flags;
+        return this;
+    }
+
+    /// <summary>IORING_OP_RECV into <paramref name="buffer"/> (recv(2) <paramref name="flags"/>); held like
+    /// <see cref="Read"/>'s; the result is the byte count, 0 at end of stream.</summary>
+    public Sqe Recv(SafeHandle socket, Memory<byte> buffer, ulong userData, int flags = 0)
+    {
+        ReadWrite(io_uring_op.IORING_OP_RECV, socket, buffer, 0, userData);
+        sqe->msg_flags = (uint)flags;
+        return this;
+    }
+
+    /// <summary>IORING_OP_POLL_ADD, single shot: completes with the ready poll(2) events among
+    /// <paramref name="events"/> (e.g. POLLIN = 1); <paramref name="file"/> is held until then.</summary>
+    public Sqe Poll(SafeHandle file, uint events, ulong userData)
+    {
+        ring.AddHold(userData, new Hold { First = AddRef(file, userData) });
+        Prep(io_uring_op.IORING_OP_POLL_ADD, (int)file.DangerousGetHandle(), null, 0, 0, userData);
+        sqe->poll32_events = events;
+        return this;
+    }
+
     /// <summary>
     /// IORING_OP_TIMEOUT: completes with -ETIME after <paramref name="after"/>, or with 0 once
     /// <paramref name="count"/> other CQEs were posted (0: time only).
