@@ -102,12 +102,13 @@ public sealed unsafe partial class Ring : IDisposable
 
     internal void AddHold(ulong userData, in Hold hold)
     {
-        if (!holds.TryAdd(userData, hold))
-            throw new InvalidOperationException(
-                $"user_data {userData} already names a request in flight that holds a buffer or handle");
+        if (!holds.TryAdd(userData, hold)) throw AlreadyHeld(userData);
     }
 
     internal bool IsHeld(ulong userData) => holds.ContainsKey(userData);
+
+    internal static InvalidOperationException AlreadyHeld(ulong userData) =>
+        new($"user_data {userData} already names a request in flight that holds a buffer or handle");
 
     /// <summary>A request's final CQE gives back what it held.</summary>
     internal void Release(in Completion c)

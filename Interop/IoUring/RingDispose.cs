@@ -39,7 +39,7 @@ public sealed unsafe partial class Ring
             if (TryGetSqe(out var sqe))
             {
                 sqe.Cancel(0, DisposeCancelUserData);
-                SetCancelAny(sqe);
+                sqe.SetCancelFlags(IORING_ASYNC_CANCEL_ANY);
             }
             Submit();
             var deadline = Stopwatch.StartNew();
@@ -53,5 +53,4 @@ public sealed unsafe partial class Ring
         // Whatever is left is still the kernel's: keep it pinned and referenced (leak, don't corrupt).
     }
 
-    static void SetCancelAny(Sqe sqe) => sqe.SetCancelFlags(IORING_ASYNC_CANCEL_ANY);
 }

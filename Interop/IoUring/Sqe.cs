@@ -126,8 +126,7 @@ public readonly unsafe ref struct Sqe
         {
             // The SQE is taken and can't be given back: make it a NOP that posts nothing.
             Nop(0).WithFlags(SqeFlags.SkipSuccess);
-            throw new InvalidOperationException(
-                $"user_data {userData} already names a request in flight that holds a buffer or handle");
+            throw Ring.AlreadyHeld(userData);
         }
         var ok = false;
         h.DangerousAddRef(ref ok);
