@@ -16,9 +16,9 @@ public enum SourceOrigin
 
 /// <summary>
 /// A kernel base: one Debian linux-source package the series are carried against. The registry is
-/// <see cref="All"/>; every cache path and the series folder are per base. 6.12's names are the ones used before
-/// there was more than one base (src/linux-source-6.12, build/patched-6.12, .patched.lock, ...), so warm caches and
-/// older toolkit processes sharing the cache stay valid.
+/// <see cref="All"/>; every cache path and the series folder are per base. 6.12's source trees and locks keep the
+/// names used before there was more than one base (src/linux-source-6.12, .patched.lock, ...), so older toolkit
+/// processes sharing the cache still exclude each other.
 /// </summary>
 public sealed record KernelBase(string Name, string Package, string VersionPrefix, SourceOrigin Origin)
 {
@@ -66,7 +66,22 @@ public sealed record KernelBase(string Name, string Package, string VersionPrefi
     /// .deb, and its contents.</summary>
     public string PackageDir => Path.Combine(SrcRoot, $"package-{Name}");
 
-    public string BuildDir(Flavour f) => Path.Combine(Paths.CacheRoot, "build", $"{f.Name()}-{Name}");
+    /// <summary>The tree a flavour builds from: baseline the pristine source, patched and debug the series' tree.</summary>
+    public string TreeOf(Flavour f) => f == Flavour.Baseline ? BaseTree : PatchedTree;
+
+    /// <summary>
+    /// A flavour's build directory: a direct child of the tree it builds from, named the same in every tree. Kbuild
+    /// then calls the tree "..", so the compiler command lines of baseline, patched, debug and review's builds are
+    /// the same text and ccache serves one tree's objects to the others (an absolute or differently deep path put
+    /// the tree's own name into every -I and nothing was shared between baseline and patched).
+    /// </summary>
+    public string BuildDir(Flavour f) => Path.Combine(TreeOf(f), BuildDirName(f));
+
+    /// <summary>The name of a flavour's build directory inside its tree.</summary>
+    public static string BuildDirName(Flavour f) => $"build-{f.Name()}";
+
+    /// <summary>What git is told to ignore in every tree of a base: the build directories.</summary>
+    public const string BuildDirsPattern = "/build-*/";
 
     /// <summary>
     /// Suffix of this base's lock files. Empty for 6.12, whose locks keep the names they had before bases

@@ -73,6 +73,19 @@ public sealed class KernelSource
         using var l = FileLock.Acquire(Path.Combine(Path.GetDirectoryName(BaseTree)!, ".unpack.lock"),
             "the kernel source unpack");
         EnsureUnpacked();
+        ExcludeBuildDirs();
+    }
+
+    /// <summary>
+    /// Build directories live inside the trees (<see cref="KernelBase.BuildDir"/>): the repository's own exclude
+    /// file, shared by its work trees (patched, review), keeps `git clean` and `git status` off them.
+    /// </summary>
+    void ExcludeBuildDirs()
+    {
+        var exclude = Path.Combine(BaseTree, ".git", "info", "exclude");
+        if (File.Exists(exclude) && File.ReadLines(exclude).Contains(KernelBase.BuildDirsPattern)) return;
+        Directory.CreateDirectory(Path.GetDirectoryName(exclude)!);
+        File.AppendAllText(exclude, KernelBase.BuildDirsPattern + "\n");
     }
 
     string PatchedLockPath => Path.Combine(Path.GetDirectoryName(PatchedTree)!, $".patched{Base.LockSuffix}.lock");

@@ -41,11 +41,11 @@ public static partial class ReviewRunner
 
     /// <summary>Review's private cache: never the flavours' trees, which other toolkit processes build from.</summary>
     public static string Root => Path.Combine(Paths.CacheRoot, "review");
-    // The tree and build dir sit at the same relative place as src/linux-source-BASE and build/baseline-BASE,
-    // and are configured identically (down to LOCALVERSION): with CCACHE_BASEDIR at the cache root, ccache then
-    // serves review's first build from the objects the baseline build already compiled.
+    // The build dir sits inside the tree under the baseline flavour's name (KernelBase.BuildDir) and is configured
+    // identically (down to LOCALVERSION): ccache then serves review's builds from the objects the flavour builds
+    // already compiled.
     public static string TreeOf(KernelBase b) => Path.Combine(Root, "src", $"linux-source-{b.Name}");
-    public static string OutDirOf(KernelBase b) => Path.Combine(Root, "build", $"baseline-{b.Name}");
+    public static string OutDirOf(KernelBase b) => Path.Combine(TreeOf(b), KernelBase.BuildDirName(Flavour.Baseline));
     /// <summary>The base of the review running in this process (one per process: `review` runs one series, and
     /// review's tree lock serialises reviews across processes).</summary>
     static KernelBase reviewing = KernelBase.Default;

@@ -77,13 +77,32 @@ public class KernelBaseTests
             Assert.That(KernelBase.V6_12.BaseTree, Is.EqualTo(Path.Combine(cache, "src", "linux-source-6.12")));
             Assert.That(KernelBase.V6_12.PatchedTree, Is.EqualTo(Path.Combine(cache, "src", "linux-patched-6.12")));
             Assert.That(KernelBase.V6_12.BuildDir(Flavour.Patched),
-                Is.EqualTo(Path.Combine(cache, "build", "patched-6.12")));
+                Is.EqualTo(Path.Combine(cache, "src", "linux-patched-6.12", "build-patched")));
             Assert.That(KernelBase.V6_12.LockSuffix, Is.Empty, "6.12's locks keep their old names");
             Assert.That(KernelBase.V7_3.BaseTree, Is.EqualTo(Path.Combine(cache, "src", "linux-source-7.3")));
             Assert.That(KernelBuild.ImagePath(KernelBase.V7_3, Flavour.Debug),
-                Is.EqualTo(Path.Combine(cache, "build", "debug-7.3", "arch", "x86", "boot", "bzImage")));
+                Is.EqualTo(Path.Combine(cache, "src", "linux-patched-7.3", "build-debug", "arch", "x86", "boot",
+                    "bzImage")));
             Assert.That(KernelBase.V7_3.SeriesDir, Is.EqualTo(Path.Combine(Paths.KernelPatchesDir, "7.3")));
         });
+    }
+
+    /// <summary>
+    /// Kbuild names the source tree ".." only for a build directory that is a direct child of it; anywhere else
+    /// every -I carries the tree's own path and ccache shares nothing between baseline, patched and review.
+    /// </summary>
+    [Test]
+    public void EveryBuildDirectoryIsADirectChildOfItsTree()
+    {
+        foreach (var b in KernelBase.All)
+            foreach (var f in Enum.GetValues<Flavour>())
+                Assert.That(Path.GetDirectoryName(b.BuildDir(f)), Is.EqualTo(b.TreeOf(f)), $"{f.Name()}-{b.Name}");
+        Assert.That(KernelBase.V7_3.TreeOf(Flavour.Baseline), Is.EqualTo(KernelBase.V7_3.BaseTree));
+        Assert.That(KernelBase.V7_3.TreeOf(Flavour.Debug), Is.EqualTo(KernelBase.V7_3.PatchedTree));
+        var review = Toolkit.Review.ReviewRunner.OutDirOf(KernelBase.V7_3);
+        Assert.That(Path.GetDirectoryName(review), Is.EqualTo(Toolkit.Review.ReviewRunner.TreeOf(KernelBase.V7_3)));
+        Assert.That(Path.GetFileName(review), Is.EqualTo(Path.GetFileName(KernelBase.V7_3.BuildDir(Flavour.Baseline))),
+            "review's build directory has the baseline flavour's name");
     }
 
     [Test]
