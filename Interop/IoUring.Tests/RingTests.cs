@@ -134,6 +134,19 @@ public class RingTests
     }
 
     [Test]
+    public void ABoundedWaitReturnsFalseWhenNothingCompletes()
+    {
+        using var ring = Ring.Create();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Assert.That(ring.TryWaitCompletion(TimeSpan.FromMilliseconds(50), out _), Is.False);
+        Assert.That(sw.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(45)), "it waited");
+        ring.GetSqe().Nop(4);
+        ring.Submit();
+        Assert.That(ring.TryWaitCompletion(TimeSpan.FromSeconds(10), out var c) && c.UserData == 4, Is.True);
+        Assert.Throws<ArgumentOutOfRangeException>(() => ring.TryWaitCompletion(TimeSpan.FromTicks(-1), out _));
+    }
+
+    [Test]
     public void SetupErrorsCarryTheErrnoAndItsName()
     {
         var e = Assert.Throws<IoUringException>(() => Ring.Create(new RingOptions { Entries = 0 }))!;

@@ -14,6 +14,19 @@ public readonly record struct Completion(ulong UserData, int Result, uint Flags)
     /// <summary>IORING_CQE_F_MORE: a multishot request will post more CQEs.</summary>
     public bool More => (Flags & IORING_CQE_F_MORE) != 0;
 
+    /// <summary>IORING_CQE_F_BUFFER: the request took a provided buffer, <see cref="BufferId"/>.</summary>
+    public bool HasBuffer => (Flags & IORING_CQE_F_BUFFER) != 0;
+
+    /// <summary>The provided buffer's id (valid when <see cref="HasBuffer"/>).</summary>
+    public ushort BufferId => (ushort)(Flags >> IORING_CQE_BUFFER_SHIFT);
+
+    /// <summary>
+    /// The connection an accept completed with, as an owning socket handle (for <c>new Socket(handle)</c>); an
+    /// <see cref="IoUringException"/> when the accept failed. Call it once per CQE: every call owns the fd.
+    /// </summary>
+    public System.Net.Sockets.SafeSocketHandle TakeSocket() =>
+        new(ResultOrThrow("accept"), ownsHandle: true);
+
     /// <summary>The result, or an <see cref="IoUringException"/> naming <paramref name="operation"/> and the
     /// errno when the request failed.</summary>
     public int ResultOrThrow(string operation) => IoUringException.ThrowIfNegative(Result, operation);

@@ -86,6 +86,7 @@ public sealed unsafe partial class Ring : IDisposable
     public int Submit()
     {
         int ret;
+        submitGeneration++;
         while ((ret = io_uring_submit(Raw)) == -EintrErrno) { }
         return IoUringException.ThrowIfNegative(ret, "io_uring_submit");
     }
@@ -94,18 +95,34 @@ public sealed unsafe partial class Ring : IDisposable
     public int SubmitAndWait(uint waitNr)
     {
         int ret;
+        submitGeneration++;
         while ((ret = io_uring_submit_and_wait(Raw, waitNr)) == -EintrErrno) { }
         return IoUringException.ThrowIfNegative(ret, "io_uring_submit_and_wait");
     }
 
     const int EintrErrno = 4;
 
-    internal void AddHold(ulong userData, in Hold hold)
+    /// <summary>Counts submissions: a hold taken since the last one belongs to an SQE the kernel has not seen.</summary>
+    ulong submitGeneration;
+
+    internal void AddHold(ulong userData, Hold hold, io_uring_sqe* sqe)
     {
+        hold.Sqe = sqe;
+        hold.Generation = submitGeneration;
         if (!holds.TryAdd(userData, hold)) throw AlreadyHeld(userData);
     }
 
+    /// <summary>Whether <paramref name="sqe"/>, not yet submitted, took the hold of its user data.</summary>
+    internal bool HoldsFor(io_uring_sqe* sqe) => holds.TryGetValue(sqe->user_data, out var h) && h.Sqe == sqe &&
+        h.Generation == submitGeneration;
+
     internal bool IsHeld(ulong userData) => holds.ContainsKey(userData);
+
+    /// <summary>Gives back what a request holds before it was submitted (its SQE is being turned into a NOP).</summary>
+    internal void DropHold(ulong userData)
+    {
+        if (holds.Remove(userData, out var hold)) hold.Release(this);
+    }
 
     internal static InvalidOperationException AlreadyHeld(ulong userData) =>
         new($"user_data {userData} already names a request in flight that holds a buffer or handle");
@@ -114,6 +131,6 @@ public sealed unsafe partial class Ring : IDisposable
     internal void Release(in Completion c)
     {
         if (holds.Count == 0 || c.More || !holds.Remove(c.UserData, out var hold)) return;
-        hold.Release();
+        hold.Release(this);
     }
 }

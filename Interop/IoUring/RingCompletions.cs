@@ -37,6 +37,27 @@ public sealed unsafe partial class Ring
     }
 
     /// <summary>
+    /// Takes the next CQE, waiting in the kernel up to <paramref name="timeout"/> for one; false when none came in
+    /// time. EINTR is retried with the whole timeout again (the runtime's signals are rare).
+    /// </summary>
+    public bool TryWaitCompletion(TimeSpan timeout, out Completion completion)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        if (TryGetCompletion(out completion)) return true;
+        var ts = new __kernel_timespec
+        {
+            tv_sec = timeout.Ticks / TimeSpan.TicksPerSecond,
+            tv_nsec = timeout.Ticks % TimeSpan.TicksPerSecond * 100,
+        };
+        io_uring_cqe* cqe;
+        int ret;
+        while ((ret = io_uring_wait_cqe_timeout(Raw, &cqe, &ts)) == -4) { }
+        if (ret == -62 /* ETIME */) return false;
+        IoUringException.ThrowIfNegative(ret, "io_uring_wait_cqe_timeout");
+        return TryGetCompletion(out completion);
+    }
+
+    /// <summary>
     /// The CQEs ready now, for <c>foreach</c>: no allocation, and the CQ head moves once, when the loop ends (also
     /// when it ends early: the CQEs not reached stay in the ring).
     /// </summary>

@@ -28,8 +28,12 @@ public sealed unsafe partial class Ring
     {
         if (handle.IsClosed) return;
         if (holds.Count > 0) CancelHolders();
+        var quiet = holds.Count == 0;
         holds.Clear();
+        // Buffer rings in use by requests that outlived the wait stay allocated, like pinned buffers.
+        ReleaseBuffers();
         handle.Dispose();
+        if (quiet) ReleaseRegistered();
     }
 
     void CancelHolders()

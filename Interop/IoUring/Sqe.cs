@@ -7,9 +7,10 @@ namespace IoUring;
 /// <summary>
 /// One submission queue entry of a <see cref="Ring"/>, from <see cref="Ring.GetSqe"/>: prepare it with one of the
 /// operations, optionally add <see cref="WithFlags"/>, then submit the ring. An SQE taken and not prepared is
-/// submitted as a NOP with user data 0.
+/// submitted as a NOP with user data 0; one whose preparation threw (a bad argument, a user data still holding)
+/// becomes a NOP that posts nothing.
 /// </summary>
-public readonly unsafe ref struct Sqe
+public readonly unsafe ref partial struct Sqe
 {
     readonly Ring ring;
     readonly io_uring_sqe* sqe;
@@ -29,10 +30,23 @@ public readonly unsafe ref struct Sqe
         return this;
     }
 
-    /// <summary>Adds IOSQE_* flags (links, drain, async, skip-success) to the prepared request.</summary>
+    /// <summary>
+    /// Adds IOSQE_* flags (links, drain, async, skip-success) to the prepared request. Skip-success is refused
+    /// (<see cref="InvalidOperationException"/>, the SQE becomes a NOP that posts nothing) for a request that
+    /// holds a buffer or handle: what it holds is given back on its CQE, which a success would not post.
+    /// </summary>
     public Sqe WithFlags(SqeFlags flags)
     {
-        Checked->flags |= (byte)flags;
+        var s = Checked;
+        if ((flags & SqeFlags.SkipSuccess) != 0 && ring.HoldsFor(s))
+        {
+            var userData = s->user_data;
+            ring.DropHold(userData);
+            Discard();
+            throw new InvalidOperationException($"user_data {userData}: skip-success on a request that holds a " +
+                "buffer or handle would never give it back (it is released on the request's CQE)");
+        }
+        s->flags |= (byte)flags;
         return this;
     }
 
@@ -53,7 +67,7 @@ public readonly unsafe ref struct Sqe
     {
         var hold = new Hold { First = AddRef(file, userData) };
         hold.Pin = buffer.Pin();
-        ring.AddHold(userData, hold);
+        ring.AddHold(userData, hold, Checked);
         return Prep(op, (int)file.DangerousGetHandle(), hold.Pin.Pointer, (uint)buffer.Length, offset, userData);
     }
 
@@ -79,7 +93,7 @@ public readonly unsafe ref struct Sqe
     /// <paramref name="events"/> (e.g. POLLIN = 1); <paramref name="file"/> is held until then.</summary>
     public Sqe Poll(SafeHandle file, uint events, ulong userData)
     {
-        ring.AddHold(userData, new Hold { First = AddRef(file, userData) });
+        ring.AddHold(userData, new Hold { First = AddRef(file, userData) }, Checked);
         Prep(io_uring_op.IORING_OP_POLL_ADD, (int)file.DangerousGetHandle(), null, 0, 0, userData);
         sqe->poll32_events = events;
         return this;
@@ -91,7 +105,11 @@ public readonly unsafe ref struct Sqe
     /// </summary>
     public Sqe Timeout(TimeSpan after, ulong userData, uint count = 0)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(after, TimeSpan.Zero);
+        if (after < TimeSpan.Zero)
+        {
+            Discard();
+            throw new ArgumentOutOfRangeException(nameof(after), after, "a timeout can't be negative");
+        }
         var ts = ring.TimespecFor(Checked);
         ts->tv_sec = after.Ticks / TimeSpan.TicksPerSecond;
         ts->tv_nsec = after.Ticks % TimeSpan.TicksPerSecond * 100;
@@ -113,19 +131,29 @@ public readonly unsafe ref struct Sqe
     /// </summary>
     public Sqe MsgRing(Ring target, int result, ulong data, ulong userData)
     {
-        ring.AddHold(userData, new Hold { First = AddRef(target.Handle, userData) });
+        ring.AddHold(userData, new Hold { First = AddRef(target.Handle, userData) }, Checked);
         Prep(io_uring_op.IORING_OP_MSG_RING, target.Fd, null, (uint)result, data, userData);
         return this;
     }
 
     internal void SetCancelFlags(uint flags) => Checked->cancel_flags = flags;
 
+    /// <summary>
+    /// A preparation that fails leaves the SQE taken (it can't be given back): it becomes a NOP that posts nothing,
+    /// so the refused request leaves no trace in the CQ.
+    /// </summary>
+    void Discard()
+    {
+        if (sqe == null) return;
+        Nop(0);
+        sqe->flags = (byte)SqeFlags.SkipSuccess;
+    }
+
     SafeHandle AddRef(SafeHandle h, ulong userData)
     {
         if (ring.IsHeld(userData))
         {
-            // The SQE is taken and can't be given back: make it a NOP that posts nothing.
-            Nop(0).WithFlags(SqeFlags.SkipSuccess);
+            Discard();
             throw Ring.AlreadyHeld(userData);
         }
         var ok = false;
