@@ -68,4 +68,50 @@ public sealed class CompletenessTests
             "falls back to the dynamic linker's search path (a system liburing-ffi)");
         Assert.That(NativeResolver.CandidatePaths(NativeLibraryNames.Libc), Is.EqualTo(new[] { "libc.so.6" }));
     }
+
+    /// <summary>A shared object that looks like liburing of <paramref name="version"/> (major.minor exports), or
+    /// like one older than 2.4 (no version exports) when it is null.</summary>
+    static string FakeLiburing(string dir, string? version)
+    {
+        var c = Path.Combine(dir, $"fake-{version ?? "old"}.c");
+        var so = Path.ChangeExtension(c, ".so");
+        var parts = version?.Split('.');
+        File.WriteAllText(c, parts == null ? "int io_uring_queue_init(void) { return 0; }\n"
+            : $"int io_uring_major_version(void) {{ return {parts[0]}; }}\n" +
+              $"int io_uring_minor_version(void) {{ return {parts[1]}; }}\n");
+        var cc = Proc.Capture("gcc", ["-shared", "-fPIC", "-o", so, c]);
+        Assert.That(cc.ExitCode, Is.Zero, cc.StdErr);
+        return so;
+    }
+
+    [Test]
+    public void AnOldOrMissingLiburingIsRefusedWithEveryPathAndTheFix()
+    {
+        var dir = Directory.CreateTempSubdirectory("resolver-").FullName;
+        try
+        {
+            string[] candidates = [Path.Combine(dir, "missing", "liburing.so.2"), FakeLiburing(dir, "2.3"),
+                FakeLiburing(dir, null), FakeLiburing(dir, "2.14")];
+            var handle = NativeResolver.Load("liburing.so.2", candidates, out var from, out var error);
+            Assert.That((handle, from), Is.EqualTo((IntPtr.Zero, (string?)null)));
+            Assert.That(error, Does.Contain($"{candidates[0]}: no such file")
+                .And.Contain($"{candidates[1]}: liburing 2.3, the bindings need 2.15 or newer")
+                .And.Contain($"{candidates[2]}: liburing older than 2.4")
+                .And.Contain($"{candidates[3]}: liburing 2.14")
+                .And.Contain("IOURING_INTEROP_NATIVE_DIR").And.Contain("runtimes/linux-x64/native"));
+
+            var real = Path.Combine(TestEnvironment.Liburing.LibDir, "liburing.so.2");
+            handle = NativeResolver.Load("liburing.so.2", [candidates[1], FakeLiburing(dir, "3.0"), real], out from,
+                out error);
+            Assert.That((from, error), Is.EqualTo((Path.Combine(dir, "fake-3.0.so"), (string?)null)),
+                "a newer liburing is taken");
+            System.Runtime.InteropServices.NativeLibrary.Free(handle);
+            handle = NativeResolver.Load("liburing.so.2", [candidates[1], real], out from, out error);
+            Assert.That(from, Is.EqualTo(real), "the cached 2.15 build passes the check: " + error);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
 }

@@ -35,15 +35,58 @@ public static class NativeResolver
     static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
     {
         if (!SoNames.TryGetValue(name, out var soName)) return IntPtr.Zero;
-        foreach (var candidate in Candidates(soName))
+        var handle = Load(soName, Candidates(soName), out var candidate, out var error);
+        if (handle == IntPtr.Zero) throw new DllNotFoundException(error);
+        lock (_loaded) _loaded[name] = candidate!;
+        return handle;
+    }
+
+    /// <summary>The oldest liburing the bindings were generated for: an older one lacks functions they call.</summary>
+    public static readonly Version MinimumLiburing = new(2, 15);
+
+    /// <summary>
+    /// Loads the first candidate that loads and, for liburing, is at least <see cref="MinimumLiburing"/> (a system
+    /// liburing 2.3 would load and then fail on the first newer entry point). On failure, the handle is zero and
+    /// <paramref name="error"/> lists every candidate with why it was not taken, and how to provide the library.
+    /// </summary>
+    internal static IntPtr Load(string soName, IEnumerable<string> candidates, out string? loadedFrom,
+        out string? error)
+    {
+        var tried = new List<string>();
+        foreach (var candidate in candidates)
         {
-            if (NativeLibrary.TryLoad(candidate, out var handle))
+            if (!NativeLibrary.TryLoad(candidate, out var handle))
             {
-                lock (_loaded) _loaded[name] = candidate;
-                return handle;
+                tried.Add($"{candidate}: {(Path.IsPathRooted(candidate) && !File.Exists(candidate)
+                    ? "no such file" : "dlopen failed")}");
+                continue;
             }
+            if (soName != "libc.so.6" && LiburingVersion(handle) is var v && (v == null || v < MinimumLiburing))
+            {
+                NativeLibrary.Free(handle);
+                tried.Add($"{candidate}: liburing {v?.ToString() ?? "older than 2.4"}, the bindings need " +
+                    $"{MinimumLiburing} or newer");
+                continue;
+            }
+            (loadedFrom, error) = (candidate, null);
+            return handle;
         }
-        return IntPtr.Zero; // the runtime then reports DllNotFoundException for the logical name
+        loadedFrom = null;
+        error = $"IoUring.Interop could not load {soName}. Tried, in order:\n  " + string.Join("\n  ", tried) +
+            "\nThe package ships it for linux-x64 in runtimes/linux-x64/native/; otherwise set " +
+            $"IOURING_INTEROP_NATIVE_DIR to a directory holding liburing.so.2 and liburing-ffi.so.2 of liburing " +
+            $"{MinimumLiburing} or newer (scripts/toolkit liburing build makes one), or install such a liburing.";
+        return IntPtr.Zero;
+    }
+
+    /// <summary>A loaded liburing's version (io_uring_major_version/minor_version, exported since 2.4), or null
+    /// when it has neither.</summary>
+    static unsafe Version? LiburingVersion(IntPtr handle)
+    {
+        if (!NativeLibrary.TryGetExport(handle, "io_uring_major_version", out var major) ||
+            !NativeLibrary.TryGetExport(handle, "io_uring_minor_version", out var minor))
+            return null;
+        return new Version(((delegate* unmanaged<int>)major)(), ((delegate* unmanaged<int>)minor)());
     }
 
     /// <summary>The files tried for a logical library, in order (the last is the bare soname: the system's
