@@ -9,7 +9,8 @@ public static class PackageBuilder
         var project = Path.Combine(Paths.InteropDir, "IoUring.Interop", "IoUring.Interop.csproj");
         Directory.CreateDirectory(feed);
         var result = Proc.Capture("dotnet", ["pack", project, "-c", "Release", "-o", feed, "-nologo",
-            $"-p:LiburingPrefix={liburing.Prefix}"], env: new Dictionary<string,
+            $"-p:LiburingPrefix={liburing.Prefix}", $"-p:LiburingSeriesHash={liburing.SeriesHash}",
+            $"-p:LiburingSourceDir={liburing.SourceDir}"], env: new Dictionary<string,
                 string>
             { ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1", ["DOTNET_NOLOGO"] = "1" });
         if (!result.Succeeded)

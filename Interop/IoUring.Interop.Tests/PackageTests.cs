@@ -23,11 +23,20 @@ public sealed class PackageTests
                 {
                     "lib/net10.0/IoUring.Interop.dll", "lib/net10.0/IoUring.Interop.xml", "README.md",
                     "runtimes/linux-x64/native/liburing.so.2", "runtimes/linux-x64/native/liburing-ffi.so.2",
+                    "THIRD-PARTY-NOTICES.md", "licenses/liburing/LICENSE", "licenses/liburing/COPYING",
                 }));
                 var nuspec = new StreamReader(zip.Entries.Single(e => e.FullName.EndsWith(".nuspec",
                     StringComparison.Ordinal)).Open()).ReadToEnd();
                 Assert.That(nuspec, Does.Contain("<id>IoUring.Interop</id>").And.Contain("<readme>README.md</readme>"));
+                // The version names the bits: liburing 2.15, the UAPI's hash, the liburing patch series' hash.
+                Assert.That(Path.GetFileName(nupkg), Does.Match(
+                    @"^IoUring\.Interop\.2\.15\.0-uring\.uapi-[0-9a-f]{12}\.lib-[0-9a-f]{12}\.nupkg$"));
             }
+            Assert.That(File.Exists(Path.ChangeExtension(nupkg, ".snupkg")), Is.True, "a symbols package beside it");
+            var platform = typeof(Liburing).Assembly
+                .GetCustomAttributes(typeof(System.Runtime.Versioning.SupportedOSPlatformAttribute), false)
+                .Cast<System.Runtime.Versioning.SupportedOSPlatformAttribute>().Select(a => a.PlatformName);
+            Assert.That(platform, Is.EqualTo(new[] { "linux" }));
 
             // Copy the sample out of the repository so it builds like an outside project (and leaves no bin/obj
             // behind).

@@ -2,6 +2,12 @@ using IoUring.Interop;
 using static IoUring.Interop.Liburing;
 
 // One NOP through a fresh ring: proves the package's bindings and its native liburing load and work.
+// The package is Linux-only ([SupportedOSPlatform("linux")]): the guard tells the platform analyzer so.
+if (!OperatingSystem.IsLinux())
+{
+    Console.Error.WriteLine("io_uring needs Linux");
+    return 1;
+}
 unsafe
 {
     io_uring ring;
