@@ -81,15 +81,15 @@ static unsafe class NopBench
     {
         for (uint i = 0; i < batch; i++)
         {
-            var sqe = LiburingFast.io_uring_get_sqe(ring);
-            LiburingFast.io_uring_prep_nop(sqe);
+            var sqe = LiburingFast.GetSqe(ring);
+            LiburingFast.PrepNop(sqe);
             sqe->user_data = i;
         }
         var ret = io_uring_submit_and_wait(ring, batch);
         if (ret != batch) throw new InvalidOperationException($"submit_and_wait: {ret}");
         // Like io_uring_for_each_cqe + io_uring_cq_advance in the C loop: one acquire of the tail, one release of the
         // head.
-        var ready = LiburingFast.io_uring_cq_ready(ring);
+        var ready = LiburingFast.CqReady(ring);
         var head = *ring->cq.khead;
         var shift = (ring->flags & IoUringConstants.IORING_SETUP_CQE32) != 0 ? 1 : 0;
         for (uint i = 0; i < ready; i++)
@@ -97,7 +97,7 @@ static unsafe class NopBench
             var cqe = ring->cq.cqes + (((head + i) & ring->cq.ring_mask) << shift);
             if (cqe->res != 0) throw new InvalidOperationException($"NOP failed: {cqe->res}");
         }
-        LiburingFast.io_uring_cq_advance(ring, ready);
+        LiburingFast.CqAdvance(ring, ready);
         var seen = ready;
         return seen;
     }

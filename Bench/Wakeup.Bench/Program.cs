@@ -74,15 +74,15 @@ static unsafe class Nops
         {
             for (var i = 0; i < batch; i++)
             {
-                var sqe = LiburingFast.io_uring_get_sqe(ring);
-                LiburingFast.io_uring_prep_nop(sqe);
-                LiburingFast.io_uring_sqe_set_data64(sqe, (ulong)(done + i));
+                var sqe = LiburingFast.GetSqe(ring);
+                LiburingFast.PrepNop(sqe);
+                LiburingFast.SqeSetData64(sqe, (ulong)(done + i));
             }
             var rc = io_uring_submit_and_wait(ring, (uint)batch);
             if (rc != batch) throw new InvalidOperationException($"submit_and_wait: {rc}");
             var n = 0;
-            while (n < batch && LiburingFast.io_uring_peek_cqe_nowait(ring) is var cqe
-                && cqe != null) { LiburingFast.io_uring_cqe_seen(ring, cqe); n++; }
+            while (n < batch && LiburingFast.PeekCqeNowait(ring) is var cqe
+                && cqe != null) { LiburingFast.CqeSeen(ring, cqe); n++; }
             if (n != batch) throw new InvalidOperationException($"reaped {n} of {batch}");
         }
     }
@@ -149,8 +149,8 @@ static unsafe class Paths
 
     static void Drain(io_uring* ring)
     {
-        for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(
-            ring)) != null;) LiburingFast.io_uring_cqe_seen(ring, c);
+        for (io_uring_cqe* c; (c = LiburingFast.PeekCqeNowait(
+            ring)) != null;) LiburingFast.CqeSeen(ring, c);
     }
 
     static double Median(double[] v) { var s = v.Order().ToArray(); return s[s.Length / 2]; }
@@ -265,7 +265,7 @@ static unsafe class Paths
             EventfdBuffers(out var buf, out var one);
             var r = Measure(100, () =>
             {
-                var sqe = LiburingFast.io_uring_get_sqe(ring);
+                var sqe = LiburingFast.GetSqe(ring);
                 io_uring_prep_poll_add(sqe, efd, 1 /* POLLIN */);
                 io_uring_cqe* cqe;
                 io_uring_submit_and_wait(ring, 1);

@@ -147,7 +147,7 @@ public sealed unsafe class RoundTripTests
             for (var i = 0; i < 20; i++) // past the ring size: both must return null at the same point
             {
                 var a = io_uring_get_sqe(&native);
-                var b = LiburingFast.io_uring_get_sqe(&managed);
+                var b = LiburingFast.GetSqe(&managed);
                 Assert.That(a == null, Is.EqualTo(b == null), $"get_sqe #{i}");
                 if (a == null) continue;
                 Assert.That((byte*)a - (byte*)native.sq.sqes, Is.EqualTo((byte*)b - (byte*)managed.sq.sqes),
@@ -158,16 +158,16 @@ public sealed unsafe class RoundTripTests
                 if (i % 2 == 0)
                 {
                     io_uring_prep_nop(a);
-                    LiburingFast.io_uring_prep_nop(b);
+                    LiburingFast.PrepNop(b);
                 }
                 else
                 {
                     var buffer = (void*)0x1234_5678;
                     io_uring_prep_rw(IORING_OP_READ, a, 7, buffer, 4096, 99);
-                    LiburingFast.io_uring_prep_rw(IORING_OP_READ, b, 7, buffer, 4096, 99);
+                    LiburingFast.PrepRw(IORING_OP_READ, b, 7, buffer, 4096, 99);
                 }
                 io_uring_sqe_set_data64(a, (ulong)i * 77);
-                LiburingFast.io_uring_sqe_set_data64(b, (ulong)i * 77);
+                LiburingFast.SqeSetData64(b, (ulong)i * 77);
                 Assert.That(new ReadOnlySpan<byte>(a, sizeof(io_uring_sqe)).SequenceEqual(new ReadOnlySpan<byte>(b,
                     sizeof(io_uring_sqe))), $"SQE bytes #{i}");
             }
@@ -178,9 +178,9 @@ public sealed unsafe class RoundTripTests
             io_uring_submit(&native);
             io_uring_submit(&managed);
             var x = io_uring_get_sqe(&native);
-            var y = LiburingFast.io_uring_get_sqe(&managed);
+            var y = LiburingFast.GetSqe(&managed);
             io_uring_prep_nop(x);
-            LiburingFast.io_uring_prep_nop(y);
+            LiburingFast.PrepNop(y);
             Assert.That(new ReadOnlySpan<byte>(x, 64).SequenceEqual(new ReadOnlySpan<byte>(y, 64)));
         }
         finally
@@ -208,21 +208,21 @@ public sealed unsafe class RoundTripTests
                 }
                 Assert.That(io_uring_submit_and_wait(r, 4), Is.EqualTo(4));
             }
-            Assert.That(LiburingFast.io_uring_cq_ready(&managed), Is.EqualTo(io_uring_cq_ready(&native)));
+            Assert.That(LiburingFast.CqReady(&managed), Is.EqualTo(io_uring_cq_ready(&native)));
             for (var i = 0; i < 4; i++)
             {
                 io_uring_cqe* a;
                 Assert.That(io_uring_peek_cqe(&native, &a), Is.Zero);
-                var b = LiburingFast.io_uring_peek_cqe_nowait(&managed);
+                var b = LiburingFast.PeekCqeNowait(&managed);
                 Assert.That((byte*)a - (byte*)native.cq.cqes, Is.EqualTo((byte*)b - (byte*)managed.cq.cqes),
                     "same CQ slot");
                 Assert.That(b->user_data, Is.EqualTo(a->user_data));
                 io_uring_cqe_seen(&native, a);
-                LiburingFast.io_uring_cqe_seen(&managed, b);
+                LiburingFast.CqeSeen(&managed, b);
                 Assert.That(*managed.cq.khead, Is.EqualTo(*native.cq.khead));
             }
-            Assert.That(LiburingFast.io_uring_peek_cqe_nowait(&managed) == null, "CQ drained");
-            LiburingFast.io_uring_cq_advance(&managed, 0);
+            Assert.That(LiburingFast.PeekCqeNowait(&managed) == null, "CQ drained");
+            LiburingFast.CqAdvance(&managed, 0);
             Assert.That(*managed.cq.khead, Is.EqualTo(*native.cq.khead));
         }
         finally

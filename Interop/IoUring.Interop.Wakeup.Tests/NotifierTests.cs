@@ -23,8 +23,8 @@ public sealed unsafe class NotifierTests
         public int Cqes()
         {
             var n = 0;
-            for (io_uring_cqe* c; (c = LiburingFast.io_uring_peek_cqe_nowait(
-                R)) != null; LiburingFast.io_uring_cqe_seen(R, c))
+            for (io_uring_cqe* c; (c = LiburingFast.PeekCqeNowait(
+                R)) != null; LiburingFast.CqeSeen(R, c))
             {
                 Assert.That(CqWordWaiter.IsWakeup(*c), Is.True);
                 n++;

@@ -77,17 +77,17 @@ public sealed unsafe class CqWordNotifier : IDisposable
         {
             if (countAsWakeup) KernelWakeups++;
             ObjectDisposedException.ThrowIf(disposed, this);
-            var sqe = LiburingFast.io_uring_get_sqe(own);
+            var sqe = LiburingFast.GetSqe(own);
             io_uring_prep_msg_ring(sqe, targetFd, 0, CqWordWaiter.WakeupUserData, 0);
             // Success needs no CQE on our side; a failure still posts one, reaped below.
             sqe->flags |= (byte)IOSQE_CQE_SKIP_SUCCESS;
             var rc = io_uring_submit(own);
             if (rc != 1) throw new InvalidOperationException($"submitting MSG_RING failed: {rc}");
-            var cqe = LiburingFast.io_uring_peek_cqe_nowait(own);
+            var cqe = LiburingFast.PeekCqeNowait(own);
             if (cqe != null)
             {
                 var res = cqe->res;
-                LiburingFast.io_uring_cqe_seen(own, cqe);
+                LiburingFast.CqeSeen(own, cqe);
                 if (res < 0) throw new InvalidOperationException($"MSG_RING to fd {targetFd} failed: {res}");
             }
         }

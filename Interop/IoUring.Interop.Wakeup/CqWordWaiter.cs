@@ -93,7 +93,7 @@ public sealed unsafe class CqWordWaiter
         var seq = Word.ReadSequence();
         var notified = seq != lastSequence;
         lastSequence = seq;
-        if (LiburingFast.io_uring_cq_ready(ring) != 0) { reason = WakeReason.Completion; return true; }
+        if (LiburingFast.CqReady(ring) != 0) { reason = WakeReason.Completion; return true; }
         if (notified) { reason = WakeReason.Notified; return true; }
         if (hasWork != null && hasWork()) { reason = WakeReason.Work; return true; }
         reason = default;

@@ -4,17 +4,19 @@ using static IoUring.Interop.IoUringConstants;
 namespace IoUring.Interop;
 
 /// <summary>
-/// Managed equivalents of liburing 2.9's hottest static-inline helpers. Calling the exported copies
+/// Managed equivalents of liburing's hottest static-inline helpers. Calling the exported copies
 /// in liburing-ffi costs a P/Invoke transition per SQE/CQE, which dominates a NOP benchmark; these
 /// do the same memory operations in place. A test checks them byte for byte against the C helpers.
-/// Everything else (submit, wait, register) stays native.
+/// Everything else (submit, wait, register) stays native. The names are C#'s (GetSqe for
+/// io_uring_get_sqe, ...), not liburing's: with <c>using static</c> on both this class and
+/// <see cref="Liburing"/>, C names here would make every call to those helpers ambiguous (CS0121).
 /// </summary>
 public static unsafe class LiburingFast
 {
     /// <summary>io_uring_get_sqe: next free SQE (zeroed like io_uring_initialize_sqe), or null when the SQ is
     /// full.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static io_uring_sqe* io_uring_get_sqe(io_uring* ring)
+    public static io_uring_sqe* GetSqe(io_uring* ring)
     {
         ref var sq = ref ring->sq;
         var next = sq.sqe_tail + 1;
@@ -37,7 +39,7 @@ public static unsafe class LiburingFast
 
     /// <summary>io_uring_prep_rw: the common part of every prep helper.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void io_uring_prep_rw(int op, io_uring_sqe* sqe, int fd, void* addr, uint len, ulong offset)
+    public static void PrepRw(int op, io_uring_sqe* sqe, int fd, void* addr, uint len, ulong offset)
     {
         sqe->opcode = (byte)op;
         sqe->fd = fd;
@@ -48,15 +50,15 @@ public static unsafe class LiburingFast
 
     /// <summary>io_uring_prep_nop.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void io_uring_prep_nop(io_uring_sqe* sqe) => io_uring_prep_rw(IORING_OP_NOP, sqe, -1, null, 0, 0);
+    public static void PrepNop(io_uring_sqe* sqe) => PrepRw(IORING_OP_NOP, sqe, -1, null, 0, 0);
 
     /// <summary>io_uring_sqe_set_data64.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void io_uring_sqe_set_data64(io_uring_sqe* sqe, ulong data) => sqe->user_data = data;
+    public static void SqeSetData64(io_uring_sqe* sqe, ulong data) => sqe->user_data = data;
 
     /// <summary>io_uring_cq_ready: completions waiting in the CQ (acquire on the kernel's tail).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static uint io_uring_cq_ready(io_uring* ring) => Volatile.Read(ref *ring->cq.ktail) - *ring->cq.khead;
+    public static uint CqReady(io_uring* ring) => Volatile.Read(ref *ring->cq.ktail) - *ring->cq.khead;
 
     /// <summary>
     /// Non-waiting CQ peek: the next CQE or null. Unlike io_uring_peek_cqe it never enters the
@@ -64,7 +66,7 @@ public static unsafe class LiburingFast
     /// such kernels must use the native helper.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static io_uring_cqe* io_uring_peek_cqe_nowait(io_uring* ring)
+    public static io_uring_cqe* PeekCqeNowait(io_uring* ring)
     {
         ref var cq = ref ring->cq;
         var tail = Volatile.Read(ref *cq.ktail);
@@ -76,15 +78,15 @@ public static unsafe class LiburingFast
 
     /// <summary>io_uring_cq_advance: release-store of the new head, after the CQEs were read.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void io_uring_cq_advance(io_uring* ring, uint nr)
+    public static void CqAdvance(io_uring* ring, uint nr)
     {
         if (nr != 0) Volatile.Write(ref *ring->cq.khead, *ring->cq.khead + nr);
     }
 
     /// <summary>io_uring_cqe_seen.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void io_uring_cqe_seen(io_uring* ring, io_uring_cqe* cqe)
+    public static void CqeSeen(io_uring* ring, io_uring_cqe* cqe)
     {
-        if (cqe != null) io_uring_cq_advance(ring, 1);
+        if (cqe != null) CqAdvance(ring, 1);
     }
 }

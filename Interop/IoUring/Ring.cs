@@ -67,7 +67,7 @@ public sealed unsafe partial class Ring : IDisposable
     /// <summary>The next free SQE, or false when the SQ is full (submit, then try again).</summary>
     public bool TryGetSqe(out Sqe sqe)
     {
-        var raw = LiburingFast.io_uring_get_sqe(Raw);
+        var raw = LiburingFast.GetSqe(Raw);
         sqe = raw == null ? default : new Sqe(this, raw);
         return raw != null;
     }

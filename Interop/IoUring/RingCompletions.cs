@@ -7,20 +7,20 @@ namespace IoUring;
 public sealed unsafe partial class Ring
 {
     /// <summary>CQEs ready now.</summary>
-    public uint Ready => LiburingFast.io_uring_cq_ready(Raw);
+    public uint Ready => LiburingFast.CqReady(Raw);
 
     /// <summary>Takes the next CQE if one is ready, without entering the kernel.</summary>
     public bool TryGetCompletion(out Completion completion)
     {
         var ring = Raw;
-        var cqe = LiburingFast.io_uring_peek_cqe_nowait(ring);
+        var cqe = LiburingFast.PeekCqeNowait(ring);
         if (cqe == null)
         {
             completion = default;
             return false;
         }
         completion = new Completion(cqe->user_data, cqe->res, cqe->flags);
-        LiburingFast.io_uring_cq_advance(ring, 1);
+        LiburingFast.CqAdvance(ring, 1);
         Release(completion);
         return true;
     }
@@ -76,7 +76,7 @@ public sealed unsafe partial class Ring
             this.ring = ring;
             raw = ring.Raw;
             head = *raw->cq.khead;
-            ready = LiburingFast.io_uring_cq_ready(raw);
+            ready = LiburingFast.CqReady(raw);
             shift = (raw->flags & IORING_SETUP_CQE32) != 0 ? 1u : 0u;
         }
 
@@ -102,7 +102,7 @@ public sealed unsafe partial class Ring
         public void Dispose()
         {
             if (ring.handle.IsClosed) return;
-            LiburingFast.io_uring_cq_advance(raw, taken - advanced);
+            LiburingFast.CqAdvance(raw, taken - advanced);
             advanced = taken;
         }
     }

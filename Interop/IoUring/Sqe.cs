@@ -25,7 +25,7 @@ public readonly unsafe ref partial struct Sqe
 
     Sqe Prep(io_uring_op op, int fd, void* addr, uint len, ulong offset, ulong userData)
     {
-        LiburingFast.io_uring_prep_rw((int)op, Checked, fd, addr, len, offset);
+        LiburingFast.PrepRw((int)op, Checked, fd, addr, len, offset);
         sqe->user_data = userData;
         return this;
     }

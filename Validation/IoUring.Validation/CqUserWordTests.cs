@@ -271,9 +271,9 @@ static unsafe class WordWorkload
                 var n = (int)Math.Min((ulong)batch, (ulong)total - next);
                 for (var i = 0; i < n; i++)
                 {
-                    var sqe = LiburingFast.io_uring_get_sqe(ring);
-                    LiburingFast.io_uring_prep_nop(sqe);
-                    LiburingFast.io_uring_sqe_set_data64(sqe, next++);
+                    var sqe = LiburingFast.GetSqe(ring);
+                    LiburingFast.PrepNop(sqe);
+                    LiburingFast.SqeSetData64(sqe, next++);
                 }
                 var rc = io_uring_submit(ring);
                 Assert.That(rc, Is.EqualTo(n), $"io_uring_submit: {Errno.Describe(rc)}");
@@ -298,9 +298,9 @@ static unsafe class WordWorkload
         {
             for (var i = 0; i < batch; i++)
             {
-                var sqe = LiburingFast.io_uring_get_sqe(ring);
-                LiburingFast.io_uring_prep_nop(sqe);
-                LiburingFast.io_uring_sqe_set_data64(sqe, data++);
+                var sqe = LiburingFast.GetSqe(ring);
+                LiburingFast.PrepNop(sqe);
+                LiburingFast.SqeSetData64(sqe, data++);
             }
             io_uring_submit(ring);
         }
@@ -320,14 +320,14 @@ static unsafe class WordWorkload
         while (got < expected)
         {
             io_uring_cqe* cqe;
-            while (got < expected && (cqe = LiburingFast.io_uring_peek_cqe_nowait(ring)) != null)
+            while (got < expected && (cqe = LiburingFast.PeekCqeNowait(ring)) != null)
             {
                 var idx = cqe->user_data - baseData;
                 Assert.That(idx, Is.LessThan((ulong)seen.Length), $"unexpected user_data {cqe->user_data}");
                 Assert.That(seen[idx], Is.False, $"CQE {cqe->user_data} arrived twice");
                 Assert.That(cqe->res, Is.Zero, $"NOP {cqe->user_data} failed");
                 seen[idx] = true;
-                LiburingFast.io_uring_cqe_seen(ring, cqe);
+                LiburingFast.CqeSeen(ring, cqe);
                 got++;
             }
             if (got < expected)

@@ -166,11 +166,11 @@ public sealed unsafe class CqWordWakeupTests
         void ReapTokens(bool failOnOther)
         {
             io_uring_cqe* cqe;
-            while ((cqe = LiburingFast.io_uring_peek_cqe_nowait(_r.Ring)) != null)
+            while ((cqe = LiburingFast.PeekCqeNowait(_r.Ring)) != null)
             {
                 if (CqWordWaiter.IsWakeup(*cqe)) _tokens++;
                 else if (failOnOther) Assert.Fail($"unexpected CQE user_data 0x{cqe->user_data:x} res {cqe->res}");
-                LiburingFast.io_uring_cqe_seen(_r.Ring, cqe);
+                LiburingFast.CqeSeen(_r.Ring, cqe);
             }
         }
 
