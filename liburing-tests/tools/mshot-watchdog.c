@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: MIT */
+// SPDX-License-Identifier: MIT
 /*
  * mshot-watchdog: tells a stalled multishot receive from a watchdog that
  * misfires. liburing's mshot-shutdown-race fails with "Seems stuck" when its
