@@ -2,34 +2,13 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
+using static IoUring.Tests.Loopback;
+
 namespace IoUring.Tests;
 
 /// <summary>Accept, connect, close and buffer-selecting receives on loopback TCP, on the running kernel.</summary>
 public class NetworkTests
 {
-    /// <summary>The next CQE within 10 s; a missing one fails the test instead of hanging it.</summary>
-    static Completion Next(Ring ring) =>
-        ring.TryWaitCompletion(TimeSpan.FromSeconds(10), out var c) ? c : throw new AssertionException("no CQE in 10 s");
-
-    static Socket Listener()
-    {
-        var l = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        l.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        l.Listen(8);
-        return l;
-    }
-
-    /// <summary>A connected loopback pair whose blocking receives give up after 10 s (no test hangs).</summary>
-    static (Socket A, Socket B) Connected()
-    {
-        using var listener = Listener();
-        var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveTimeout = 10_000 };
-        a.Connect(listener.LocalEndPoint!);
-        var b = listener.Accept();
-        b.ReceiveTimeout = 10_000;
-        return (a, b);
-    }
-
     [Test]
     public void MultishotAcceptPostsOneCompletionPerConnectionUntilCancelled()
     {
@@ -43,7 +22,7 @@ public class NetworkTests
         {
             for (var i = 0; i < 3; i++)
             {
-                var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                var c = Socket();
                 clients.Add(c);
                 c.Connect(listener.LocalEndPoint!);
                 var done = Next(ring);
@@ -75,7 +54,7 @@ public class NetworkTests
         using var ring = Ring.Create();
         ring.GetSqe().Accept(listener.SafeHandle, 1);
         ring.Submit();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var client = Socket();
         client.Connect(listener.LocalEndPoint!);
         var c = Next(ring);
         Assert.That(c.More, Is.False, "single shot");
@@ -89,7 +68,7 @@ public class NetworkTests
     public void ConnectReachesAListenerAndAFailedConnectSaysWhy()
     {
         using var listener = Listener();
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var socket = Socket();
         using var ring = Ring.Create();
         ring.GetSqe().Connect(socket.SafeHandle, (IPEndPoint)listener.LocalEndPoint!, 1);
         Assert.That(ring.Holding, Is.EqualTo(1), "the address and the socket are held until the CQE");
@@ -109,7 +88,7 @@ public class NetworkTests
         // A port nobody listens on: the one the listener had, after it is closed.
         var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         listener.Dispose();
-        using var refused = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var refused = Socket();
         ring.GetSqe().Connect(refused.SafeHandle, new IPEndPoint(IPAddress.Loopback, port), 2);
         ring.Submit();
         Assert.That(Errno.Name(Next(ring).Errno), Is.EqualTo("ECONNREFUSED"));
@@ -148,10 +127,7 @@ public class NetworkTests
         using var ring = Ring.Create();
         ring.GetSqe().Accept(listener.SafeHandle, 1);
         ring.Submit();
-        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
-        {
-            ReceiveTimeout = 10_000,
-        };
+        using var client = Socket();
         client.Connect(listener.LocalEndPoint!);
         var fd = Next(ring).ResultOrThrow("accept");
         ring.GetSqe().Close(fd, 2);

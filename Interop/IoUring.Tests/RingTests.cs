@@ -57,20 +57,10 @@ public class RingTests
         Assert.That(ring.Holding, Is.Zero, "buffers unpinned, handles released once the CQEs were taken");
     }
 
-    static (Socket A, Socket B) Connected()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        a.Connect(listener.LocalEndPoint!);
-        return (a, listener.Accept());
-    }
-
     [Test]
     public void SendAndRecvOnLoopbackSocketsAfterAPollSaysReadable()
     {
-        var (a, b) = Connected();
+        var (a, b) = Loopback.Connected();
         using var _a = a;
         using var _b = b;
         using var ring = Ring.Create();

@@ -1,15 +1,13 @@
 using System.IO.Pipes;
 using System.Text;
 
+using static IoUring.Tests.Loopback;
+
 namespace IoUring.Tests;
 
 /// <summary>Vectored and registered-buffer I/O, and what a request's flags may not do to what it holds.</summary>
 public class VectoredTests
 {
-    /// <summary>The next CQE within 10 s; a missing one fails the test instead of hanging it.</summary>
-    static Completion Next(Ring ring) =>
-        ring.TryWaitCompletion(TimeSpan.FromSeconds(10), out var c) ? c : throw new AssertionException("no CQE in 10 s");
-
     static FileStream TempFile() => new(Path.GetTempFileName(), FileMode.Open, FileAccess.ReadWrite, FileShare.None,
         4096, FileOptions.DeleteOnClose);
 
