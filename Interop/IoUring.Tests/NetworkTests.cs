@@ -139,6 +139,16 @@ public class NetworkTests
         Assert.That(Errno.Name(Next(ring).Errno), Is.EqualTo("EBADF"), "closed once");
     }
 
+    /// <summary>A buffer ring of <paramref name="count"/> x <paramref name="size"/> bytes and a multishot receive
+    /// from <paramref name="socket"/> selecting from it (user data 1), submitted.</summary>
+    static BufferRing MultishotRecv(Ring ring, Socket socket, int count, int size)
+    {
+        var buffers = ring.CreateBufferRing(group: 1, count, size);
+        ring.GetSqe().Recv(socket.SafeHandle, buffers, 1, multishot: true);
+        ring.Submit();
+        return buffers;
+    }
+
     [Test]
     public void MultishotRecvTakesProvidedBuffersUntilEndOfStream()
     {
@@ -146,9 +156,7 @@ public class NetworkTests
         using var _a = a;
         using var _b = b;
         using var ring = Ring.Create();
-        var buffers = ring.CreateBufferRing(group: 7, count: 4, size: 64);
-        ring.GetSqe().Recv(b.SafeHandle, buffers, 1, multishot: true);
-        ring.Submit();
+        var buffers = MultishotRecv(ring, b, count: 4, size: 64);
         var received = new StringBuilder();
         for (var i = 0; i < 10; i++)
         {
@@ -176,9 +184,7 @@ public class NetworkTests
         using var _a = a;
         using var _b = b;
         using var ring = Ring.Create();
-        var buffers = ring.CreateBufferRing(group: 1, count: 1, size: 16);
-        ring.GetSqe().Recv(b.SafeHandle, buffers, 1, multishot: true);
-        ring.Submit();
+        var buffers = MultishotRecv(ring, b, count: 1, size: 16);
         a.Send("first"u8.ToArray());
         var first = Next(ring);
         Assert.That(Encoding.ASCII.GetString(buffers.Data(first)), Is.EqualTo("first"));

@@ -110,6 +110,9 @@ public sealed unsafe partial class Ring : IDisposable
         hold.Sqe = sqe;
         hold.Generation = submitGeneration;
         if (!holds.TryAdd(userData, hold)) throw AlreadyHeld(userData);
+        // What the hold uses can't be freed under it: counted here, uncounted by Hold.Release.
+        if (hold.Buffers != null) hold.Buffers.InFlight++;
+        if (hold.Fixed) FixedInFlight++;
     }
 
     /// <summary>Whether <paramref name="sqe"/>, not yet submitted, took the hold of its user data.</summary>

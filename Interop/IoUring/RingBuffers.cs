@@ -6,8 +6,8 @@ namespace IoUring;
 
 public sealed unsafe partial class Ring
 {
-    MemoryHandle[]? registeredPins;
-    Memory<byte>[]? registered;
+    /// <summary>The registered buffers: each one's pin (its address) and length.</summary>
+    (MemoryHandle Pin, int Length)[]? registered;
     readonly List<BufferRing> bufferRings = [];
 
     /// <summary>READ_FIXED and WRITE_FIXED requests in flight: the registered buffers can't go while any is.</summary>
@@ -37,8 +37,8 @@ public sealed unsafe partial class Ring
             foreach (var pin in pins) pin.Dispose();
             throw new IoUringException(-ret, "io_uring_register_buffers");
         }
-        registeredPins = pins;
-        registered = buffers.ToArray();
+        registered = new (MemoryHandle, int)[pins.Length];
+        for (var i = 0; i < pins.Length; i++) registered[i] = (pins[i], buffers[i].Length);
     }
 
     /// <summary>Unregisters the buffers and unpins them; refused (<see cref="InvalidOperationException"/>) while a
@@ -55,8 +55,7 @@ public sealed unsafe partial class Ring
 
     void ReleaseRegistered()
     {
-        foreach (var pin in registeredPins ?? []) pin.Dispose();
-        registeredPins = null;
+        foreach (var r in registered ?? []) r.Pin.Dispose();
         registered = null;
     }
 
@@ -64,14 +63,14 @@ public sealed unsafe partial class Ring
     /// <paramref name="index"/>, checked against what was registered.</summary>
     internal void* RegisteredAddress(int index, int start, int length)
     {
-        if (registered == null || registeredPins == null)
+        if (registered == null)
             throw new InvalidOperationException("no buffers registered (Ring.RegisterBuffers)");
         ArgumentOutOfRangeException.ThrowIfNegative(index);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, registered.Length);
         ArgumentOutOfRangeException.ThrowIfNegative(start);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(start + (long)length, registered[index].Length, nameof(length));
-        return (byte*)registeredPins[index].Pointer + start;
+        return (byte*)registered[index].Pin.Pointer + start;
     }
 
     /// <summary>

@@ -68,7 +68,6 @@ public readonly unsafe ref partial struct Sqe
             throw;
         }
         ring.AddHold(userData, new Hold { First = AddRef(socket, userData), Buffers = buffers }, Checked);
-        buffers.InFlight++;
         Prep(io_uring_op.IORING_OP_RECV, (int)socket.DangerousGetHandle(), null, 0, 0, userData);
         sqe->msg_flags = (uint)flags;
         sqe->flags |= (byte)IOSQE_BUFFER_SELECT;

@@ -74,7 +74,6 @@ public readonly unsafe ref partial struct Sqe
             throw;
         }
         ring.AddHold(userData, new Hold { First = AddRef(file, userData), Fixed = true }, Checked);
-        ring.FixedInFlight++;
         Prep(op, (int)file.DangerousGetHandle(), address, (uint)length, offset, userData);
         sqe->buf_index = (ushort)index;
         return this;
