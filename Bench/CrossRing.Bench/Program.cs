@@ -31,14 +31,27 @@ public static unsafe class Program
         if (args.Length < 2)
         {
             Console.Error.WriteLine(
-            "usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver COUNT [--out FILE]"); return 2;
+            "usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver|latency|handoff COUNT [--out FILE] " +
+                "[--seconds S] [--only SUBSTRING]"); return 2;
         }
         if (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
         {
             Console.Error.WriteLine($"CrossRing.Bench: COUNT must be a positive integer, not '{args[1]}'");
             return 2;
         }
-        for (var i = 2; i + 1 < args.Length; i++) if (args[i] == "--out") outFile = args[i + 1];
+        var seconds = 1.5;
+        string? only = null;
+        for (var i = 2; i + 1 < args.Length; i++)
+        {
+            if (args[i] == "--out") outFile = args[i + 1];
+            if (args[i] == "--only") only = args[i + 1];
+            if (args[i] == "--seconds" && (!double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture,
+                out seconds) || seconds <= 0 || seconds > 60))
+            {
+                Console.Error.WriteLine($"CrossRing.Bench: --seconds must be in (0, 60], not '{args[i + 1]}'");
+                return 2;
+            }
+        }
         switch (args[0])
         {
             case "nop":
@@ -73,9 +86,57 @@ public static unsafe class Program
                         $"result path={path} n={count} seconds={wall.TotalSeconds:F6} ns_per_op={wall.TotalNanoseconds / count:F1} ops_per_s={count / wall.TotalSeconds:F0} cpu_ns_per_op={cpu.TotalNanoseconds / count:F1} source_sleeps={sourceSleeps} target_sleeps={targetSleeps}"));
                 }
                 return 0;
+            case "latency":
+                LatencyMatrix(count, seconds, only);
+                return 0;
+            case "handoff":
+                HandoffMatrix(count, seconds, only);
+                return 0;
             default:
                 Console.Error.WriteLine($"unknown mode {args[0]}");
                 return 2;
+        }
+    }
+
+    /// <summary>
+    /// Delivery latency, every workload x source setup x compute slice x path (<see cref="LatencyCase"/>): the
+    /// default setup with slices 0 (idle source), 100 us, 1 ms and 10 ms, COOP_TASKRUN and DEFER_TASKRUN with 0
+    /// and 1 ms. Each case runs for <paramref name="seconds"/> or <paramref name="maxSamples"/> samples.
+    /// </summary>
+    static void LatencyMatrix(int maxSamples, double seconds, string? only)
+    {
+        var kernel = CrossRingCompleter.KernelSupported(out _, out _);
+        string[] workloads = ["recv", "recv-multishot", "timeout", "async-read"];
+        (string Setup, int[] Slices)[] setups = [("default", [0, 100, 1000, 10000]), ("coop", [0, 1000]),
+            ("defer", [0, 1000])];
+        var cases = from w in workloads
+                    from s in setups
+                    from slice in s.Slices
+                    from p in new[] { "kernel", "msgring", "eventfd" }
+                    select new LatencyCase(w, s.Setup, slice, p);
+        foreach (var lc in cases)
+        {
+            var name = $"workload={lc.Workload} setup={lc.Setup} slice_us={lc.SliceUs} path={lc.Path}";
+            if (only != null && !name.Contains(only, StringComparison.Ordinal)) continue;
+            if (lc.Path == "kernel" && !kernel) { Emit($"result part=latency {name} skipped=no-feature"); continue; }
+            // A short unrecorded run first (JIT, first-touch of the rings), as BestOf5 does.
+            using (var warm = new LatencyRun(lc, 0.05, 100)) warm.Run();
+            using var run = new LatencyRun(lc, seconds, maxSamples);
+            Emit($"result part=latency {name} {run.Run()}");
+        }
+    }
+
+    /// <summary>Thread-per-core handoff (<see cref="HandoffRun"/>), per path.</summary>
+    static void HandoffMatrix(int maxRequests, double seconds, string? only)
+    {
+        var kernel = CrossRingCompleter.KernelSupported(out _, out _);
+        foreach (var path in new[] { "kernel", "msgring", "eventfd" })
+        {
+            if (only != null && !path.Contains(only, StringComparison.Ordinal)) continue;
+            if (path == "kernel" && !kernel) { Emit($"result part=handoff path={path} skipped=no-feature"); continue; }
+            using (var warm = new HandoffRun(path, 0.1, 100)) warm.Run();
+            using var run = new HandoffRun(path, seconds, maxRequests);
+            Emit($"result part=handoff path={path} {run.Run()}");
         }
     }
 
@@ -108,7 +169,7 @@ public static unsafe class Program
         if (outFile != null) File.AppendAllText(outFile, line + "\n");
     }
 
-    static io_uring* NewRing(uint entries, uint flags = 0)
+    internal static io_uring* NewRing(uint entries, uint flags = 0)
     {
         var ring = (io_uring*)NativeMemory.AllocZeroed((nuint)sizeof(io_uring));
         io_uring_params p = default;
@@ -118,7 +179,7 @@ public static unsafe class Program
         return ring;
     }
 
-    static void Free(io_uring* ring)
+    internal static void Free(io_uring* ring)
     {
         io_uring_queue_exit(ring);
         NativeMemory.Free(ring);
