@@ -32,7 +32,7 @@ public static unsafe class Program
         {
             Console.Error.WriteLine(
             "usage: CrossRing.Bench nop|nop-target|nop-msgring|deliver|latency|handoff COUNT [--out FILE] " +
-                "[--seconds S] [--only SUBSTRING]"); return 2;
+                "[--seconds S] [--only KEY=VALUE[,KEY=VALUE...]]"); return 2;
         }
         if (!int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
         {
@@ -117,7 +117,7 @@ public static unsafe class Program
         foreach (var lc in cases)
         {
             var name = $"workload={lc.Workload} setup={lc.Setup} slice_us={lc.SliceUs} path={lc.Path}";
-            if (only != null && !name.Contains(only, StringComparison.Ordinal)) continue;
+            if (!Selected(name, only)) continue;
             if (lc.Path == "kernel" && !kernel) { Emit($"result part=latency {name} skipped=no-feature"); continue; }
             // A short unrecorded run first (JIT, first-touch of the rings), as BestOf5 does.
             using (var warm = new LatencyRun(lc, 0.05, 100)) warm.Run();
@@ -126,13 +126,20 @@ public static unsafe class Program
         }
     }
 
+    /// <summary>
+    /// --only: every KEY=VALUE of the comma-separated list must be one of the case's fields (e.g.
+    /// "setup=default,slice_us=0").
+    /// </summary>
+    static bool Selected(string fields, string? only)
+        => only == null || only.Split(',').All(f => fields.Split(' ').Contains(f, StringComparer.Ordinal));
+
     /// <summary>Thread-per-core handoff (<see cref="HandoffRun"/>), per path.</summary>
     static void HandoffMatrix(int maxRequests, double seconds, string? only)
     {
         var kernel = CrossRingCompleter.KernelSupported(out _, out _);
         foreach (var path in new[] { "kernel", "msgring", "eventfd" })
         {
-            if (only != null && !path.Contains(only, StringComparison.Ordinal)) continue;
+            if (!Selected($"path={path}", only)) continue;
             if (path == "kernel" && !kernel) { Emit($"result part=handoff path={path} skipped=no-feature"); continue; }
             using (var warm = new HandoffRun(path, 0.1, 100)) warm.Run();
             using var run = new HandoffRun(path, seconds, maxRequests);

@@ -30,13 +30,30 @@ public static class CrossRingBench
             Description = "Completions delivered per path",
             DefaultValueFactory = _ => 100_000
         };
-        var output = BenchMarkdown.OutputOption("cross-ring-benchmark.md");
+        var seconds = new Option<double>("--seconds")
+        {
+            Description = "Seconds per latency case (c), and per path of the handoff (e) (x2)",
+            DefaultValueFactory = _ => 1.5
+        };
+        var output = new Option<string?>("--output")
+        {
+            Description = "Markdown report; the JSON file and the latency plot are written next to it " +
+                "(default: docs/cross-ring-benchmark.md for base 7.3, docs/cross-ring-benchmark-6.12.md for 6.12)"
+        };
         var kernelBase = KernelOptions.Base();
         var cmd = new Command("cross-ring",
             "NOP cost patched vs baseline under -icount, and cross-ring delivery throughput (kernel, MSG_RING relay, " +
-                "eventfd + queue); write docs/cross-ring-benchmark.md") { kernelBase, nops, deliveries, output };
-        cmd.SetAction(r => Guard.Run(() => Run(KernelBase.Parse(r.GetValue(kernelBase)!), r.GetValue(nops),
-            r.GetValue(deliveries), r.GetValue(output)!)));
+                "eventfd + queue), delivery latency with a busy source, idle wake-up cost and thread-per-core handoff; " +
+                "write docs/cross-ring-benchmark.{md,json} and its latency plot")
+            { kernelBase, nops, deliveries, seconds, output };
+        cmd.SetAction(r => Guard.Run(() =>
+        {
+            var b = KernelBase.Parse(r.GetValue(kernelBase)!);
+            var secs = r.GetValue(seconds);
+            if (!(secs > 0 && secs <= 60))
+                throw new ToolkitException(ExitCodes.Usage, $"--seconds must be in (0, 60], not {secs}");
+            return Run(b, r.GetValue(nops), r.GetValue(deliveries), secs, r.GetValue(output) ?? DefaultOutput(b));
+        }));
         return cmd;
     }
 
@@ -52,10 +69,10 @@ public static class CrossRingBench
 
     /// <summary>Runs the bench program in the guest; returns its `result` lines as key/value maps.</summary>
     static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string args, bool icount) => Guest(k, dll,
-        [args], icount);
+        [args], icount, 2);
 
     /// <summary>Several runs of the bench program in one boot, one after the other.</summary>
-    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string[] runs, bool icount)
+    static List<Dictionary<string, string>> Guest(KernelInfo k, string dll, string[] runs, bool icount, int cpus = 2)
     {
         var command = string.Join(" && ",
             runs.Select(a => $"dotnet {VmRunner.ShellQuote(dll)} {a} --out \"$TOOLKIT_RUN_DIR/bench.txt\""));
@@ -64,7 +81,8 @@ public static class CrossRingBench
             KernelImage = k.Image,
             WorkDir = Paths.RepoRoot,
             ICount = icount,
-            Timeout = TimeSpan.FromMinutes(15),
+            Cpus = cpus,
+            Timeout = TimeSpan.FromMinutes(30),
             // No tiered JIT: a background recompilation in the middle of the timed loop would be counted
             // (icount: every guest instruction is time) and differ between runs.
             Env = new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0", ["DOTNET_TieredPGO"] = "0" },
@@ -127,16 +145,24 @@ public static class CrossRingBench
         return bin;
     }
 
-    static int Run(KernelBase b, int nops, int deliveries, string output)
+    static string DefaultOutput(KernelBase b) => Path.Combine(Paths.RepoRoot, "docs",
+        b.Name == "7.3" ? "cross-ring-benchmark.md" : $"cross-ring-benchmark-{b.Name}.md");
+
+    static int Run(KernelBase b, int nops, int deliveries, double seconds, string output)
     {
-        var md = BenchReport.Render(Measure(b, nops, deliveries));
+        var result = Measure(b, nops, deliveries, seconds);
+        var stem = Path.ChangeExtension(output, null);
+        var plot = stem + "-latency.svg";
+        var md = BenchReport.Render(result, plot);
         BenchMarkdown.Save(output, md);
+        File.WriteAllText(stem + ".json", CrossRingLatencyReport.Json(result.Latency!, result));
+        File.WriteAllText(plot, CrossRingLatencyPlot.Svg(result.Latency!));
         Console.WriteLine(md);
-        Console.WriteLine($"written to {output}");
+        Console.WriteLine($"written to {output}, {stem}.json and {plot}");
         return ExitCodes.Ok;
     }
 
-    static CrossRingBenchResult Measure(KernelBase b, int nops, int deliveries)
+    static CrossRingBenchResult Measure(KernelBase b, int nops, int deliveries, double seconds)
     {
         var baseline = Kernel(b, Flavour.Baseline);
         var patched = Kernel(b, Flavour.Patched);
@@ -160,9 +186,26 @@ public static class CrossRingBench
         Progress.Step($"(b') {deliveries} deliveries per path on the patched kernel under -icount");
         var deliverIcount = Guest(patched, dll, $"deliver {deliveries}", icount: true);
 
+        var latency = MeasureLatency(patched, dll, seconds);
+
         return new CrossRingBenchResult(nops, rawBase, rawPatched, nopBase, nopPatched, nopTarget, nopMsgRing,
             Samples(baseRun, "nop"), Samples(patchedRun, "nop"), deliver, deliverIcount, DateTime.UtcNow,
-            Environment.ProcessorCount, load, baseline, patched);
+            Environment.ProcessorCount, load, baseline, patched) { Latency = latency };
+    }
+
+    /// <summary>(c)-(e): the latency matrix and the handoff in one TCG boot, the idle cases under -icount.</summary>
+    static CrossRingLatencyResult MeasureLatency(KernelInfo patched, string dll, double seconds)
+    {
+        var s = seconds.ToString(CultureInfo.InvariantCulture);
+        Progress.Step($"(c, e) delivery latency matrix ({s} s per case) and thread-per-core handoff, patched, TCG");
+        var tcg = Guest(patched, dll, [$"latency 5000 --seconds {s}", $"handoff 100000 --seconds {2 * seconds}"],
+            icount: false);
+        Progress.Step("(d) idle-source cases under -icount on 1 vCPU (CPU per completion = instructions)");
+        var idle = Guest(patched, dll, [$"latency 2000 --seconds {s} --only setup=default,slice_us=0"], icount: true,
+            cpus: 1);
+        static List<Dictionary<string, string>> Part(List<Dictionary<string, string>> rows, string part)
+            => rows.Where(m => m.GetValueOrDefault("part") == part).ToList();
+        return new CrossRingLatencyResult(Part(tcg, "latency"), Part(idle, "latency"), Part(tcg, "handoff"));
     }
 
     /// <summary>A path's summary line (the best repetition); the per-repetition lines carry "rep".</summary>

@@ -165,7 +165,7 @@ public class BenchReportTests
             new DateTime(2026, 12, 1, 11, 26, 0, DateTimeKind.Utc), 2, "8.09",
             Kernel("baseline", "6.12.117-baseline", "none", 0),
             Kernel("patched", "6.12.117-patched", "fbb57f2d538b" + "0000", 5));
-        Assert.That(BenchReport.Render(result), Is.EqualTo(Expected("cross-ring-benchmark.md")));
+        Assert.That(BenchReport.Render(result, "plot.svg"), Is.EqualTo(Expected("cross-ring-benchmark.md")));
     }
 
     [Test]
@@ -180,12 +180,93 @@ public class BenchReportTests
             [Row(("path", "kernel"), ("skipped", "no-feature")), Delivery("eventfd", 1000, 1000, 1, 1)],
             [Row(("path", "kernel"), ("skipped", "no-feature")), Icount("eventfd", 1000, 900, 900)],
             Date, 2, "1.00", Kernel("baseline", "b", "none", 0), Kernel("patched", "p", "0123456789abcdef", 5));
-        var md = BenchReport.Render(result);
+        var md = BenchReport.Render(result, "plot.svg");
         Assert.That(md, Does.Contain("| IOSQE_CQE_TARGET | skipped | |\n"));
         Assert.That(md, Does.Contain("| kernel | skipped (no-feature) | | | | | | |\n"));
         Assert.That(md, Does.Not.Contain("Moving a completion costs"), "needs both moves");
         Assert.That(md, Does.Not.Contain("best kernel path"), "no kernel path ran");
-        var ceiling = md[md.IndexOf("### What", StringComparison.Ordinal)..];
+        var ceiling = md[md.IndexOf("### How far", StringComparison.Ordinal)..];
         Assert.That(ceiling, Does.Contain("at most **3.00x**").And.Not.Contain("(a')"));
+    }
+
+    static Dictionary<string, string> Lat(string workload, string setup, int slice, string path, double p99,
+        double cpuA = 100, double cpuB = 100, double cpuOther = 10)
+    {
+        var cdf = string.Join(",", CrossRingLatencyPlot.Percentiles.Select(p => (p99 * p / 99).ToString("F1",
+            CultureInfo.InvariantCulture)));
+        return Row(("part", "latency"), ("workload", workload), ("setup", setup), ("slice_us", slice), ("path", path),
+            ("n", 1000), ("p50_us", p99 / 2), ("p99_us", p99), ("p999_us", p99 * 1.1), ("max_us", p99 * 1.2),
+            ("cpu_a_ns", cpuA), ("cpu_b_ns", cpuB), ("cpu_writer_ns", 5), ("cpu_other_ns", cpuOther), ("cdf_us", cdf));
+    }
+
+    static CrossRingLatencyResult LatencyResult() => new(
+        [
+            Lat("recv", "default", 1000, "kernel", 80), Lat("recv", "default", 1000, "msgring", 1600),
+            Lat("recv", "default", 1000, "eventfd", 1200), Lat("recv", "coop", 1000, "kernel", 1000),
+            Lat("recv", "coop", 1000, "msgring", 1100), Lat("recv", "coop", 1000, "eventfd", 1050),
+            Row(("part", "latency"), ("workload", "timeout"), ("setup", "default"), ("slice_us", 1000),
+                ("path", "kernel"), ("skipped", "no-feature")),
+            Lat("timeout", "default", 1000, "eventfd", 900),
+        ],
+        [
+            Lat("recv", "default", 0, "kernel", 50, 900, 800, 100), Lat("recv", "default", 0, "msgring", 60, 1500, 700, 100),
+            Lat("recv", "default", 0, "eventfd", 55, 1200, 700, 100),
+        ],
+        [Row(("part", "handoff"), ("path", "kernel"), ("n", 5000), ("requests_per_s", 2500), ("p50_us", 300),
+            ("p99_us", 900), ("p999_us", 2000), ("max_us", 3000), ("server_cpu_ns", 40000))]);
+
+    [Test]
+    public void CrossRingLatencyHeadlinesAreBestRelayOverKernel()
+    {
+        var r = LatencyResult();
+        // p99: best relay (eventfd, 1200) / kernel (80); CPU: kernel 1800 / best relay (eventfd, 2000).
+        Assert.That(r.BusySourceP99Speedup, Is.EqualTo(15.0).Within(1e-9));
+        Assert.That(r.CpuPerCompletionRatio, Is.EqualTo(0.9).Within(1e-9));
+        Assert.That(r.P99Speedup("timeout", "default", 1000), Is.Null, "the kernel path was skipped");
+        Assert.That(r.P99Speedup("recv", "coop", 1000), Is.EqualTo(1.05).Within(1e-9));
+    }
+
+    [Test]
+    public void CrossRingLatencyJsonCarriesTheHeadlineKeysAndEveryRow()
+    {
+        var b = new CrossRingBenchResult(1000, new Dictionary<int, double>(), new Dictionary<int, double>(),
+            Row(("path", "nop"), ("ns_per_op", "300")), Row(("path", "nop"), ("ns_per_op", "301.5")),
+            Row(("path", "nop-target"), ("ns_per_op", "600")), Row(("path", "nop-msgring"), ("ns_per_op", "1000")),
+            [], [], [], [], Date, 2, "1.00", Kernel("baseline", "b", "none", 0),
+            Kernel("patched", "p", "0123456789abcdef", 5)) { Latency = LatencyResult() };
+        using var json = JsonDocument.Parse(CrossRingLatencyReport.Json(b.Latency!, b));
+        var root = json.RootElement;
+        Assert.That(root.GetProperty("busy_source_p99_speedup").GetDouble(), Is.EqualTo(15.0));
+        Assert.That(root.GetProperty("cpu_per_completion_ratio").GetDouble(), Is.EqualTo(0.9));
+        Assert.That(root.GetProperty("plain_nop_ratio").GetDouble(), Is.EqualTo(1.005));
+        Assert.That(root.GetProperty("latency").GetArrayLength(), Is.EqualTo(8));
+        var first = root.GetProperty("latency")[0];
+        Assert.That(first.GetProperty("p99_us").GetDouble(), Is.EqualTo(80));
+        Assert.That(first.GetProperty("cdf_us").GetArrayLength(), Is.EqualTo(CrossRingLatencyPlot.Percentiles.Length));
+        Assert.That(root.GetProperty("handoff")[0].GetProperty("path").GetString(), Is.EqualTo("kernel"));
+    }
+
+    [Test]
+    public void CrossRingLatencyPlotIsWellFormedSvgWithALinePerPathThatRan()
+    {
+        var svg = System.Xml.Linq.XDocument.Parse(CrossRingLatencyPlot.Svg(LatencyResult()));
+        var ns = System.Xml.Linq.XNamespace.Get("http://www.w3.org/2000/svg");
+        Assert.That(svg.Root!.Name, Is.EqualTo(ns + "svg"));
+        // default setup has one slice (1 ms) in this result: one panel, three paths.
+        Assert.That(svg.Descendants(ns + "polyline").Count(), Is.EqualTo(3));
+    }
+
+    [Test]
+    public void CrossRingLatencySectionsNameTheTargetsAndSkippedCases()
+    {
+        var md = new BenchMarkdown();
+        CrossRingLatencyReport.AppendHeadline(md, LatencyResult());
+        CrossRingLatencyReport.Append(md, LatencyResult(), "/x/cross-ring-benchmark-latency.svg");
+        var text = md.ToString();
+        Assert.That(text, Does.Contain("**15.00x** (target ≥ 10x)"));
+        Assert.That(text, Does.Contain("**0.900** (target ≤ 1)"));
+        Assert.That(text, Does.Contain("](cross-ring-benchmark-latency.svg)"));
+        Assert.That(text, Does.Contain("| default | 1 ms | kernel | skipped |"));
+        Assert.That(text, Does.Contain("| kernel | 5000 | 2500 | 300 | 900 | 2000 | 3000 | 40000 |"));
     }
 }
