@@ -104,11 +104,17 @@ sealed unsafe class HandoffRun(string path, double seconds, int maxRequests) : I
                 if (e.res < 0) { Fail($"accept: {e.res}"); continue; }
                 relayed |= HandOff(ring, e.res, _workers[next++ % Workers]);
             }
-            if (path == "eventfd") foreach (var w in _workers.Where((_, i) => (relayed & (1 << i)) != 0))
-                { ulong one = 1; Libc.write(w.Efd, &one, 8); }
+            WakeWorkers(relayed);
             io_uring_submit(ring);
         }
         Program.Free(ring);
+    }
+
+    /// <summary>eventfd path: one write per worker given connections in this batch.</summary>
+    void WakeWorkers(int mask)
+    {
+        ulong one = 1;
+        for (var i = 0; i < Workers; i++) if ((mask & (1 << i)) != 0) Libc.write(_workers[i].Efd, &one, 8);
     }
 
     void ArmAccept(io_uring* ring)
@@ -213,7 +219,10 @@ sealed unsafe class HandoffRun(string path, double seconds, int maxRequests) : I
         {
             using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)
             {
-                NoDelay = true, ReceiveTimeout = 1000, SendTimeout = 1000, LingerState = new LingerOption(true, 0),
+                NoDelay = true,
+                ReceiveTimeout = 1000,
+                SendTimeout = 1000,
+                LingerState = new LingerOption(true, 0),
             };
             var t0 = Sys.NowNs();
             try

@@ -190,7 +190,8 @@ public static class CrossRingBench
 
         return new CrossRingBenchResult(nops, rawBase, rawPatched, nopBase, nopPatched, nopTarget, nopMsgRing,
             Samples(baseRun, "nop"), Samples(patchedRun, "nop"), deliver, deliverIcount, DateTime.UtcNow,
-            Environment.ProcessorCount, load, baseline, patched) { Latency = latency };
+            Environment.ProcessorCount, load, baseline, patched)
+        { Latency = latency };
     }
 
     /// <summary>(c)-(e): the latency matrix and the handoff in one TCG boot, the idle cases under -icount.</summary>

@@ -233,7 +233,8 @@ public class BenchReportTests
             Row(("path", "nop"), ("ns_per_op", "300")), Row(("path", "nop"), ("ns_per_op", "301.5")),
             Row(("path", "nop-target"), ("ns_per_op", "600")), Row(("path", "nop-msgring"), ("ns_per_op", "1000")),
             [], [], [], [], Date, 2, "1.00", Kernel("baseline", "b", "none", 0),
-            Kernel("patched", "p", "0123456789abcdef", 5)) { Latency = LatencyResult() };
+            Kernel("patched", "p", "0123456789abcdef", 5))
+        { Latency = LatencyResult() };
         using var json = JsonDocument.Parse(CrossRingLatencyReport.Json(b.Latency!, b));
         var root = json.RootElement;
         Assert.That(root.GetProperty("busy_source_p99_speedup").GetDouble(), Is.EqualTo(15.0));
