@@ -53,7 +53,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
     int _count;
     volatile bool _stop;
     string? _error;
-    long _cpuA, _cpuB, _cpuW;
+    long _cpuA, _cpuB, _cpuW, _sleepsA, _sleepsB;
 
     bool Recv => _socks.Length > 0;
     bool Idle => c.SliceUs == 0;
@@ -90,7 +90,8 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
         var other = processCpu - _cpuA - _cpuB - _cpuW;
         return string.Create(Inv, $"n={n} p50_us={Us(0.5):F1} p99_us={Us(0.99):F1} p999_us={Us(0.999):F1} " +
             $"max_us={_lat[n - 1] / 1000.0:F1} cpu_a_ns={_cpuA / n} cpu_b_ns={_cpuB / n} " +
-            $"cpu_writer_ns={_cpuW / n} cpu_other_ns={other / n} cdf_us={cdf}");
+            $"cpu_writer_ns={_cpuW / n} cpu_other_ns={other / n} sleeps_a={(double)_sleepsA / n:F2} " +
+            $"sleeps_b={(double)_sleepsB / n:F2} cdf_us={cdf}");
     }
 
     /// <summary>Quantile <paramref name="q"/> of the first <paramref name="n"/> (sorted) ns samples, in us.</summary>
@@ -125,6 +126,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
         _aFd = _a->ring_fd;
         if (c.Workload == "recv-multishot") SetUpBufferRing();
         var cpu0 = Sys.ThreadCpuNs();
+        var sleeps0 = Program.Sleeps();
         var armed = 0;
         for (var s = 0; s < Slots; s++) armed |= Arm(s);
         Submit(armed);
@@ -144,6 +146,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
             Forward();
         }
         _cpuA = Sys.ThreadCpuNs() - cpu0;
+        _sleepsA = Program.Sleeps() - sleeps0;
         // B recycles into A's buffer ring and reaps A's cancelled requests (kernel path): tear down after it.
         _targetDone.Wait(TimeSpan.FromSeconds(10));
         if (_br != null) io_uring_free_buf_ring(_a, _br, RingBufs, 0);
@@ -236,6 +239,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
     void RingTarget()
     {
         var cpu0 = Sys.ThreadCpuNs();
+        var sleeps0 = Program.Sleeps();
         while (!_stop && _error == null)
         {
             io_uring_cqe* cqe;
@@ -249,12 +253,14 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
             WakeSource(rearms);
         }
         _cpuB = Sys.ThreadCpuNs() - cpu0;
+        _sleepsB = Program.Sleeps() - sleeps0;
         _targetDone.Set();
     }
 
     void QueueTarget()
     {
         var cpu0 = Sys.ThreadCpuNs();
+        var sleeps0 = Program.Sleeps();
         while (!_stop && _error == null)
         {
             ulong v;
@@ -265,6 +271,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
             WakeSource(rearms);
         }
         _cpuB = Sys.ThreadCpuNs() - cpu0;
+        _sleepsB = Program.Sleeps() - sleeps0;
         _targetDone.Set();
     }
 

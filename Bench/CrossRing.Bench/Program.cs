@@ -258,7 +258,7 @@ public static unsafe class Program
     }
 
     /// <summary>Voluntary context switches of the calling thread so far: how often it blocked (slept).</summary>
-    static long Sleeps()
+    internal static long Sleeps()
     {
         foreach (var line in File.ReadLines("/proc/thread-self/status"))
             if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal))

@@ -169,7 +169,7 @@ public static class BenchReport
                 + $"(base {r.Patched.BaseName}, {r.Patched.BaseVersion}, series {r.Patched.SeriesHash[..12]}, "
                 + $"{r.Patched.SeriesPatches} patches)",
         ]);
-        if (r.Latency != null) CrossRingLatencyReport.AppendHeadline(md, r.Latency);
+        if (r.Latency != null) CrossRingLatencyReport.AppendHeadline(md, r.Latency, r.DeliverIcount);
         AppendRawNop(md, r.Nops, r.RawBaseline, r.RawPatched);
         AppendPlainNop(md, r);
         AppendMoveCost(md, r);

@@ -199,6 +199,12 @@ public class BenchReportTests
             ("cpu_a_ns", cpuA), ("cpu_b_ns", cpuB), ("cpu_writer_ns", 5), ("cpu_other_ns", cpuOther), ("cdf_us", cdf));
     }
 
+    static readonly Dictionary<string, string>[] DeliverIcount =
+    [
+        Icount("kernel", 1130396, 885, 1670), Icount("relay", 189941, 5265, 1622), Icount("eventfd", 1475305, 678, 675),
+        Icount("kernel-defer", 1228980, 814, 810), Icount("relay-defer", 178512, 5602, 2430),
+    ];
+
     static CrossRingLatencyResult LatencyResult() => new(
         [
             Lat("recv", "default", 1000, "kernel", 80), Lat("recv", "default", 1000, "msgring", 1600),
@@ -221,7 +227,10 @@ public class BenchReportTests
         var r = LatencyResult();
         // p99: best relay (eventfd, 1200) / kernel (80); CPU: kernel 1800 / best relay (eventfd, 2000).
         Assert.That(r.BusySourceP99Speedup, Is.EqualTo(15.0).Within(1e-9));
-        Assert.That(r.CpuPerCompletionRatio, Is.EqualTo(0.9).Within(1e-9));
+        Assert.That(r.IdleCpuRatio("recv"), Is.EqualTo(0.9).Within(1e-9));
+        Assert.That(r.IdleCpuRatio("timeout"), Is.Null, "no idle rows");
+        // (b'): best kernel path (kernel-defer, 810) / best relay (eventfd, 675).
+        Assert.That(CrossRingLatencyResult.CpuPerCompletionRatio(DeliverIcount), Is.EqualTo(1.2).Within(1e-9));
         Assert.That(r.P99Speedup("timeout", "default", 1000), Is.Null, "the kernel path was skipped");
         Assert.That(r.P99Speedup("recv", "coop", 1000), Is.EqualTo(1.05).Within(1e-9));
     }
@@ -232,13 +241,14 @@ public class BenchReportTests
         var b = new CrossRingBenchResult(1000, new Dictionary<int, double>(), new Dictionary<int, double>(),
             Row(("path", "nop"), ("ns_per_op", "300")), Row(("path", "nop"), ("ns_per_op", "301.5")),
             Row(("path", "nop-target"), ("ns_per_op", "600")), Row(("path", "nop-msgring"), ("ns_per_op", "1000")),
-            [], [], [], [], Date, 2, "1.00", Kernel("baseline", "b", "none", 0),
+            [], [], [], DeliverIcount, Date, 2, "1.00", Kernel("baseline", "b", "none", 0),
             Kernel("patched", "p", "0123456789abcdef", 5))
         { Latency = LatencyResult() };
         using var json = JsonDocument.Parse(CrossRingLatencyReport.Json(b.Latency!, b));
         var root = json.RootElement;
         Assert.That(root.GetProperty("busy_source_p99_speedup").GetDouble(), Is.EqualTo(15.0));
-        Assert.That(root.GetProperty("cpu_per_completion_ratio").GetDouble(), Is.EqualTo(0.9));
+        Assert.That(root.GetProperty("cpu_per_completion_ratio").GetDouble(), Is.EqualTo(1.2));
+        Assert.That(root.GetProperty("idle_cpu_per_completion_ratio").GetProperty("recv").GetDouble(), Is.EqualTo(0.9));
         Assert.That(root.GetProperty("plain_nop_ratio").GetDouble(), Is.EqualTo(1.005));
         Assert.That(root.GetProperty("latency").GetArrayLength(), Is.EqualTo(8));
         var first = root.GetProperty("latency")[0];
@@ -261,11 +271,12 @@ public class BenchReportTests
     public void CrossRingLatencySectionsNameTheTargetsAndSkippedCases()
     {
         var md = new BenchMarkdown();
-        CrossRingLatencyReport.AppendHeadline(md, LatencyResult());
+        CrossRingLatencyReport.AppendHeadline(md, LatencyResult(), DeliverIcount);
         CrossRingLatencyReport.Append(md, LatencyResult(), "/x/cross-ring-benchmark-latency.svg");
         var text = md.ToString();
         Assert.That(text, Does.Contain("**15.00x** (target ≥ 10x)"));
-        Assert.That(text, Does.Contain("**0.900** (target ≤ 1)"));
+        Assert.That(text, Does.Contain("**1.200** (target ≤ 1)"));
+        Assert.That(text, Does.Contain("recv **0.900**, recv-multishot **n/a**"));
         Assert.That(text, Does.Contain("](cross-ring-benchmark-latency.svg)"));
         Assert.That(text, Does.Contain("| default | 1 ms | kernel | skipped |"));
         Assert.That(text, Does.Contain("| kernel | 5000 | 2500 | 300 | 900 | 2000 | 3000 | 40000 |"));
