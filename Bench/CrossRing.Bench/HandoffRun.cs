@@ -51,7 +51,8 @@ sealed unsafe class HandoffRun(string path, double seconds, int maxRequests) : I
         return s;
     }
 
-    public string Run()
+    /// <summary>The result line's fields; a warm-up run may end without requests, a measured one may not.</summary>
+    public string Run(bool warmUp = false)
     {
         var server = new List<Thread> { new(Acceptor) };
         for (var w = 0; w < Workers; w++) { var i = w; server.Add(new Thread(() => WorkerLoop(i))); }
@@ -71,6 +72,7 @@ sealed unsafe class HandoffRun(string path, double seconds, int maxRequests) : I
         var serverCpu = Sys.ProcessCpuNs() - cpu0 - _cpuClients;
         if (_error != null) throw new InvalidOperationException($"handoff {path}: {_error}");
         var n = Math.Min(_count, maxRequests);
+        if (n == 0 && warmUp) return "";
         if (n == 0) throw new InvalidOperationException($"handoff {path}: no requests");
         Array.Sort(_lat, 0, n);
         double Us(double q) => LatencyRun.QuantileUs(_lat, n, q);

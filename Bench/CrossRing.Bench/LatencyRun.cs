@@ -58,8 +58,11 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
     bool Recv => _socks.Length > 0;
     bool Idle => c.SliceUs == 0;
 
-    /// <summary>The result line's fields: sample count, percentiles, CPU per completion by thread.</summary>
-    public string Run()
+    /// <summary>
+    /// The result line's fields: sample count, percentiles, CPU per completion by thread. A warm-up run may end
+    /// without samples (a loaded machine); a measured one may not.
+    /// </summary>
+    public string Run(bool warmUp = false)
     {
         if (c.Workload == "async-read") _file = TempFile();
         var threads = new List<Thread> { new(Source), new(c.Path == "eventfd" ? QueueTarget : RingTarget) };
@@ -77,7 +80,7 @@ sealed unsafe class LatencyRun(LatencyCase c, double seconds, int maxSamples) : 
             if (!t.Join(TimeSpan.FromSeconds(10))) throw new TimeoutException($"{c}: a thread did not stop");
         var cpu = Sys.ProcessCpuNs() - cpu0;
         if (_error != null) throw new InvalidOperationException($"{c}: {_error}");
-        return Summary(cpu);
+        return _count == 0 && warmUp ? "" : Summary(cpu);
     }
 
     string Summary(long processCpu)

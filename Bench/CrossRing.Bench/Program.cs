@@ -120,7 +120,7 @@ public static unsafe class Program
             if (!Selected(name, only)) continue;
             if (lc.Path == "kernel" && !kernel) { Emit($"result part=latency {name} skipped=no-feature"); continue; }
             // A short unrecorded run first (JIT, first-touch of the rings), as BestOf5 does.
-            using (var warm = new LatencyRun(lc, 0.05, 100)) warm.Run();
+            using (var warm = new LatencyRun(lc, 0.05, 100)) warm.Run(warmUp: true);
             using var run = new LatencyRun(lc, seconds, maxSamples);
             Emit($"result part=latency {name} {run.Run()}");
         }
@@ -141,7 +141,7 @@ public static unsafe class Program
         {
             if (!Selected($"path={path}", only)) continue;
             if (path == "kernel" && !kernel) { Emit($"result part=handoff path={path} skipped=no-feature"); continue; }
-            using (var warm = new HandoffRun(path, 0.1, 100)) warm.Run();
+            using (var warm = new HandoffRun(path, 0.1, 100)) warm.Run(warmUp: true);
             using var run = new HandoffRun(path, seconds, maxRequests);
             Emit($"result part=handoff path={path} {run.Run()}");
         }
