@@ -133,6 +133,20 @@ public class KernelBaseTests
     }
 
     [Test]
+    public void CrossRingBenchRefusesSecondsOutOfRangeBeforeItBoots([Values("0", "-1", "61")] string seconds)
+    {
+        var saved = Console.Error;
+        var err = new StringWriter();
+        Console.SetError(err);
+        try
+        {
+            Assert.That(RunCli(["bench", "cross-ring", "--seconds", seconds]), Is.EqualTo(ExitCodes.Usage));
+            Assert.That(err.ToString(), Does.Contain("--seconds must be in (0, 60]"));
+        }
+        finally { Console.SetError(saved); }
+    }
+
+    [Test]
     public void UndownloadablePackageIsMissingDependency()
     {
         Environment.SetEnvironmentVariable("TOOLKIT_DEBIAN_MIRROR", "file:///nonexistent-toolkit-mirror");
