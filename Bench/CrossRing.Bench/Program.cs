@@ -119,8 +119,9 @@ public static unsafe class Program
             var name = $"workload={lc.Workload} setup={lc.Setup} slice_us={lc.SliceUs} path={lc.Path}";
             if (!Selected(name, only)) continue;
             if (lc.Path == "kernel" && !kernel) { Emit($"result part=latency {name} skipped=no-feature"); continue; }
-            // A short unrecorded run first (JIT, first-touch of the rings), as BestOf5 does.
-            using (var warm = new LatencyRun(lc, 0.05, 100)) warm.Run(warmUp: true);
+            // An unrecorded run first (JIT, first touch of the rings), as BestOf5 does: by samples, not time, so
+            // that every code path of the case has run once (tiered compilation is off: a first call is a full JIT).
+            using (var warm = new LatencyRun(lc, 2, 50)) warm.Run(warmUp: true);
             using var run = new LatencyRun(lc, seconds, maxSamples);
             Emit($"result part=latency {name} {run.Run()}");
         }
@@ -141,7 +142,8 @@ public static unsafe class Program
         {
             if (!Selected($"path={path}", only)) continue;
             if (path == "kernel" && !kernel) { Emit($"result part=handoff path={path} skipped=no-feature"); continue; }
-            using (var warm = new HandoffRun(path, 0.1, 100)) warm.Run(warmUp: true);
+            // Warm-up by requests (see LatencyMatrix): the first requests of a path otherwise pay its JIT.
+            using (var warm = new HandoffRun(path, 3, 50)) warm.Run(warmUp: true);
             using var run = new HandoffRun(path, seconds, maxRequests);
             Emit($"result part=handoff path={path} {run.Run()}");
         }
