@@ -101,7 +101,8 @@ public static unsafe class Program
     /// <summary>
     /// Delivery latency, every workload x source setup x compute slice x path (<see cref="LatencyCase"/>): the
     /// default setup with slices 0 (idle source), 100 us, 1 ms and 10 ms, COOP_TASKRUN and DEFER_TASKRUN with 0
-    /// and 1 ms. Each case runs for <paramref name="seconds"/> or <paramref name="maxSamples"/> samples.
+    /// and 1 ms. Each case runs for <paramref name="seconds"/> (at least 25 slices) or <paramref name="maxSamples"/>
+    /// samples.
     /// </summary>
     static void LatencyMatrix(int maxSamples, double seconds, string? only)
     {
@@ -122,7 +123,8 @@ public static unsafe class Program
             // An unrecorded run first (JIT, first touch of the rings), as BestOf5 does: by samples, not time, so
             // that every code path of the case has run once (tiered compilation is off: a first call is a full JIT).
             using (var warm = new LatencyRun(lc, 2, 50)) warm.Run(warmUp: true);
-            using var run = new LatencyRun(lc, seconds, maxSamples);
+            // At least 25 slices per case: a 10 ms slice case would otherwise have few samples.
+            using var run = new LatencyRun(lc, Math.Max(seconds, 25 * lc.SliceUs / 1e6), maxSamples);
             Emit($"result part=latency {name} {run.Run()}");
         }
     }

@@ -36,6 +36,9 @@ public sealed record CrossRingBenchResult(int Nops, IReadOnlyDictionary<int, dou
 
     /// <summary>(c)-(e): delivery latency, idle wake-up cost, handoff.</summary>
     public CrossRingLatencyResult? Latency { get; init; }
+
+    /// <summary>The benchmark's host scheduling policy (QEMU inherits it), e.g. SCHED_FIFO from `chrt`.</summary>
+    public string? Scheduling { get; init; }
 }
 
 /// <summary>
@@ -168,6 +171,7 @@ public static class BenchReport
             $"kernels: baseline {r.Baseline.KernelRelease}, patched {r.Patched.KernelRelease} "
                 + $"(base {r.Patched.BaseName}, {r.Patched.BaseVersion}, series {r.Patched.SeriesHash[..12]}, "
                 + $"{r.Patched.SeriesPatches} patches)",
+            .. r.Scheduling == null ? Array.Empty<string>() : [$"host scheduling of the benchmark and QEMU: {r.Scheduling}"],
         ]);
         if (r.Latency != null) CrossRingLatencyReport.AppendHeadline(md, r.Latency, r.DeliverIcount);
         AppendRawNop(md, r.Nops, r.RawBaseline, r.RawPatched);

@@ -32,8 +32,9 @@ public static class CrossRingBench
         };
         var seconds = new Option<double>("--seconds")
         {
-            Description = "Seconds per latency case (c), and per path of the handoff (e) (x2)",
-            DefaultValueFactory = _ => 1.5
+            Description = "Guest seconds per case of the -icount latency matrix (c); each case runs at least 25 of its " +
+                "compute slices",
+            DefaultValueFactory = _ => 0.15
         };
         var output = new Option<string?>("--output")
         {
@@ -82,7 +83,7 @@ public static class CrossRingBench
             WorkDir = Paths.RepoRoot,
             ICount = icount,
             Cpus = cpus,
-            Timeout = TimeSpan.FromMinutes(30),
+            Timeout = TimeSpan.FromMinutes(45),
             // No tiered JIT: a background recompilation in the middle of the timed loop would be counted
             // (icount: every guest instruction is time) and differ between runs.
             Env = new Dictionary<string, string> { ["DOTNET_TieredCompilation"] = "0", ["DOTNET_TieredPGO"] = "0" },
@@ -194,19 +195,44 @@ public static class CrossRingBench
         { Latency = latency };
     }
 
-    /// <summary>(c)-(e): the latency matrix and the handoff in one TCG boot, the idle cases under -icount.</summary>
+    /// <summary>
+    /// This process's scheduling policy (field 41 of /proc/self/stat), which QEMU inherits: the wall-clock parts
+    /// were run under `chrt -f` on a shared machine.
+    /// </summary>
+    static string HostScheduling()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        var (priority, policy) = (fields[40 - 3], int.Parse(fields[41 - 3], CultureInfo.InvariantCulture)); // rt_priority, policy
+        return policy switch
+        {
+            0 => "SCHED_OTHER",
+            1 => $"SCHED_FIFO, priority {priority} (`chrt -f`)",
+            2 => $"SCHED_RR, priority {priority} (`chrt -r`)",
+            _ => $"policy {policy}",
+        };
+    }
+
+    /// <summary>
+    /// (c) the latency matrix under -icount on 2 vCPUs (guest time = instructions: host load does not move it),
+    /// (c') the same and (e) the handoff in one wall-clock TCG boot, (d) the idle cases under -icount on 1 vCPU.
+    /// </summary>
     static CrossRingLatencyResult MeasureLatency(KernelInfo patched, string dll, double seconds)
     {
         var s = seconds.ToString(CultureInfo.InvariantCulture);
-        Progress.Step($"(c, e) delivery latency matrix ({s} s per case) and thread-per-core handoff, patched, TCG");
-        var tcg = Guest(patched, dll, [$"latency 5000 --seconds {s}", $"handoff 100000 --seconds {2 * seconds}"],
-            icount: false);
+        Progress.Step($"(c) delivery latency matrix under -icount, 2 vCPUs ({s} guest s per case, >= 25 slices)");
+        var icount = Guest(patched, dll, [$"latency 3000 --seconds {s}"], icount: true);
+        Progress.Step("(c', e) the same matrix in wall-clock time (TCG, 1 s per case) and the thread-per-core handoff");
+        var tcg = Guest(patched, dll, ["latency 3000 --seconds 1", "handoff 100000 --seconds 3"], icount: false);
         Progress.Step("(d) idle-source cases under -icount on 1 vCPU (CPU per completion = instructions)");
-        var idle = Guest(patched, dll, [$"latency 2000 --seconds {s} --only setup=default,slice_us=0"], icount: true,
+        var idle = Guest(patched, dll, ["latency 2000 --seconds 0.5 --only setup=default,slice_us=0"], icount: true,
             cpus: 1);
         static List<Dictionary<string, string>> Part(List<Dictionary<string, string>> rows, string part)
             => rows.Where(m => m.GetValueOrDefault("part") == part).ToList();
-        return new CrossRingLatencyResult(Part(tcg, "latency"), Part(idle, "latency"), Part(tcg, "handoff"));
+        return new CrossRingLatencyResult(Part(icount, "latency"), Part(idle, "latency"), Part(tcg, "handoff"))
+        {
+            LatencyWallClock = Part(tcg, "latency"),
+        };
     }
 
     /// <summary>A path's summary line (the best repetition); the per-repetition lines carry "rep".</summary>

@@ -219,7 +219,14 @@ public class BenchReportTests
             Lat("recv", "default", 0, "eventfd", 55, 1200, 700, 100),
         ],
         [Row(("part", "handoff"), ("path", "kernel"), ("n", 5000), ("requests_per_s", 2500), ("p50_us", 300),
-            ("p99_us", 900), ("p999_us", 2000), ("max_us", 3000), ("server_cpu_ns", 40000))]);
+            ("p99_us", 900), ("p999_us", 2000), ("max_us", 3000), ("server_cpu_ns", 40000))])
+    {
+        LatencyWallClock =
+        [
+            Lat("recv", "default", 1000, "kernel", 800), Lat("recv", "default", 1000, "msgring", 1600),
+            Lat("recv", "default", 1000, "eventfd", 2000),
+        ],
+    };
 
     [Test]
     public void CrossRingLatencyHeadlinesAreBestRelayOverKernel()
@@ -233,6 +240,7 @@ public class BenchReportTests
         Assert.That(CrossRingLatencyResult.CpuPerCompletionRatio(DeliverIcount), Is.EqualTo(1.2).Within(1e-9));
         Assert.That(r.P99Speedup("timeout", "default", 1000), Is.Null, "the kernel path was skipped");
         Assert.That(r.P99Speedup("recv", "coop", 1000), Is.EqualTo(1.05).Within(1e-9));
+        Assert.That(r.BusySourceP99SpeedupWallClock, Is.EqualTo(2.0).Within(1e-9), "msgring 1600 / kernel 800");
     }
 
     [Test]
@@ -251,6 +259,8 @@ public class BenchReportTests
         Assert.That(root.GetProperty("idle_cpu_per_completion_ratio").GetProperty("recv").GetDouble(), Is.EqualTo(0.9));
         Assert.That(root.GetProperty("plain_nop_ratio").GetDouble(), Is.EqualTo(1.005));
         Assert.That(root.GetProperty("latency").GetArrayLength(), Is.EqualTo(8));
+        Assert.That(root.GetProperty("busy_source_p99_speedup_wall_clock").GetDouble(), Is.EqualTo(2.0));
+        Assert.That(root.GetProperty("latency_wall_clock").GetArrayLength(), Is.EqualTo(3));
         var first = root.GetProperty("latency")[0];
         Assert.That(first.GetProperty("p99_us").GetDouble(), Is.EqualTo(80));
         Assert.That(first.GetProperty("cdf_us").GetArrayLength(), Is.EqualTo(CrossRingLatencyPlot.Percentiles.Length));
@@ -274,7 +284,8 @@ public class BenchReportTests
         CrossRingLatencyReport.AppendHeadline(md, LatencyResult(), DeliverIcount);
         CrossRingLatencyReport.Append(md, LatencyResult(), "/x/cross-ring-benchmark-latency.svg");
         var text = md.ToString();
-        Assert.That(text, Does.Contain("**15.00x** (target ≥ 10x)"));
+        Assert.That(text, Does.Contain("**15.00x** (target ≥ 10x); in wall-clock TCG time (c'): 2.00x"));
+        Assert.That(text, Does.Contain("\n| 1 ms | msgring | 1000 | 800 | 1600 |"), "(c') rows");
         Assert.That(text, Does.Contain("**1.200** (target ≤ 1)"));
         Assert.That(text, Does.Contain("recv **0.900**, recv-multishot **n/a**"));
         Assert.That(text, Does.Contain("](cross-ring-benchmark-latency.svg)"));
