@@ -102,7 +102,8 @@ public static class BochsRunner
             ata1: enabled=0
             boot: cdrom
             com1: enabled=1, mode=socket-client, dev=127.0.0.1:{port}
-            # Debian's Bochs has no "nogui" display; rfb without waiting for a viewer is the quiet one.
+            # Debian's Bochs has no "nogui" display; rfb without waiting for a viewer is the quiet one (it listens on
+            # 5900-5949 on all interfaces while Bochs runs: vm/README.md, "Bochs").
             display_library: rfb, options="timeout=0"
             # Guest time is the instruction count: runs do not depend on the host's load.
             clock: sync=none, time0=1
