@@ -40,6 +40,31 @@ public static class ConsoleMarkers
         return (target[..slash], target[(slash + 1)..].Trim());
     }
 
+    /// <summary>
+    /// The result a finished marker (<see cref="Finished"/>) carries, or null for any other line: how a guest
+    /// that has no file share with the host (Bochs) still reports results the host can write as KTAP.
+    /// </summary>
+    public static TestCaseResult? ParseFinished(string line)
+    {
+        if (Body(line) is not { } body) return null;
+        var space = body.IndexOf(' ');
+        if (space <= 0 || !Enum.TryParse<Outcome>(body[..space], ignoreCase: true, out var outcome) ||
+            body[..space] != body[..space].ToLowerInvariant())
+            return null;
+        var rest = body[(space + 1)..];
+        var open = rest.IndexOf(" (", StringComparison.Ordinal);
+        var close = open < 0 ? -1 : rest.IndexOf(" s)", open, StringComparison.Ordinal);
+        if (close < 0) return null;
+        var target = rest[..open];
+        var slash = target.IndexOf('/');
+        if (slash <= 0 || slash == target.Length - 1 || target.Contains(' ') ||
+            !double.TryParse(rest[(open + 2)..close], NumberStyles.Float, CultureInfo.InvariantCulture, out var s))
+            return null;
+        var tail = rest[(close + 3)..];
+        var message = tail.StartsWith(": ", StringComparison.Ordinal) ? tail[2..] : null;
+        return new TestCaseResult(target[..slash], target[(slash + 1)..], outcome, s, message);
+    }
+
     /// <summary>Whether a marker's body starts with this word ("pass", "skip", "kmemleak scan", ...).</summary>
     public static bool Is(string line, string word) =>
         Body(line) is { } b && b.StartsWith(word, StringComparison.Ordinal) &&

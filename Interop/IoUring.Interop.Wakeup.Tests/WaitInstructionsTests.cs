@@ -56,4 +56,19 @@ public sealed class WaitInstructionsTests
         if (!WaitInstructions.HasWaitPkg && !WaitInstructions.HasMonitorX)
             Assert.That(WaitInstructions.Best, Is.EqualTo(WaitInstruction.Pause));
     }
+
+    [TestCase(false, true, true, false, WaitInstruction.Mwaitx, "MONITORX/MWAITX on the word's cache line")]
+    [TestCase(true, true, true, false, WaitInstruction.Umwait, "UMONITOR/UMWAIT on the word's cache line")]
+    [TestCase(false, true, true, true, WaitInstruction.Pause, "pause loop (forced, or the stub page could not be mapped)")]
+    [TestCase(false, true, false, false, WaitInstruction.Pause, "pause loop (forced, or the stub page could not be mapped)")]
+    [TestCase(false, false, true, false, WaitInstruction.Pause, "pause loop (CPU has neither WAITPKG nor MONITORX)")]
+    public void ChoosesByCpuidBits(bool waitpkg, bool monitorx, bool mapped, bool forced, WaitInstruction expected,
+        string why)
+    {
+        // The rule the Bochs waiter suite applies to its guest's CPUID bits (ryzen: monitorx only → MWAITX).
+        Assert.That(WaitInstructions.Choose(waitpkg, monitorx, mapped, forced), Is.EqualTo(expected));
+        Assert.That(WaitInstructions.Describe(waitpkg, monitorx, mapped, forced),
+            Is.EqualTo($"wait instruction: {expected} — {why}; cpuid waitpkg={(waitpkg ? "yes" : "no")} " +
+                $"monitorx={(monitorx ? "yes" : "no")}"));
+    }
 }

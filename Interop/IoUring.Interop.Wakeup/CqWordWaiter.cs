@@ -47,7 +47,7 @@ public sealed unsafe class CqWordWaiter
 
     /// <summary>The word this waiter announces its state in.</summary>
     public CqWord Word { get; }
-    /// <summary>What the idle phase runs (see <see cref="WaitInstructions.Describe"/>).</summary>
+    /// <summary>What the idle phase runs (see <see cref="WaitInstructions.Describe()"/>).</summary>
     public WaitInstruction Instruction { get; }
 
     /// <summary>Idle checks (each a PAUSE, or one monitor wait of <see cref="MonitorTscTicks"/>) before blocking in the

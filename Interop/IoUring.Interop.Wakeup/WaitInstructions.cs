@@ -20,9 +20,10 @@ public enum WaitInstruction
 /// .NET 10 has no intrinsic for UMONITOR/UMWAIT, MONITORX/MWAITX or RDTSC (System.Runtime.Intrinsics.X86 has
 /// X86Base.CpuId and X86Base.Pause only), so the instructions are emitted as machine code into one anonymous
 /// page (written, then made read+execute: never writable and executable at once) and called through unmanaged
-/// function pointers. Neither the build machine nor QEMU TCG has either extension, so these stubs have only been
-/// checked by disassembly (a host test runs objdump over <see cref="StubBytes"/>), never executed; the Pause path is
-/// what runs here and <see cref="Describe"/> says so.
+/// function pointers. Neither the build machine nor QEMU TCG has either extension, so on them the Pause path runs
+/// (<see cref="Describe()"/> says so) and the stubs are checked by disassembly (a host test runs objdump over <see
+/// cref="StubBytes"/>); the MWAITX stub runs for real under Bochs (`vm test --emulator bochs --suite waiter`, which
+/// executes exactly <see cref="StubBytes"/>).
 /// </summary>
 public static unsafe partial class WaitInstructions
 {
@@ -40,30 +41,40 @@ public static unsafe partial class WaitInstructions
     /// The instruction a waiter uses: UMWAIT, else MWAITX, else pause. <c>IOURING_WAKEUP_WAIT=pause</c> forces the
     /// pause loop (e.g. to compare), and so does a failure to map the stub page.
     /// </summary>
-    public static WaitInstruction Best
-    {
-        get
-        {
-            if (Environment.GetEnvironmentVariable("IOURING_WAKEUP_WAIT") == "pause") return WaitInstruction.Pause;
-            if (HasWaitPkg && Stubs != null) return WaitInstruction.Umwait;
-            if (HasMonitorX && Stubs != null) return WaitInstruction.Mwaitx;
-            return WaitInstruction.Pause;
-        }
-    }
+    public static WaitInstruction Best => Choose(HasWaitPkg, HasMonitorX, Stubs != null, ForcedPause);
+
+    static bool ForcedPause => Environment.GetEnvironmentVariable("IOURING_WAKEUP_WAIT") == "pause";
 
     /// <summary>One line for logs and reports: what the CPU offers and which path runs.</summary>
-    public static string Describe()
+    public static string Describe() => Describe(HasWaitPkg, HasMonitorX, Stubs != null, ForcedPause);
+
+    /// <summary>
+    /// <see cref="Best"/>'s decision for a CPU with these CPUID bits, whether the stub page could be mapped and
+    /// whether the pause loop is forced: the same rule for this machine and for a guest that reports its CPUID bits
+    /// without running .NET (the Bochs waiter suite).
+    /// </summary>
+    public static WaitInstruction Choose(bool hasWaitPkg, bool hasMonitorX, bool stubsMapped, bool forcedPause)
     {
-        var best = Best;
+        if (forcedPause) return WaitInstruction.Pause;
+        if (hasWaitPkg && stubsMapped) return WaitInstruction.Umwait;
+        if (hasMonitorX && stubsMapped) return WaitInstruction.Mwaitx;
+        return WaitInstruction.Pause;
+    }
+
+    /// <summary><see cref="Describe()"/>'s line for the given CPUID bits and circumstances (see <see
+    /// cref="Choose"/>).</summary>
+    public static string Describe(bool hasWaitPkg, bool hasMonitorX, bool stubsMapped, bool forcedPause)
+    {
+        var best = Choose(hasWaitPkg, hasMonitorX, stubsMapped, forcedPause);
         var why = best switch
         {
             WaitInstruction.Umwait => "UMONITOR/UMWAIT on the word's cache line",
             WaitInstruction.Mwaitx => "MONITORX/MWAITX on the word's cache line",
-            _ => HasWaitPkg
-                || HasMonitorX ? "pause loop (forced, or the stub page could not be mapped)"
+            _ => hasWaitPkg
+                || hasMonitorX ? "pause loop (forced, or the stub page could not be mapped)"
                     : "pause loop (CPU has neither WAITPKG nor MONITORX)",
         };
-        return $"wait instruction: {best} — {why}; cpuid waitpkg={(HasWaitPkg ? "yes" : "no")} monitorx={(HasMonitorX ? "yes" : "no")}";
+        return $"wait instruction: {best} — {why}; cpuid waitpkg={(hasWaitPkg ? "yes" : "no")} monitorx={(hasMonitorX ? "yes" : "no")}";
     }
 
     // ---- the stubs (System V x86-64 calling convention: args in rdi, rsi; result in eax) ----

@@ -66,7 +66,7 @@ public sealed record KernelBase(string Name, string Package, string VersionPrefi
     /// .deb, and its contents.</summary>
     public string PackageDir => Path.Combine(SrcRoot, $"package-{Name}");
 
-    /// <summary>The tree a flavour builds from: baseline the pristine source, patched and debug the series' tree.</summary>
+    /// <summary>The tree a flavour builds from: baseline the pristine source, the others the series' tree.</summary>
     public string TreeOf(Flavour f) => f == Flavour.Baseline ? BaseTree : PatchedTree;
 
     /// <summary>

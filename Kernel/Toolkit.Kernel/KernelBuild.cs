@@ -4,12 +4,13 @@ using Toolkit.Infra;
 
 namespace Toolkit.Kernel;
 
-public enum Flavour { Baseline, Patched, Debug }
+public enum Flavour { Baseline, Patched, Debug, Bochs }
 
 /// <summary>
-/// Out-of-tree builds of the three flavours from one unpacked source: baseline (base tree),
-/// patched (series applied) and debug (patched + vm/config/debug.config). Config = tinyconfig +
-/// vm/config/base.config (+ debug.config), checked after olddefconfig.
+/// Out-of-tree builds of the flavours from one unpacked source: baseline (base tree), patched (series
+/// applied), debug (patched + vm/config/debug.config) and bochs (patched + vm/config/bochs.config, for the
+/// Bochs emulator). Config = tinyconfig + vm/config/base.config (+ the flavour's fragment), checked after
+/// olddefconfig.
 /// </summary>
 public static class KernelBuild
 {
@@ -21,9 +22,10 @@ public static class KernelBuild
             "baseline" => (Flavour.Baseline, true),
             "patched" => (Flavour.Patched, true),
             "debug" => (Flavour.Debug, true),
+            "bochs" => (Flavour.Bochs, true),
             _ => (default, false),
         };
-        error = ok ? "" : $"unknown kernel flavour '{s}' (baseline, patched or debug)";
+        error = ok ? "" : $"unknown kernel flavour '{s}' (baseline, patched, debug or bochs)";
         return ok;
     }
 
@@ -89,13 +91,14 @@ public static class KernelBuild
         KernelBase.TryParse(info.BaseName, out var b, out _) ? b : null;
 
     /// <summary>
-    /// The flavour's config fragments: vm/config/base.config (+ debug.config), then the same names from the
+    /// The flavour's config fragments: vm/config/base.config (+ debug.config or bochs.config), then the same names from the
     /// base's own folder vm/config/BASE/ when they exist (later assignments win).
     /// </summary>
     public static IReadOnlyList<string> Fragments(KernelBase b, Flavour f)
     {
         var names = new List<string> { "base.config" };
         if (f == Flavour.Debug) names.Add("debug.config");
+        if (f == Flavour.Bochs) names.Add("bochs.config");
         var dir = Path.Combine(Paths.VmDir, "config");
         var list = names.Select(n => Path.Combine(dir, n)).ToList();
         list.AddRange(names.Select(n => Path.Combine(b.ConfigDir, n)).Where(File.Exists));

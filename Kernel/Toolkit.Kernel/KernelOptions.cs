@@ -8,7 +8,7 @@ public static class KernelOptions
     public static Option<string> Flavour(string name, string description,
         string defaultFlavour = "patched") => new(name)
         {
-            Description = description + " (baseline, patched or debug)",
+            Description = description + " (baseline, patched, debug or bochs)",
             DefaultValueFactory = _ => defaultFlavour,
             CustomParser = r =>
             {

@@ -29,10 +29,23 @@ public static class VmTest
         var junit = new Option<string?>("--junit") { Description = "Also write the JUnit XML here (for CI)" };
         var suite = new Option<string>("--suite")
         {
-            Description = "Which suites to run: all, validation or c",
+            Description = "Which suites to run: all, validation or c (QEMU); waiter (Bochs: the CQ-word waiter's " +
+                "MONITORX/MWAITX stubs run for real)",
             DefaultValueFactory = _ => "all"
         };
-        suite.AcceptOnlyFromAmong("all", "validation", "c");
+        suite.AcceptOnlyFromAmong("all", "validation", "c", WaiterSuite.Suite);
+        var emulator = VmCommandOptions.Emulator();
+        var cpu = VmCommandOptions.Cpu();
+        var waitModes = new Option<string>("--wait-modes")
+        {
+            Description = "waiter suite: the idle-wait instructions to run, comma-separated (mwaitx, umwait, pause)",
+            DefaultValueFactory = _ => WaiterSuite.DefaultModes,
+        };
+        var handoffs = new Option<int>("--handoffs")
+        {
+            Description = "waiter suite: producer-to-waiter handoffs per mode",
+            DefaultValueFactory = _ => WaiterSuite.DefaultHandoffs,
+        };
         var expect = new Option<string?>("--expect")
         {
             Description = "Comma-separated features the kernel must bring (" + string.Join(", ", Features.Known) +
@@ -45,14 +58,19 @@ public static class VmTest
                 "kernel log is clean, " +
             $"1 on test failures, or the `vm run` code for a VM-level failure.")
         {
-            kernelBase, kernel, image, timeout, testTimeout, suite, junit, expect,
+            kernelBase, kernel, image, timeout, testTimeout, suite, junit, expect, emulator, cpu, waitModes, handoffs,
         };
         cmd.SetAction(r => Guard.Run(() =>
         {
             var expected = r.GetValue(expect) is { } csv ? GuestCommand.ParseFeatures(csv, "--expect") : null;
-            var report = Run(KernelOptions.ResolveImage(r.GetValue(kernelBase)!, r.GetValue(kernel)!, r.GetValue(image)),
-                r.GetValue(suite)!,
-                r.GetValue(timeout), r.GetValue(testTimeout), Console.Out, expected);
+            CheckEmulator(r.GetValue(emulator)!, r.GetValue(suite)!, r.GetValue(cpu), r.GetValue(waitModes)!,
+                r.GetValue(handoffs));
+            var kernelImage = KernelOptions.ResolveImage(r.GetValue(kernelBase)!, r.GetValue(kernel)!, r.GetValue(image));
+            var report = r.GetValue(suite) == WaiterSuite.Suite
+                ? WaiterSuite.Run(kernelImage, r.GetValue(cpu), r.GetValue(waitModes)!, r.GetValue(handoffs),
+                    r.GetValue(timeout), Console.Out)
+                : Run(kernelImage, r.GetValue(suite)!, r.GetValue(timeout), r.GetValue(testTimeout), Console.Out,
+                    expected);
             if (r.GetValue(junit) is { } path)
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -64,6 +82,27 @@ public static class VmTest
     }
 
     public sealed record Report(int ExitCode, string RunDir, IReadOnlyList<SuiteResult> Suites, VmResult Vm);
+
+    /// <summary>
+    /// The waiter suite is the one that runs under Bochs (no host root there for .NET, the Validation suite or
+    /// liburing), and it needs a CPU with a monitor instruction, which QEMU's TCG does not have: any other pairing
+    /// is bad usage (exit 2), as are waiter options without the waiter suite.
+    /// </summary>
+    internal static void CheckEmulator(string emulator, string suite, string? cpu, string waitModes, int handoffs)
+    {
+        var waiter = suite == WaiterSuite.Suite;
+        if (waiter != (emulator == "bochs"))
+            throw new ToolkitException(ExitCodes.Usage, waiter
+                ? "--suite waiter runs under Bochs only (QEMU's TCG has neither MONITORX nor WAITPKG): add --emulator bochs"
+                : $"--emulator bochs runs the waiter suite only (the guest has no host root for .NET or liburing): " +
+                  $"add --suite {WaiterSuite.Suite}");
+        if (cpu != null && !waiter) throw new ToolkitException(ExitCodes.Usage, "--cpu is for --emulator bochs");
+        if (handoffs <= 0) throw new ToolkitException(ExitCodes.Usage, $"--handoffs must be positive, got {handoffs}");
+        var unknown = waitModes.Split(',').Where(m => m is not ("mwaitx" or "umwait" or "pause")).ToList();
+        if (unknown.Count > 0 || waitModes.Length == 0)
+            throw new ToolkitException(ExitCodes.Usage,
+                $"unknown wait mode(s) '{string.Join(",", unknown)}' in --wait-modes (mwaitx, umwait, pause)");
+    }
 
     /// <param name="expect">Features the kernel must bring; null: what its toolkit-kernel.json says.</param>
     public static Report Run(string kernelImage, string suites, int timeoutSeconds, int testTimeoutSeconds,
@@ -104,7 +143,7 @@ public static class VmTest
         return WriteReport(runDir, kernelImage, info, expected, vm, output);
     }
 
-    static Report WriteReport(string runDir, string kernelImage, KernelInfo? info, IReadOnlyList<string>? expected,
+    internal static Report WriteReport(string runDir, string kernelImage, KernelInfo? info, IReadOnlyList<string>? expected,
         VmResult vm, TextWriter output)
     {
         var (all, problems) = GuestRun.Read(Path.Combine(runDir, RunFiles.GuestResults),

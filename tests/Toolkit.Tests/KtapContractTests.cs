@@ -133,4 +133,20 @@ public class KtapContractTests
         Assert.That(ConsoleMarkers.Is("toolkit-suite: kmemleak scan after s/t", "kmemleak scan"), Is.True);
         Assert.That(ConsoleMarkers.Is("toolkit-suite: passing", "pass"), Is.False);
     }
+
+    [Test]
+    public void FinishedMarkersParseBackIntoResults()
+    {
+        var done = ConsoleMarkers.Finished(new("waiter", "mwaitx-handoffs", Outcome.Pass, 6.92, "lost 0 (of 10)"));
+        Assert.That(ConsoleMarkers.ParseFinished(done),
+            Is.EqualTo(new TestCaseResult("waiter", "mwaitx-handoffs", Outcome.Pass, 6.92, "lost 0 (of 10)")));
+        Assert.That(ConsoleMarkers.ParseFinished("toolkit-suite: skip s/t (0.00 s)"),
+            Is.EqualTo(new TestCaseResult("s", "t", Outcome.Skip, 0)));
+        foreach (var line in new[]
+                 {
+                     "toolkit-suite: run s/t", "toolkit-suite: cpuid waitpkg=no", "toolkit-suite: PASS s/t (1 s)",
+                     "toolkit-suite: pass st (1.00 s)", "toolkit-suite: pass s/t (x s)", "pass s/t (1.00 s)",
+                 })
+            Assert.That(ConsoleMarkers.ParseFinished(line), Is.Null, line);
+    }
 }

@@ -17,12 +17,8 @@ public static class Initramfs
     {
         var init = Path.Combine(Paths.VmDir, "guest", "init");
         if (!File.Exists(init)) throw new ToolkitException(ExitCodes.MissingDependency, $"{init} is missing");
-        if (!File.Exists(BusyboxPath) || !IsStatic(BusyboxPath))
-            throw new ToolkitException(
-                ExitCodes.MissingDependency, $"a static {BusyboxPath} is needed: install busybox-static " +
-                    $"(scripts/install-deps)");
         var initBytes = File.ReadAllBytes(init);
-        var busybox = File.ReadAllBytes(BusyboxPath);
+        var busybox = File.ReadAllBytes(StaticBusybox());
         var key = Convert.ToHexStringLower(SHA256.HashData([.. initBytes, .. busybox]))[..16];
         var dir = Path.Combine(Paths.CacheRoot, "initramfs");
         var path = Path.Combine(dir, $"initramfs-{key}.cpio");
@@ -38,6 +34,16 @@ public static class Initramfs
             ]);
         File.Move(tmp, path, overwrite: true);
         return path;
+    }
+
+    /// <summary>Debian's static busybox, the guest's only userland; exit 230 without it.</summary>
+    public static string StaticBusybox()
+    {
+        if (!File.Exists(BusyboxPath) || !IsStatic(BusyboxPath))
+            throw new ToolkitException(
+                ExitCodes.MissingDependency, $"a static {BusyboxPath} is needed: install busybox-static " +
+                    $"(scripts/install-deps)");
+        return BusyboxPath;
     }
 
     static bool IsStatic(string path)

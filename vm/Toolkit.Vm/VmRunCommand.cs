@@ -36,6 +36,12 @@ public static class VmRunCommand
             Description = "Extra KEY=VALUE for the guest command's environment",
             AllowMultipleArgumentsPerToken = false,
         };
+        public readonly Option<string> Emulator = VmCommandOptions.Emulator();
+        public readonly Option<string?> Cpu = VmCommandOptions.Cpu();
+        public readonly Option<string[]> ImageFile = new("--image-file")
+        {
+            Description = "Bochs: a host file to build into the boot image under /toolkit (where the command runs)",
+        };
         public readonly Option<bool> Quiet = new("--quiet", "-q")
         {
             Description = "Do not copy the guest console to stdout (it is always kept in console.log)",
@@ -56,7 +62,8 @@ public static class VmRunCommand
             $"{ExitCodes.KernelPanic} panic/oops, {ExitCodes.KernelSplat} kernel splat, " +
             $"{ExitCodes.NoKernelImage} no kernel image, {ExitCodes.MissingDependency} missing tool.")
         {
-            o.Base, o.Kernel, o.Image, o.Timeout, o.BootTimeout, o.Memory, o.Cpus, o.ICount, o.Smap, o.Env, o.Quiet, o.Command,
+            o.Base, o.Kernel, o.Image, o.Timeout, o.BootTimeout, o.Memory, o.Cpus, o.ICount, o.Smap, o.Env, o.Emulator,
+            o.Cpu, o.ImageFile, o.Quiet, o.Command,
         };
         run.SetAction(r => Guard.Run(() => Run(r, o)));
         return run;
@@ -64,17 +71,24 @@ public static class VmRunCommand
 
     static int Run(ParseResult r, Options o)
     {
+        var emulator = r.GetValue(o.Emulator)!;
+        if (emulator != "bochs" && (r.GetValue(o.Cpu) != null || r.GetValue(o.ImageFile) is { Length: > 0 }))
+            throw new ToolkitException(ExitCodes.Usage, "--cpu and --image-file are for --emulator bochs");
         var result = VmRunner.Run(new VmOptions
         {
             KernelImage = KernelOptions.ResolveImage(r.GetValue(o.Base)!, r.GetValue(o.Kernel)!, r.GetValue(o.Image)),
             Command = r.GetValue(o.Command)!,
             Timeout = TimeSpan.FromSeconds(r.GetValue(o.Timeout)),
             BootTimeout = r.GetValue(o.BootTimeout) is { } bt ? TimeSpan.FromSeconds(bt) : null,
-            MemoryMiB = r.GetValue(o.Memory),
             Cpus = r.GetValue(o.Cpus),
             ICount = r.GetValue(o.ICount),
             Smap = r.GetValue(o.Smap),
             Env = ParseEnv(r.GetValue(o.Env) ?? []),
+            Emulator = emulator,
+            CpuModel = r.GetValue(o.Cpu),
+            ImageFiles = (r.GetValue(o.ImageFile) ?? []).Select(Path.GetFullPath).ToList(),
+            // A Bochs guest's memory is Bochs' own allocation: the QEMU default of 2 GiB is more than it needs.
+            MemoryMiB = emulator == "bochs" && r.GetResult(o.Memory) is null ? 512 : r.GetValue(o.Memory),
             Echo = r.GetValue(o.Quiet) ? null : Console.Out,
         });
         Console.Error.WriteLine(result.Summary());

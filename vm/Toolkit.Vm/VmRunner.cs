@@ -39,6 +39,12 @@ public sealed class VmOptions
     public string ProgressPrefix { get; init; } = "";
     /// <summary>"auto" (probe KVM by a real boot), "kvm" or "tcg".</summary>
     public string Accel { get; init; } = "auto";
+    /// <summary>"qemu", or "bochs" (<see cref="BochsRunner"/>: a CPU model with MONITORX/MWAITX, no 9p).</summary>
+    public string Emulator { get; init; } = "qemu";
+    /// <summary>Bochs only: the CPU model (default <see cref="BochsRunner.DefaultCpu"/>).</summary>
+    public string? CpuModel { get; init; }
+    /// <summary>Bochs only: host files built into the boot image under /toolkit/ (the command runs there).</summary>
+    public IReadOnlyList<string> ImageFiles { get; init; } = [];
 }
 
 public sealed record VmResult(int ExitCode, string Outcome, int? GuestStatus, string RunDir, string ConsoleLog,
@@ -72,6 +78,9 @@ public static class VmRunner
 
     public static VmResult Run(VmOptions o)
     {
+        if (o.Emulator == "bochs") return BochsRunner.Run(o);
+        if (o.Emulator != "qemu")
+            throw new ToolkitException(ExitCodes.Usage, $"unknown emulator '{o.Emulator}' (qemu or bochs)");
         if (Proc.Which(Qemu) == null)
             throw new ToolkitException(
                 ExitCodes.MissingDependency, $"{Qemu} is not installed: run scripts/install-deps (package " +
@@ -112,7 +121,7 @@ public static class VmRunner
     /// What the console has shown so far, updated by QEMU's output thread and read by the watchdogs:
     /// every field is only touched under the lock.
     /// </summary>
-    sealed class ConsoleState(VmOptions o, Stopwatch clock)
+    internal sealed class ConsoleState(VmOptions o, Stopwatch clock)
     {
         public readonly object Gate = new();
         public readonly Stopwatch Clock = clock;
@@ -177,7 +186,7 @@ public static class VmRunner
     /// Waits for QEMU to exit; kills it when a watchdog fires: 5 s after a panic, no init within the boot
     /// timeout, the command past its timeout, or no progress line for the progress timeout. Returns which.
     /// </summary>
-    static string? Watch(Process p, VmOptions o, ConsoleState console)
+    internal static string? Watch(Process p, VmOptions o, ConsoleState console)
     {
         string? killedFor = null;
         var start = DateTime.UtcNow;
@@ -209,7 +218,7 @@ public static class VmRunner
     }
 
     /// <summary>Classifies the finished run (console, init's dmesg, its status); writes result.json.</summary>
-    static VmResult Finish(VmOptions o, string runDir, string consoleLog, string accel, ConsoleState console,
+    internal static VmResult Finish(VmOptions o, string runDir, string consoleLog, string accel, ConsoleState console,
         string? killedFor, int qemuExit, double total)
     {
         List<string> all;
@@ -252,6 +261,7 @@ public static class VmRunner
         int splats,
         int qemuExit, string qemuStderr, VmOptions o)
     {
+        var emulator = o.Emulator == "bochs" ? "Bochs" : "QEMU";
         if (a.Panic != null || killedFor == "panic")
             return (ExitCodes.KernelPanic, $"kernel panic: {a.Panic ?? "(no message)"}");
         if (killedFor == "boot-timeout")
@@ -259,22 +269,23 @@ public static class VmRunner
         if (killedFor == "timeout")
             return (ExitCodes.CommandTimeout, $"guest command timed out after {o.Timeout.TotalSeconds:F0} s");
         if (killedFor == "stalled")
-            return (ExitCodes.CommandTimeout, $"guest made no progress for {o.ProgressTimeout?.TotalSeconds:F0} s (no '{o.ProgressPrefix}' line); QEMU killed");
+            return (ExitCodes.CommandTimeout, $"guest made no progress for {o.ProgressTimeout?.TotalSeconds:F0} s (no '{o.ProgressPrefix}' line); {emulator} killed");
         if (guestStatus is { } s)
         {
             if (splats > 0) return (ExitCodes.KernelSplat, $"command exited {s} but the kernel log has {splats} splat(s)");
             return (s, s == 0 ? "command passed" : $"command exited {s}");
         }
         if (a.InitError != null) return (ExitCodes.VmFailure, $"guest init failed: {a.InitError}");
-        if (!a.InitStarted) return (ExitCodes.VmFailure, $"QEMU exited ({qemuExit}) before the guest reached init" +
+        if (!a.InitStarted) return (ExitCodes.VmFailure, $"{emulator} exited ({qemuExit}) before the guest reached init" +
             (qemuStderr.Length > 0 ? ": " + Proc.Tail(qemuStderr.Trim(), 5) : ""));
-        return (ExitCodes.VmFailure, $"guest stopped without reporting a status (QEMU exit {qemuExit})");
+        return (ExitCodes.VmFailure, $"guest stopped without reporting a status ({emulator} exit {qemuExit})");
     }
 
-    /// <summary>The boot timeout in force: the one given, else 60 s, or 300 s for a debug (KASAN + lockdep)
-    /// kernel.</summary>
-    public static TimeSpan EffectiveBootTimeout(VmOptions o) =>
-        o.BootTimeout ?? TimeSpan.FromSeconds(KernelBuild.InfoOf(o.KernelImage)?.Flavour == "debug" ? 300 : 60);
+    /// <summary>The boot timeout in force: the one given, else 60 s, 300 s for a debug (KASAN + lockdep)
+    /// kernel, or <see cref="BochsRunner.BootTimeout"/> under Bochs.</summary>
+    public static TimeSpan EffectiveBootTimeout(VmOptions o) => o.BootTimeout ?? (o.Emulator == "bochs"
+        ? BochsRunner.BootTimeout
+        : TimeSpan.FromSeconds(KernelBuild.InfoOf(o.KernelImage)?.Flavour == "debug" ? 300 : 60));
 
     static int? ReadStatus(string file)
     {
