@@ -60,9 +60,15 @@ public sealed unsafe partial class Ring : IDisposable
     /// <summary>Requests whose buffers or handles this ring still holds.</summary>
     public int Holding => holds.Count;
 
-    internal io_uring* Raw => handle.IsClosed ? throw new ObjectDisposedException(nameof(Ring)) : handle.Ring;
+    internal io_uring* Raw => IsClosed ? throw new ObjectDisposedException(nameof(Ring)) : handle.Ring;
 
     internal SafeHandle Handle => handle;
+
+    /// <summary>Disposed. Tracked here, not by the handle: a handle another party references (a notifier, another
+    /// ring's MSG_RING in flight) is released only after its last reference, and reads as open until then.</summary>
+    internal bool IsClosed => disposed || handle.IsClosed;
+
+    bool disposed;
 
     /// <summary>The next free SQE, or false when the SQ is full (submit, then try again).</summary>
     public bool TryGetSqe(out Sqe sqe)

@@ -90,7 +90,7 @@ public sealed unsafe partial class Ring
         public bool MoveNext()
         {
             // A ring disposed inside the loop has no CQ left to read.
-            if (taken == ready || ring.handle.IsClosed) return false;
+            if (taken == ready || ring.IsClosed) return false;
             var cqe = raw->cq.cqes + (((head + taken) & raw->cq.ring_mask) << (int)shift);
             Current = new Completion(cqe->user_data, cqe->res, cqe->flags);
             taken++;
@@ -101,7 +101,7 @@ public sealed unsafe partial class Ring
         /// <summary>Gives the CQEs the loop reached back to the kernel.</summary>
         public void Dispose()
         {
-            if (ring.handle.IsClosed) return;
+            if (ring.IsClosed) return;
             LiburingFast.CqAdvance(raw, taken - advanced);
             advanced = taken;
         }
