@@ -50,7 +50,8 @@ public class EchoSampleTests
             "--threads", "2");
         Assert.That(code, Is.EqualTo(1), output + error);
         Assert.That(output, Does.Contain("refused 1"));
-        Assert.That(error, Does.Contain("the server closed a connection"));
+        // The client sees the refusal as a closed connection, or as a reset while its connect is still finishing.
+        Assert.That(error, Does.Contain("the server closed a connection").Or.Contain("cannot connect"));
     }
 
     [TestCase("client", "client needs --port")]

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IoUring.Interop;
 using static IoUring.Interop.IoUringConstants;
@@ -27,8 +28,13 @@ public readonly unsafe ref partial struct Sqe
     /// <summary>The raw SQE (for the feature libraries, which set fields the typed operations don't).</summary>
     internal io_uring_sqe* Raw => Checked;
 
-    io_uring_sqe* Checked => sqe == null ? throw new InvalidOperationException("no SQE (TryGetSqe returned false)") : sqe;
+    io_uring_sqe* Checked
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => sqe == null ? throw new InvalidOperationException("no SQE (TryGetSqe returned false)") : sqe;
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     Sqe Prep(io_uring_op op, int fd, void* addr, uint len, ulong offset, ulong userData)
     {
         LiburingFast.PrepRw((int)op, Checked, fd, addr, len, offset);
@@ -57,6 +63,7 @@ public readonly unsafe ref partial struct Sqe
     }
 
     /// <summary>IORING_OP_NOP: completes with result 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Sqe Nop(ulong userData) => Prep(io_uring_op.IORING_OP_NOP, -1, null, 0, 0, userData);
 
     /// <summary>
