@@ -374,7 +374,7 @@ public static unsafe class Program
         {
             _source = NewRing(Window);
             var kernel = path.StartsWith("kernel", StringComparison.Ordinal);
-            var completer = new CrossRingCompleter(_source, 0, kernel ? CrossRingPath.Kernel : CrossRingPath.Relay);
+            var completer = new NativeCrossRingCompleter(_source, 0, kernel ? CrossRingPath.Kernel : CrossRingPath.Relay);
             var sourceSleeps0 = Sleeps();
             _sw.Start();
             while (Volatile.Read(ref _delivered) < n && _error == null)
@@ -397,7 +397,7 @@ public static unsafe class Program
         }
 
         /// <summary>Queues and submits up to a batch within the window; returns how many.</summary>
-        int QueueBatch(CrossRingCompleter completer)
+        int QueueBatch(NativeCrossRingCompleter completer)
         {
             var k = 0;
             while (_sent < n && k < Batch && _sent - Volatile.Read(ref _delivered) < Window)

@@ -5,11 +5,13 @@ using IoUring.Interop;
 using static IoUring.Interop.Liburing;
 
 // Usage: IoUring.Interop.Bench VARIANT BATCH SECONDS → "VARIANT BATCH OPS_PER_SECOND".
-// VARIANT: pinvoke (every liburing helper through its liburing-ffi export) or fast (LiburingFast
-// for get_sqe/prep/CQ reaping; submit_and_wait stays native, as in C where it is a library call).
-if (args.Length != 3 || args[0] is not ("pinvoke" or "fast"))
+// VARIANT: pinvoke (every liburing helper through its liburing-ffi export), fast (LiburingFast
+// for get_sqe/prep/CQ reaping; submit_and_wait stays native, as in C where it is a library call) or managed (the
+// managed layer: Ring.GetSqe().Nop, SubmitAndWait, foreach over Ring.Completions()). The same program published
+// with NativeAOT is the "managed-aot" variant of `bench interop`.
+if (args.Length != 3 || args[0] is not ("pinvoke" or "fast" or "managed"))
 {
-    Console.Error.WriteLine("usage: IoUring.Interop.Bench pinvoke|fast BATCH SECONDS");
+    Console.Error.WriteLine("usage: IoUring.Interop.Bench pinvoke|fast|managed BATCH SECONDS");
     return 2;
 }
 var batch = uint.Parse(args[1], CultureInfo.InvariantCulture);
@@ -17,9 +19,11 @@ var seconds = double.Parse(args[2], CultureInfo.InvariantCulture);
 if (Environment.GetEnvironmentVariable(
     "IOURING_INTEROP_NATIVE_DIR") is { Length: > 0 } dir) NativeResolver.OverrideDirectory = dir;
 var fast = args[0] == "fast";
+Func<double, double> run = args[0] == "managed" ? s => ManagedNopBench.Run(batch, s)
+    : s => NopBench.Run(fast, batch, s);
 // Warm up (JIT tiers, page faults in the rings) before the measured run.
-NopBench.Run(fast, batch, Math.Min(0.3, seconds / 4));
-var rate = NopBench.Run(fast, batch, seconds);
+run(Math.Min(0.3, seconds / 4));
+var rate = run(seconds);
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{args[0]} {batch} {rate:F0}"));
 return 0;
 
@@ -99,6 +103,41 @@ static unsafe class NopBench
         }
         LiburingFast.CqAdvance(ring, ready);
         var seen = ready;
+        return seen;
+    }
+}
+
+/// <summary>The same rounds through the managed layer: what a user of <see cref="IoUring.Ring"/> pays.</summary>
+static class ManagedNopBench
+{
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static double Run(uint batch, double seconds)
+    {
+        using var ring = IoUring.Ring.Create(new IoUring.RingOptions { Entries = 256 });
+        long ops = 0;
+        var limit = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        var start = Stopwatch.GetTimestamp();
+        var now = start;
+        while (now < limit)
+        {
+            for (var round = 0; round < 64; round++) ops += Round(ring, batch);
+            now = Stopwatch.GetTimestamp();
+        }
+        return ops / ((now - start) / (double)Stopwatch.Frequency);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static uint Round(IoUring.Ring ring, uint batch)
+    {
+        for (uint i = 0; i < batch; i++) ring.GetSqe().Nop(i);
+        var ret = ring.SubmitAndWait(batch);
+        if (ret != batch) throw new InvalidOperationException($"SubmitAndWait: {ret}");
+        uint seen = 0;
+        foreach (var c in ring.Completions())
+        {
+            if (c.Result != 0) throw new InvalidOperationException($"NOP failed: {c}");
+            seen++;
+        }
         return seen;
     }
 }

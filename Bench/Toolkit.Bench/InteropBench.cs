@@ -14,12 +14,13 @@ public sealed record BenchHost(string Kernel, int Cpus, string CpuModel, string 
 }
 
 /// <summary>
-/// One <c>bench interop</c> run: NOPs/s samples per variant ("c", "pinvoke", "fast") and batch size, and how
-/// they were taken (run length, repetitions, the CPU every process was pinned to, if any).
+/// One <c>bench interop</c> run: NOPs/s samples per variant ("c", "pinvoke", "fast", "managed", "managed-aot") and
+/// batch size, how they were taken (run length, repetitions, the CPU every process was pinned to, if any), and the
+/// echo servers' samples.
 /// </summary>
 public sealed record InteropBenchResult(
     IReadOnlyDictionary<string, Dictionary<int, List<double>>> Samples, string LiburingVersion, string LiburingSeries,
-    double Seconds, int Repetitions, int? PinnedCpu, BenchHost Host);
+    double Seconds, int Repetitions, int? PinnedCpu, BenchHost Host, EchoBenchResult? Echo = null);
 
 /// <summary>
 /// <c>toolkit bench interop</c>: NOP throughput of liburing from C and from C# through the bindings
@@ -28,7 +29,7 @@ public sealed record InteropBenchResult(
 public static class InteropBench
 {
     public static readonly int[] BatchSizes = [1, 8, 32, 128];
-    static readonly string[] Variants = ["c", "pinvoke", "fast"];
+    static readonly string[] Variants = ["c", "pinvoke", "fast", "managed", "managed-aot"];
 
     public static Command Command()
     {
@@ -46,21 +47,29 @@ public static class InteropBench
             Description = "Runs per variant and batch size (the median is reported).",
             DefaultValueFactory = _ => 5,
         };
-        var interop = new Command("interop",
-            "NOP throughput: C# through the bindings vs C with liburing 2.15, batch sizes 1, 8, 32, 128.")
+        var echoSeconds = new Option<double>("--echo-seconds")
         {
-            seconds, output, repetitions,
+            Description = "Client run per echo sample (0: skip the echo servers).",
+            DefaultValueFactory = _ => 3.0,
+        };
+        var interop = new Command("interop",
+            "NOP throughput: C# through the bindings and the managed layer (JIT and NativeAOT) vs C with liburing " +
+            "2.15, batch sizes 1, 8, 32, 128; then the echo sample's io_uring server vs its System.Net.Sockets twin.")
+        {
+            seconds, output, repetitions, echoSeconds,
         };
         interop.SetAction(parse => Guard.Run(() =>
-            Run(parse.GetValue(seconds), parse.GetValue(output), parse.GetValue(repetitions))));
+            Run(parse.GetValue(seconds), parse.GetValue(output), parse.GetValue(repetitions),
+                parse.GetValue(echoSeconds))));
         return interop;
     }
 
-    public static int Run(double seconds, string? output, int repetitions = 5)
+    public static int Run(double seconds, string? output, int repetitions = 5, double echoSeconds = 3)
     {
-        if (seconds <= 0 || repetitions <= 0)
-            throw new ToolkitException(ExitCodes.Usage, "--seconds and --repetitions must be positive");
-        var report = Render(Measure(seconds, repetitions));
+        if (seconds <= 0 || repetitions <= 0 || echoSeconds < 0)
+            throw new ToolkitException(ExitCodes.Usage,
+                "--seconds and --repetitions must be positive, --echo-seconds not negative");
+        var report = Render(Measure(seconds, repetitions, echoSeconds));
         var path = Path.GetFullPath(output ?? Path.Combine(Paths.RepoRoot, "docs", "interop-benchmark.md"));
         Save(path, report);
         Console.Out.Write(report);
@@ -69,13 +78,13 @@ public static class InteropBench
     }
 
     /// <summary>Builds both programs in a scratch directory and takes every sample.</summary>
-    public static InteropBenchResult Measure(double seconds, int repetitions)
+    public static InteropBenchResult Measure(double seconds, int repetitions, double echoSeconds = 0)
     {
         var liburing = LiburingBuild.Ensure(log: Console.Error);
         var work = Directory.CreateTempSubdirectory("uring-bench-").FullName;
         try
         {
-            var (cBench, csBench) = BuildPrograms(liburing, work);
+            var (cBench, csBench, aotBench) = BuildPrograms(liburing, work);
             // Both sides run pinned to the same CPU: with 2 cores an unpinned .NET process shares them with its
             // JIT/GC threads and migrates, which made C# look 10-25% slower than it is in trial runs.
             var cpu = Environment.ProcessorCount - 1;
@@ -95,9 +104,12 @@ public static class InteropBench
                     foreach (var variant in Variants)
                     {
                         var batchText = batch.ToString(CultureInfo.InvariantCulture);
-                        List<string> command = variant == "c"
-                            ? [cBench, batchText, secondsText]
-                            : ["dotnet", csBench, variant, batchText, secondsText];
+                        List<string> command = variant switch
+                        {
+                            "c" => [cBench, batchText, secondsText],
+                            "managed-aot" => [aotBench, "managed", batchText, secondsText],
+                            _ => ["dotnet", csBench, variant, batchText, secondsText],
+                        };
                         if (taskset is not null)
                             command.InsertRange(0, [taskset, "-c", cpu.ToString(CultureInfo.InvariantCulture)]);
                         samples[variant][batch].Add(NopsPerSecond(command, env, variant, batch));
@@ -106,8 +118,10 @@ public static class InteropBench
                 Console.Error.WriteLine($"batch {batch,3}: "
                     + string.Join("  ", Variants.Select(v => $"{v} {Median(samples[v][batch]) / 1e6:F2} M/s")));
             }
+            // The echo servers are measured with three runs each (they take seconds per sample, not one).
+            var echo = echoSeconds > 0 ? EchoBench.Measure(work, env, echoSeconds, Math.Min(repetitions, 3)) : null;
             return new InteropBenchResult(samples, liburing.Version, liburing.SeriesHash, seconds, repetitions,
-                taskset is not null ? cpu : null, BenchHost.Current());
+                taskset is not null ? cpu : null, BenchHost.Current(), echo);
         }
         finally
         {
@@ -116,8 +130,8 @@ public static class InteropBench
     }
 
     /// <summary>nop_bench.c with gcc against the built liburing, and Bench/IoUring.Interop.Bench with dotnet
-    /// build.</summary>
-    static (string C, string CSharp) BuildPrograms(LiburingInstall liburing, string work)
+    /// build and with a NativeAOT publish.</summary>
+    static (string C, string CSharp, string Aot) BuildPrograms(LiburingInstall liburing, string work)
     {
         var root = Paths.RepoRoot;
         var cBench = Path.Combine(work, "nop_bench");
@@ -133,7 +147,14 @@ public static class InteropBench
         if (!build.Succeeded)
             throw new ToolkitException(ExitCodes.BuildFailed,
                 $"building the C# benchmark failed:\n{build.StdOut}{build.StdErr}");
-        return (cBench, Path.Combine(csDir, "IoUring.Interop.Bench.dll"));
+        var aotDir = Path.Combine(work, "aot");
+        var publish = Proc.Capture("dotnet", ["publish", project, "-c", "Release", "-p:PublishAot=true", "-o", aotDir,
+            "-nologo", "-v", "q"]);
+        if (!publish.Succeeded)
+            throw new ToolkitException(ExitCodes.BuildFailed,
+                $"publishing the C# benchmark with NativeAOT failed:\n{publish.StdOut}{publish.StdErr}");
+        return (cBench, Path.Combine(csDir, "IoUring.Interop.Bench.dll"),
+            Path.Combine(aotDir, "IoUring.Interop.Bench"));
     }
 
     /// <summary>One run of a benchmark program; its output is "... ... NOPS_PER_SECOND".</summary>
@@ -160,33 +181,62 @@ public static class InteropBench
             "**C# P/Invoke**: every liburing helper through its liburing-ffi export. **C# fast path**: `LiburingFast` "
             + "(managed get_sqe/prep/CQ peek+advance, byte-for-byte tested against the C helpers); "
             + "submit stays a native call.",
+            .. Managed(r) ? [ManagedNote] : Array.Empty<string>(),
         ]);
-        md.TableHead(
-            ["batch", "C (M NOPs/s)", "C# P/Invoke (M NOPs/s)", "P/Invoke / C", "C# fast path (M NOPs/s)",
-                "fast path / C"],
-            ["---:", "---:", "---:", "---:", "---:", "---:"], compactSeparators: true);
-        foreach (var batch in BatchSizes)
-        {
-            var c = Median(r.Samples["c"][batch]);
-            var p = Median(r.Samples["pinvoke"][batch]);
-            var f = Median(r.Samples["fast"][batch]);
-            md.Row([Inv($"{batch}"), Inv($"{c / 1e6:F2}"), Inv($"{p / 1e6:F2}"), Inv($"{p / c:P0}"),
-                Inv($"{f / 1e6:F2}"), Inv($"{f / c:P0}")]);
-        }
+        NopTable(md, r);
         var c32Samples = r.Samples["c"][32];
         var c32 = Median(c32Samples);
         var best32 = Math.Max(Median(r.Samples["pinvoke"][32]), Median(r.Samples["fast"][32]));
         md.Line().Line(Inv($"Target (C# ≥ 95% of C at batch 32): **{(best32 >= 0.95 * c32 ? "met" : "not met")}** ")
             + Inv($"({best32 / c32:P1} with the faster C# variant).")).Line();
+        if (Managed(r))
+        {
+            var jit = Median(r.Samples["managed"][32]) / c32;
+            var aot = Median(r.Samples["managed-aot"][32]) / c32;
+            md.Line(Inv($"Target (managed layer ≥ 95% of C at batch 32): ")
+                + Inv($"JIT **{(jit >= 0.95 ? "met" : "not met")}** ")
+                + Inv($"({jit:P1}), NativeAOT **{(aot >= 0.95 ? "met" : "not met")}** ({aot:P1}).")).Line();
+        }
         var spread = (c32Samples.Max() - c32Samples.Min()) / c32;
         md.Line(Inv($"Run-to-run spread of C alone at batch 32 on this host: {spread:P0} of its median ")
             + Inv($"(min {c32Samples.Min() / 1e6:F2}, max {c32Samples.Max() / 1e6:F2} M/s); ")
             + "ratios closer to 100 % than that are within noise.").Line();
         md.Line("Raw samples (NOPs/s):").Line();
         foreach (var batch in BatchSizes)
-            foreach (var v in Variants)
+            foreach (var v in Variants.Where(r.Samples.ContainsKey))
                 md.Bullet(Inv($"batch {batch} {v}: ")
                     + string.Join(", ", r.Samples[v][batch].Select(x => Inv($"{x:F0}"))));
+        if (r.Echo is not null)
+        {
+            md.Line();
+            EchoBench.Render(md, r.Echo);
+        }
         return md.ToString();
+    }
+
+    static bool Managed(InteropBenchResult r) => r.Samples.ContainsKey("managed");
+
+    const string ManagedNote = "**managed**: the managed layer (`Ring.GetSqe().Nop`, `SubmitAndWait`, `foreach` over "
+        + "`Ring.Completions()`), JIT; **managed AOT**: the same program published with NativeAOT.";
+
+    static void NopTable(BenchMarkdown md, InteropBenchResult r)
+    {
+        var managed = Managed(r);
+        md.TableHead(
+            ["batch", "C (M NOPs/s)", "C# P/Invoke (M NOPs/s)", "P/Invoke / C", "C# fast path (M NOPs/s)",
+                "fast path / C", .. managed ? new[] { "managed (M NOPs/s)", "managed / C", "managed AOT (M NOPs/s)",
+                    "AOT / C" } : []],
+            [.. Enumerable.Repeat("---:", managed ? 10 : 6)], compactSeparators: true);
+        foreach (var batch in BatchSizes)
+        {
+            var c = Median(r.Samples["c"][batch]);
+            var cells = new List<string> { Inv($"{batch}"), Inv($"{c / 1e6:F2}") };
+            foreach (var v in Variants.Skip(1).Where(r.Samples.ContainsKey))
+            {
+                var x = Median(r.Samples[v][batch]);
+                cells.AddRange([Inv($"{x / 1e6:F2}"), Inv($"{x / c:P0}")]);
+            }
+            md.Row(cells);
+        }
     }
 }

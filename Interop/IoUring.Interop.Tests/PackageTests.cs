@@ -22,6 +22,8 @@ public sealed class PackageTests
                 Assert.That(entries, Is.SupersetOf(new[]
                 {
                     "lib/net10.0/IoUring.Interop.dll", "lib/net10.0/IoUring.Interop.xml", "README.md",
+                    "lib/net10.0/IoUring.dll", "lib/net10.0/IoUring.xml", "lib/net10.0/IoUring.Interop.CrossRing.dll",
+                    "lib/net10.0/IoUring.Interop.Wakeup.dll",
                     "runtimes/linux-x64/native/liburing.so.2", "runtimes/linux-x64/native/liburing-ffi.so.2",
                     "THIRD-PARTY-NOTICES.md", "licenses/liburing/LICENSE", "licenses/liburing/COPYING",
                 }));
@@ -49,6 +51,7 @@ public sealed class PackageTests
             Dotnet(consumer, "build", "--no-restore", "-c", "Release");
             var run = Dotnet(consumer, "run", "--no-build", "-c", "Release");
             Assert.That(run.StdOut, Does.Contain("NOP round trip ok: user_data=42 res=0 liburing=2.15"));
+            Assert.That(run.StdOut, Does.Contain("managed NOP ok: user_data=7 res=0"));
             Assert.That(run.StdOut, Does.Contain(Path.Combine("runtimes", "linux-x64", "native",
                 "liburing-ffi.so.2")), "the package's own native library was used");
         }

@@ -35,6 +35,11 @@ public sealed unsafe class CqWord : IDisposable
     public const byte Waking = 0x40;
 
     readonly void* owned;
+    /// <summary>The managed ring whose mapping holds an in-ring word: referenced so the mapping outlives every user
+    /// of the word (a notifier on another thread may store into it after the ring's owner disposed it).</summary>
+    System.Runtime.InteropServices.SafeHandle? ringHandle;
+    int refs = 1;
+    bool disposed;
 
     /// <summary>The word (kernel-provided or our own).</summary>
     public uint* Address { get; }
@@ -70,6 +75,35 @@ public sealed unsafe class CqWord : IDisposable
                 "line");
     }
 
+    /// <summary>
+    /// The word of a managed <see cref="Ring"/>: its reserved CQ user word when the kernel has
+    /// IORING_FEAT_CQ_USER_WORD, else a fallback word. The ring's memory stays mapped until this word and every
+    /// notifier using it are disposed.
+    /// </summary>
+    public static CqWord For(Ring ring)
+    {
+        ArgumentNullException.ThrowIfNull(ring);
+        var word = For(ring.Raw, ring.Features.Bits);
+        var ok = false;
+        ring.Handle.DangerousAddRef(ref ok);
+        word.ringHandle = ring.Handle;
+        return word;
+    }
+
+    /// <summary>Another user of the word (a notifier): the word lives until it calls <see cref="Release"/>.</summary>
+    internal CqWord Retain()
+    {
+        if (Interlocked.Increment(ref refs) <= 1) throw new ObjectDisposedException(nameof(CqWord));
+        return this;
+    }
+
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref refs) != 0) return;
+        if (owned != null) NativeMemory.AlignedFree(owned);
+        ringHandle?.DangerousRelease();
+    }
+
     /// <summary>The notification sequence half.</summary>
     public ushort* Sequence => (ushort*)Address;
 
@@ -89,9 +123,12 @@ public sealed unsafe class CqWord : IDisposable
         Volatile.Write(ref *Sequence, (ushort)(*Sequence + 1));
     }
 
-    /// <summary>Frees a fallback word; the kernel word lives as long as its ring.</summary>
+    /// <summary>Frees a fallback word (and lets a managed ring unmap) once the notifiers created from it are
+    /// disposed too; the kernel word of a raw ring lives as long as that ring.</summary>
     public void Dispose()
     {
-        if (owned != null) NativeMemory.AlignedFree(owned);
+        if (disposed) return;
+        disposed = true;
+        Release();
     }
 }

@@ -20,6 +20,7 @@ public sealed unsafe class CqWordNotifier : IDisposable
     readonly io_uring* own;
     readonly Lock gate = new();
     bool disposed;
+    readonly bool retained;
 
     /// <summary>
     /// Notifies that took the plain-store path: a plain increment, since an atomic one would put a locked
@@ -33,7 +34,9 @@ public sealed unsafe class CqWordNotifier : IDisposable
 
     /// <summary>A notifier for the waiter whose ring fd is <paramref name="waiterRingFd"/>; sets up its own 8-entry
     /// ring to send MSG_RING from.</summary>
-    public CqWordNotifier(CqWord word, int waiterRingFd)
+    public CqWordNotifier(CqWord word, int waiterRingFd) : this(word, waiterRingFd, retain: false) { }
+
+    internal CqWordNotifier(CqWord word, int waiterRingFd, bool retain)
     {
         this.word = word;
         targetFd = waiterRingFd;
@@ -44,6 +47,8 @@ public sealed unsafe class CqWordNotifier : IDisposable
             System.Runtime.InteropServices.NativeMemory.Free(own);
             throw new InvalidOperationException($"io_uring_queue_init for the notifier's MSG_RING ring failed: {rc}");
         }
+        if (retain) word.Retain();
+        retained = retain;
     }
 
     /// <summary>Call after publishing the work. Returns true when it had to wake the waiter through the
@@ -102,6 +107,7 @@ public sealed unsafe class CqWordNotifier : IDisposable
             disposed = true;
             io_uring_queue_exit(own);
             System.Runtime.InteropServices.NativeMemory.Free(own);
+            if (retained) word.Release();
         }
     }
 }

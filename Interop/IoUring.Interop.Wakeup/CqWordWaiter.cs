@@ -8,7 +8,7 @@ namespace IoUring.Interop.Wakeup;
 public enum WakeReason
 {
     /// <summary>The CQ has entries (application completions and/or wakeup tokens: drop those with <see
-    /// cref="CqWordWaiter.IsWakeup"/>).</summary>
+    /// cref="CqWordWaiter.IsWakeup(in Completion)"/>).</summary>
     Completion,
     /// <summary>A notifier stored a new sequence into the word.</summary>
     Notified,
@@ -37,12 +37,14 @@ public enum WakeReason
 /// wakes it. docs/models/cq-word-wakeup.pml checks this (and that dropping either fence or the re-check loses wakeups).
 /// One waiter thread per instance; not thread-safe.
 /// </summary>
-public sealed unsafe class CqWordWaiter
+public sealed unsafe class CqWordWaiter : IDisposable
 {
     /// <summary>user_data of the wakeup CQEs notifiers post (ASCII "CQWAKEUP"); the reaper drops them.</summary>
     public const ulong WakeupUserData = 0x4351_5741_4B45_5550UL;
 
     readonly io_uring* ring;
+    readonly Ring? managed;
+    readonly bool ownsWord;
     ushort lastSequence;
 
     /// <summary>The word this waiter announces its state in.</summary>
@@ -65,7 +67,7 @@ public sealed unsafe class CqWordWaiter
     public long IdleWakeups, KernelSleeps, SafetyTimeouts;
 
     /// <param name="ring">The ring this thread reaps.</param>
-    /// <param name="word">Its word (<see cref="CqWord.For"/>).</param>
+    /// <param name="word">Its word (<see cref="CqWord.For(io_uring*, uint)"/>).</param>
     /// <param name="instruction">Override the idle instruction (default: <see cref="WaitInstructions.Best"/>; a word
     /// outside the ring always uses the pause loop, since completions would not touch a monitored line).</param>
     public CqWordWaiter(io_uring* ring, CqWord word, WaitInstruction? instruction = null)
@@ -77,6 +79,32 @@ public sealed unsafe class CqWordWaiter
         Instruction = wanted;
         lastSequence = word.ReadSequence();
         Volatile.Write(ref *word.State, CqWord.Awake);
+    }
+
+    /// <summary>
+    /// A waiter for the thread that owns <paramref name="ring"/>, with its own word (<see cref="CqWord.For(Ring)"/>:
+    /// the reserved CQ user word on kernels with IORING_FEAT_CQ_USER_WORD, else the fallback), freed by
+    /// <see cref="Dispose"/>. Notifiers come from <see cref="CreateNotifier"/>. The thread reaps the ring as usual
+    /// after each <see cref="Wait"/> and drops the completions <see cref="IsWakeup(in Completion)"/> names.
+    /// </summary>
+    public CqWordWaiter(Ring ring, WaitInstruction? instruction = null)
+        : this(ring.Raw, CqWord.For(ring), instruction)
+    {
+        managed = ring;
+        ownsWord = true;
+    }
+
+    /// <summary>A notifier for this waiter, for any other thread (each thread may have its own, or share one). It
+    /// keeps the word and the ring's memory alive until it is disposed, so it may outlive the waiter.</summary>
+    public CqWordNotifier CreateNotifier() => new(Word, RingFd, retain: true);
+
+    /// <summary>True for a wakeup token posted by a notifier.</summary>
+    public static bool IsWakeup(in Completion completion) => completion.UserData == WakeupUserData;
+
+    /// <summary>Frees the word this waiter created (once its notifiers are disposed too).</summary>
+    public void Dispose()
+    {
+        if (ownsWord) Word.Dispose();
     }
 
     /// <summary>The fd notifiers address their MSG_RING to.</summary>
@@ -101,13 +129,15 @@ public sealed unsafe class CqWordWaiter
     }
 
     /// <summary>
-    /// Returns when there is something to do. The caller then reaps the CQ (dropping <see cref="IsWakeup"/> CQEs)
+    /// Returns when there is something to do. The caller then reaps the CQ (dropping <see cref="IsWakeup(in Completion)"/> CQEs)
     /// and drains its own queues. <paramref name="hasWork"/> must read what notifiers publish before they call
     /// <see cref="CqWordNotifier.Notify"/> (the sequence in the word is only a hint: concurrent notifiers may
     /// lose increments).
     /// </summary>
     public WakeReason Wait(Func<bool>? hasWork = null)
     {
+        // A disposed managed ring has no CQ left to watch (its memory may be gone): fail instead of reading it.
+        if (managed != null && managed.IsClosed) throw new ObjectDisposedException(nameof(Ring));
         if (Ready(hasWork, out var reason)) return reason;
         for (; ; )
         {

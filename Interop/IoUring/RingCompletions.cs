@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IoUring.Interop;
 using static IoUring.Interop.IoUringConstants;
 using static IoUring.Interop.Liburing;
@@ -61,6 +62,7 @@ public sealed unsafe partial class Ring
     /// The CQEs ready now, for <c>foreach</c>: no allocation, and the CQ head moves once, when the loop ends (also
     /// when it ends early: the CQEs not reached stay in the ring).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public CompletionBatch Completions() => new(this);
 
     /// <summary>The ready CQEs of a ring; see <see cref="Completions"/>.</summary>
@@ -71,6 +73,7 @@ public sealed unsafe partial class Ring
         readonly uint head, ready, shift;
         uint taken, advanced;
 
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal CompletionBatch(Ring ring)
         {
             this.ring = ring;
@@ -87,10 +90,11 @@ public sealed unsafe partial class Ring
         public Completion Current { get; private set; }
 
         /// <summary>Moves to the next ready CQE.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public bool MoveNext()
         {
             // A ring disposed inside the loop has no CQ left to read.
-            if (taken == ready || ring.handle.IsClosed) return false;
+            if (taken == ready || ring.IsClosed) return false;
             var cqe = raw->cq.cqes + (((head + taken) & raw->cq.ring_mask) << (int)shift);
             Current = new Completion(cqe->user_data, cqe->res, cqe->flags);
             taken++;
@@ -99,9 +103,10 @@ public sealed unsafe partial class Ring
         }
 
         /// <summary>Gives the CQEs the loop reached back to the kernel.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Dispose()
         {
-            if (ring.handle.IsClosed) return;
+            if (ring.IsClosed) return;
             LiburingFast.CqAdvance(raw, taken - advanced);
             advanced = taken;
         }

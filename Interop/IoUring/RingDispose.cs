@@ -26,12 +26,13 @@ public sealed unsafe partial class Ring
     /// </summary>
     public void Dispose()
     {
-        if (handle.IsClosed) return;
+        if (IsClosed) return;
         if (holds.Count > 0) CancelHolders();
         var quiet = holds.Count == 0;
         holds.Clear();
         // Buffer rings in use by requests that outlived the wait stay allocated, like pinned buffers.
         ReleaseBuffers();
+        disposed = true;
         handle.Dispose();
         if (quiet) ReleaseRegistered();
     }

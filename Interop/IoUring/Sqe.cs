@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using IoUring.Interop;
 using static IoUring.Interop.IoUringConstants;
@@ -21,8 +22,19 @@ public readonly unsafe ref partial struct Sqe
         this.sqe = sqe;
     }
 
-    io_uring_sqe* Checked => sqe == null ? throw new InvalidOperationException("no SQE (TryGetSqe returned false)") : sqe;
+    /// <summary>The ring this SQE belongs to (for the feature libraries).</summary>
+    internal Ring Owner => ring;
 
+    /// <summary>The raw SQE (for the feature libraries, which set fields the typed operations don't).</summary>
+    internal io_uring_sqe* Raw => Checked;
+
+    io_uring_sqe* Checked
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => sqe == null ? throw new InvalidOperationException("no SQE (TryGetSqe returned false)") : sqe;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     Sqe Prep(io_uring_op op, int fd, void* addr, uint len, ulong offset, ulong userData)
     {
         LiburingFast.PrepRw((int)op, Checked, fd, addr, len, offset);
@@ -51,7 +63,19 @@ public readonly unsafe ref partial struct Sqe
     }
 
     /// <summary>IORING_OP_NOP: completes with result 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Sqe Nop(ulong userData) => Prep(io_uring_op.IORING_OP_NOP, -1, null, 0, 0, userData);
+
+    /// <summary>
+    /// IORING_OP_NOP with IORING_NOP_INJECT_RESULT (6.10+): completes with <paramref name="result"/>, negative
+    /// ones included. A request with a known result, e.g. to hand a value (an fd) to another ring's thread.
+    /// </summary>
+    public Sqe Nop(ulong userData, int result)
+    {
+        Prep(io_uring_op.IORING_OP_NOP, -1, null, unchecked((uint)result), 0, userData);
+        sqe->nop_flags = IORING_NOP_INJECT_RESULT;
+        return this;
+    }
 
     /// <summary>IORING_OP_READ into <paramref name="buffer"/> at <paramref name="offset"/> (ulong.MaxValue: the file
     /// position). The buffer stays pinned and <paramref name="file"/> referenced until the request's CQE is taken
@@ -142,7 +166,7 @@ public readonly unsafe ref partial struct Sqe
     /// A preparation that fails leaves the SQE taken (it can't be given back): it becomes a NOP that posts nothing,
     /// so the refused request leaves no trace in the CQ.
     /// </summary>
-    void Discard()
+    internal void Discard()
     {
         if (sqe == null) return;
         Nop(0);

@@ -8,7 +8,7 @@ using static IoUring.Validation.CrossRing;
 namespace IoUring.Validation;
 
 /// <summary>
-/// The semantics both delivery paths of <see cref="CrossRingCompleter"/> must give the receiver: the
+/// The semantics both delivery paths of <see cref="NativeCrossRingCompleter"/> (and so <see cref="CrossRingCompleter"/>) must give the receiver: the
 /// same (res, flags, user_data) on the target ring, multishot, links, CQE_SKIP_SUCCESS, DEFER_TASKRUN
 /// targets, two threads exchanging work. The Kernel fixture skips on kernels without IOSQE_CQE_TARGET;
 /// the Relay fixture (IORING_OP_MSG_RING, 6.3+) runs everywhere. Only the Kernel fixture belongs to the
@@ -29,15 +29,15 @@ public sealed unsafe class CrossRingTests(CrossRingPath path)
     sealed class Source : IDisposable
     {
         public readonly TestRing Ring;
-        public readonly CrossRingCompleter Completer;
+        public readonly NativeCrossRingCompleter Completer;
         public readonly List<io_uring_cqe> Local = new();
         public readonly List<string> RelayErrors = new();
 
         public Source(CrossRingPath path, uint entries = 16, uint flags = 0)
         {
             Ring = new TestRing(entries, flags);
-            Completer = new CrossRingCompleter(Ring.Ring, Ring.Params.features, path);
-            Completer.RelayFailed = (ud, fd, res) => RelayErrors.Add($"ud=0x{ud:x} fd={fd} res={res}");
+            Completer = new NativeCrossRingCompleter(Ring.Ring, Ring.Params.features, path);
+            Completer.RelayFailed = lost => RelayErrors.Add(lost.ToString());
             Assert.That(Completer.Path, Is.EqualTo(path));
         }
 

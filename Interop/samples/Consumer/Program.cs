@@ -1,7 +1,8 @@
 using IoUring.Interop;
 using static IoUring.Interop.Liburing;
 
-// One NOP through a fresh ring: proves the package's bindings and its native liburing load and work.
+// One NOP through a fresh ring with the raw bindings, then one through the managed layer (IoUring.Ring): proves the
+// package's assemblies and its native liburing load and work.
 // The package is Linux-only ([SupportedOSPlatform("linux")]): the guard tells the platform analyzer so.
 if (!OperatingSystem.IsLinux())
 {
@@ -40,10 +41,21 @@ unsafe
         io_uring_cqe_seen(&ring, cqe);
         Console.WriteLine($"NOP round trip ok: user_data={userData} res={res} liburing={io_uring_major_version()}.{io_uring_minor_version()}");
         Console.WriteLine($"liburing-ffi loaded from {NativeResolver.Loaded[NativeLibraryNames.LiburingFfi]}");
-        return userData == 42 && res == 0 ? 0 : 1;
+        return userData == 42 && res == 0 && ManagedNop() ? 0 : 1;
     }
     finally
     {
         io_uring_queue_exit(&ring);
     }
+}
+
+static bool ManagedNop()
+{
+    using var ring = IoUring.Ring.Create();
+    ring.GetSqe().Nop(userData: 7);
+    ring.SubmitAndWait(1);
+    var c = ring.WaitCompletion();
+    Console.WriteLine($"managed NOP ok: {c}; cross-ring kernel path {ring.Features.CqeTarget}, " +
+        $"CQ user word {ring.Features.CqUserWord}");
+    return c.UserData == 7 && c.Result == 0;
 }
