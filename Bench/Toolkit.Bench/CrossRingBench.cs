@@ -192,7 +192,7 @@ public static class CrossRingBench
         return new CrossRingBenchResult(nops, rawBase, rawPatched, nopBase, nopPatched, nopTarget, nopMsgRing,
             Samples(baseRun, "nop"), Samples(patchedRun, "nop"), deliver, deliverIcount, DateTime.UtcNow,
             Environment.ProcessorCount, load, baseline, patched)
-        { Latency = latency };
+        { Latency = latency, Scheduling = HostScheduling() };
     }
 
     /// <summary>
