@@ -140,29 +140,7 @@ public static class BochsRunner
 
     /// <summary>Bochs' own stdout and stderr (debugger prompts, warnings) are kept apart from the guest console.</summary>
     static Process Start(List<string> args, VmRunner.ConsoleState console)
-    {
-        var psi = new ProcessStartInfo(Bochs)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => { if (e.Data != null) console.AddStderr(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data != null) console.AddStderr(e.Data); };
-        try { p.Start(); }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            p.Dispose();
-            throw new ToolkitException(ExitCodes.VmFailure, $"cannot start {Bochs}: {e.Message}");
-        }
-        p.StandardInput.Close();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        return p;
-    }
+        => VmRunner.StartEmulator(Bochs, args, console, console.AddStderr);
 
     /// <summary>
     /// The guest's serial console, line by line: dmesg lines go to dmesg.txt, the rest to the console log and the

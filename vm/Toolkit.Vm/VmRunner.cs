@@ -151,8 +151,22 @@ public static class VmRunner
 
     /// <summary>Starts QEMU with its console copied line by line to the log, the state and the echo writer.</summary>
     static Process StartQemu(List<string> args, VmOptions o, ConsoleState console, StreamWriter log)
+        => StartEmulator(Qemu, args, console, line =>
+        {
+            line = line.TrimEnd('\r');
+            lock (console.Gate) log.WriteLine(line);
+            console.Add(line);
+            o.Echo?.WriteLine(line);
+        });
+
+    /// <summary>
+    /// Starts an emulator with stdin closed, its stderr kept in the console state and each stdout line given to
+    /// <paramref name="onStdout"/>; exit 240 when it cannot start.
+    /// </summary>
+    internal static Process StartEmulator(string program, List<string> args, ConsoleState console,
+        Action<string> onStdout)
     {
-        var psi = new ProcessStartInfo(Qemu)
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -161,20 +175,13 @@ public static class VmRunner
         };
         foreach (var a in args) psi.ArgumentList.Add(a);
         var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data == null) return;
-            var line = e.Data.TrimEnd('\r');
-            lock (console.Gate) log.WriteLine(line);
-            console.Add(line);
-            o.Echo?.WriteLine(line);
-        };
+        p.OutputDataReceived += (_, e) => { if (e.Data != null) onStdout(e.Data); };
         p.ErrorDataReceived += (_, e) => { if (e.Data != null) console.AddStderr(e.Data); };
         try { p.Start(); }
         catch (System.ComponentModel.Win32Exception e)
         {
             p.Dispose();
-            throw new ToolkitException(ExitCodes.VmFailure, $"cannot start {Qemu}: {e.Message}");
+            throw new ToolkitException(ExitCodes.VmFailure, $"cannot start {program}: {e.Message}");
         }
         p.StandardInput.Close();
         p.BeginOutputReadLine();
